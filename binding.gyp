@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "fslock",
+      "sources": [
+        "native/binding.cc",
+        "native/waiter.cc",
+        "native/glue_locks.cc",
+        "native/glue_atomic.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-O2"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "conditions": [
+        ["OS=='win'", {
+          "sources": ["native/win32_locks.cc", "native/win32_atomic.cc"]
+        }, {
+          "sources": ["native/posix_locks.cc", "native/posix_atomic.cc"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15"
+          }
+        }]
+      ]
+    }
+  ]
+}

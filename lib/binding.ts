@@ -1,0 +1,96 @@
+// Loads the native binding (build/Release, then prebuilds/<platform>-<arch>, through
+// node-gyp-build) and types its interface. Any load failure falls back to the JS
+// backend, keeping the reason; FSLOCK_BACKEND=native makes it a hard error.
+import * as nodePath from 'node:path';
+
+/** Status written to out[0] by the path-lock calls (native/glue_locks.cc). */
+export const enum PathStatus {
+  Acquired = 0,
+  Content = 1,
+  Busy = 2,
+  Stale = 3,
+}
+
+export const enum LockType {
+  Unlock = 0,
+  Shared = 1,
+  Exclusive = 2,
+}
+
+export const enum WaitKind {
+  PathLock = 0,
+  Flock = 1,
+  Range = 2,
+}
+
+/** Opaque handle of a waiter thread. */
+export type WaitHandle = { readonly __waitHandle: unique symbol };
+
+/**
+ * The binding's functions. Results: >= 0 success, < 0 an OS error (-errno, or
+ * -GetLastError() on Windows) whose syscall `lastSyscall()` names.
+ */
+export interface Binding {
+  setOut(out: Float64Array): void;
+  lastSyscall(): string;
+  readonly INTERRUPTED: number;
+
+  flock(fd: number, type: LockType, wait: boolean): number;
+  lockRange(fd: number, type: LockType, start: number, length: number, wait: boolean): number;
+
+  pathLock(path: string, type: LockType, mode: number, record: string, tombstone: string): number;
+  pathAfterWait(fd: number, type: LockType, record: string, tombstone: string): number;
+  pathCommit(fd: number, type: LockType, size: number, record: string, tombstone: string): number;
+  pathRelease(path: string, fd: number, type: LockType, tombstone: string): number;
+  pathProbe(path: string): number;
+  readAt(fd: number, buffer: Uint8Array, offset: number): number;
+  closeFile(fd: number): void;
+
+  wait(
+    kind: WaitKind,
+    fd: number,
+    type: LockType,
+    start: number,
+    length: number,
+    done: (result: number, syscall: string) => void,
+  ): WaitHandle;
+  cancel(handle: WaitHandle): void;
+  waitSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, timeoutMs: number): number;
+}
+
+export type BackendName = 'native' | 'fallback';
+
+function load(): { binding: Binding | undefined; error: Error | undefined } {
+  const forced = process.env.FSLOCK_BACKEND;
+  if (forced === 'fallback') return { binding: undefined, error: new Error('FSLOCK_BACKEND=fallback') };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const gypBuild = require('node-gyp-build') as (dir: string) => Binding;
+    const binding = gypBuild(nodePath.join(__dirname, '..', '..'));
+    return { binding, error: undefined };
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    if (forced === 'native') {
+      throw new Error(
+        `fslock: FSLOCK_BACKEND=native but the native binding did not load: ${error.message}\n` +
+          'Possible solutions: install a toolchain (python3, make, a C++ compiler) and run ' +
+          '`npm rebuild fslock --build-from-source`, or use a platform with a prebuilt binary ' +
+          '(linux-x64, linux-arm64, win32-x64), or unset FSLOCK_BACKEND to use the JS fallback.',
+        { cause: error },
+      );
+    }
+    return { binding: undefined, error };
+  }
+}
+
+const loaded = load();
+
+/** The native binding, or undefined when the fallback runs. */
+export const binding: Binding | undefined = loaded.binding;
+/** Why the native binding is not in use (undefined when it is). */
+export const loadError: Error | undefined = loaded.error;
+export const backendName: BackendName = binding ? 'native' : 'fallback';
+
+/** Secondary results of native calls (status, dev, ino, size), filled in place. */
+export const out = new Float64Array(8);
+binding?.setOut(out);

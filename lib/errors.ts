@@ -1,0 +1,154 @@
+// One place builds every error, so native, fallback and argument errors all look
+// like Node's own (lib/internal/errors.js uvException): `CODE: description, syscall
+// 'path'` with code, errno, syscall and path.
+import * as util from 'node:util';
+
+export interface FsLockError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  dest?: string;
+}
+
+const systemErrors: Map<number, [string, string]> = util.getSystemErrorMap();
+let uvByName: Map<string, number> | undefined;
+
+/** libuv's (negative) errno for an error name, as Node's fs errors carry it. */
+export function uvErrno(code: string): number | undefined {
+  if (!uvByName) {
+    uvByName = new Map();
+    for (const [errno, [name]] of systemErrors) uvByName.set(name, errno);
+  }
+  return uvByName.get(code);
+}
+
+function describe(code: string): string {
+  const errno = uvErrno(code);
+  const entry = errno === undefined ? undefined : systemErrors.get(errno);
+  return entry ? entry[1] : code.toLowerCase();
+}
+
+/**
+ * Error for an OS failure given by its code name (`EAGAIN`), optionally with the
+ * platform's own code for the message (Windows: the Win32 error number).
+ */
+export function codeError(
+  code: string,
+  syscall: string,
+  path?: string,
+  dest?: string,
+  detail?: string,
+): FsLockError {
+  let message = `${code}: ${detail ?? describe(code)}, ${syscall}`;
+  if (path !== undefined) message += ` '${path}'`;
+  if (dest !== undefined) message += ` -> '${dest}'`;
+  const err = new Error(message) as FsLockError;
+  err.code = code;
+  const errno = uvErrno(code);
+  if (errno !== undefined) err.errno = errno;
+  err.syscall = syscall;
+  if (path !== undefined) err.path = path;
+  if (dest !== undefined) err.dest = dest;
+  Error.captureStackTrace(err, codeError);
+  return err;
+}
+
+/** The platform hook that names a negative native result (Windows adds its table). */
+export type ErrorNamer = (result: number) => { code: string; detail?: string };
+
+let namer: ErrorNamer = (result) => {
+  const entry = systemErrors.get(result);
+  return { code: entry ? entry[0] : `Unknown system error ${result}` };
+};
+
+export function setErrorNamer(fn: ErrorNamer): void {
+  namer = fn;
+}
+
+/** Error for a negative result of a native call (-errno on POSIX). */
+export function osError(result: number, syscall: string, path?: string, dest?: string): FsLockError {
+  const { code, detail } = namer(result);
+  return codeError(code, syscall, path, dest, detail);
+}
+
+/** Name of a negative native result, e.g. 'EAGAIN'. */
+export function errorCode(result: number): string {
+  return namer(result).code;
+}
+
+/** `ELOCKED`: the lock is held and the caller asked not to wait. */
+export function lockedError(path: string, holder?: string): FsLockError {
+  const err = codeError('ELOCKED', 'lock', path, undefined, `lock is held${holder ? ` by ${holder}` : ''}`);
+  delete err.errno;
+  return err;
+}
+
+/** `ETIMEDOUT`: the wait outlasted its `timeout`. */
+export function timeoutError(path: string | undefined, ms: number, holder?: string): FsLockError {
+  return codeError(
+    'ETIMEDOUT',
+    'lock',
+    path,
+    undefined,
+    `lock not acquired within ${ms} ms${holder ? `, held by ${holder}` : ''}`,
+  );
+}
+
+/** `EDEADLK`: lockSync would wait for a lock that this same thread holds. */
+export function deadlockError(path: string): FsLockError {
+  return codeError('EDEADLK', 'lock', path, undefined, 'this thread already holds a conflicting lock');
+}
+
+/** `ENOTSUP`: the fallback backend cannot do this. */
+export function notSupportedError(syscall: string, why: string): FsLockError {
+  return codeError('ENOTSUP', syscall, undefined, undefined, why);
+}
+
+/** The rejection of an aborted call: the signal's reason, as fs does. */
+export function abortReason(signal: AbortSignal): unknown {
+  if (signal.reason !== undefined) return signal.reason;
+  const err = new Error('The operation was aborted') as FsLockError;
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  return err;
+}
+
+// ---- argument errors (ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE)
+
+function received(value: unknown): string {
+  if (value == null) return ` Received ${value}`;
+  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name ? ` Received an instance of ${name}` : ` Received ${util.inspect(value, { depth: -1 })}`;
+  }
+  let shown = util.inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${shown})`;
+}
+
+function argError<T extends Error>(Ctor: new (m: string) => T, code: string, message: string): T & { code: string } {
+  const err = new Ctor(message) as T & { code: string };
+  err.code = code;
+  Error.captureStackTrace(err, argError);
+  return err;
+}
+
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError & { code: string } {
+  return argError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}.${received(value)}`);
+}
+
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & { code: string } {
+  let shown = util.inspect(value, { colors: false });
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
+  return argError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument '${name}' ${reason}. Received ${shown}`);
+}
+
+export function outOfRange(name: string, range: string, value: unknown): RangeError & { code: string } {
+  return argError(
+    RangeError,
+    'ERR_OUT_OF_RANGE',
+    `The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`,
+  );
+}

@@ -1,0 +1,38 @@
+// Module entry: per-environment state and the registration of each glue file.
+// Loaded once per process but initialised once per environment (main thread and
+// every worker thread), so nothing here may be process-global except os::Init.
+#include "glue.h"
+
+namespace fslock {
+namespace {
+
+// setOut(Float64Array): the array that calls fill with secondary results (status,
+// dev, ino, size) so that the hot paths return a plain number and allocate nothing.
+Napi::Value SetOut(const Napi::CallbackInfo& info) {
+  AddonData* d = Data(info.Env());
+  auto arr = info[0].As<Napi::Float64Array>();
+  d->outRef = Napi::Persistent(arr);
+  d->out = arr.Data();
+  return info.Env().Undefined();
+}
+
+Napi::Value LastSyscall(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), Data(info.Env())->lastSyscall);
+}
+
+}  // namespace
+}  // namespace fslock
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  using namespace fslock;
+  os::Init();
+  env.SetInstanceData(new AddonData());
+  exports.Set("setOut", Napi::Function::New(env, SetOut, "setOut"));
+  exports.Set("lastSyscall", Napi::Function::New(env, LastSyscall, "lastSyscall"));
+  InitLocks(env, exports);
+  InitWaiter(env, exports);
+  InitAtomic(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(fslock, InitModule)

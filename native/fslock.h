@@ -1,0 +1,86 @@
+// The contract between the Node-API glue (binding.cc, glue_*.cc, waiter.cc) and the
+// per-OS files (posix_*.cc, win32_*.cc). The OS files make system calls and nothing
+// else: every function returns >= 0 on success or a negative OS error (-errno on
+// POSIX, -GetLastError() on Windows) and names the failing call in *sc. TypeScript
+// turns that pair into a Node-style error and makes every decision (retries,
+// strategy, argument checks); native code trusts its caller.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fslock {
+
+#ifdef _WIN32
+using pathchar = wchar_t;  // paths reach Windows as UTF-16
+#else
+using pathchar = char;  // and POSIX as UTF-8
+#endif
+
+// A descriptor this library opened itself: an fd on POSIX, a HANDLE value on Windows.
+using file_t = int64_t;
+
+enum LockType : int { kUnlock = 0, kShared = 1, kExclusive = 2 };
+
+// Kinds of lock a waiter thread can block on.
+enum WaitKind : int {
+  kWaitPathLock = 0,  // os::LockFile on a file_t from os::OpenLockFile
+  kWaitFlock = 1,     // os::Flock on a user fd
+  kWaitRange = 2,     // os::LockRange on a user fd
+};
+
+struct FileInfo {
+  double dev = 0;
+  double ino = 0;
+  double nlink = 0;
+  double size = 0;
+};
+
+// What a wait reports when os::InterruptThread stopped it (not an OS error code).
+constexpr int kInterruptedResult = -1000000;
+
+// Opaque identity of a thread that os::InterruptThread can wake from a blocking call.
+using ThreadToken = uintptr_t;
+
+namespace os {
+
+// ---- process setup ----------------------------------------------------------
+// Installs whatever os::InterruptThread needs (a signal handler on POSIX). Idempotent.
+void Init();
+
+// ---- interruptible blocking waits ---------------------------------------------
+// Called on the waiting thread before it blocks; the token stays valid until
+// os::ReleaseThreadToken, which the waiting thread calls after it has stopped blocking.
+ThreadToken CurrentThreadToken();
+void ReleaseThreadToken(ThreadToken t);
+// Makes a blocking lock call on that thread return early with an "interrupted" error
+// (os::IsInterrupted). May be called more than once; harmless after the call returned.
+void InterruptThread(ThreadToken t);
+bool IsInterrupted(int err);  // EINTR / ERROR_OPERATION_ABORTED
+bool IsWouldBlock(int err);   // EAGAIN/EWOULDBLOCK/EACCES (fcntl) / ERROR_LOCK_VIOLATION
+// The negative error for a path longer than the glue's buffer (-ENAMETOOLONG).
+int NameTooLong();
+
+// ---- descriptor locks on user fds (POSIX fds; CRT fds on Windows) -------------
+int Flock(int64_t fd, int type, bool wait, const char** sc);
+int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char** sc);
+
+// ---- path locks on files this library opened ----------------------------------
+enum OpenFlags : int { kOpenCreate = 1, kOpenReadOnly = 2 };
+// Opens (creating it with kOpenCreate) the lock file for reading and appending
+// (O_APPEND / FILE_APPEND_DATA), or only for reading (kOpenReadOnly), close-on-exec
+// and deletable while open.
+int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc);
+// Whole-file lock used by path locks (OFD lock on Linux, LockFileEx on Windows).
+int LockFile(file_t f, int type, bool wait, const char** sc);
+// 0 = no lock conflicts with an exclusive request, 1 = shared holders, 2 = exclusive.
+int ProbeLockFile(file_t f, const char** sc);
+int Stat(file_t f, FileInfo* info, const char** sc);
+int ReadAt(file_t f, char* buf, size_t len, int64_t offset, const char** sc);
+// Replaces the whole content (truncate + append) or appends, without seeking.
+int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char** sc);
+int Unlink(const pathchar* path, const char** sc);
+int Close(file_t f);
+
+}  // namespace os
+}  // namespace fslock

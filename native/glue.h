@@ -1,0 +1,73 @@
+// Helpers shared by the Node-API glue files. Glue converts arguments and results and
+// sequences OS calls; it never decides anything the TypeScript layer could.
+#pragma once
+
+#include <napi.h>
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+
+#include "fslock.h"
+
+namespace fslock {
+
+// Per-environment state (one per main thread or worker): the out-parameter array that
+// calls fill instead of allocating result objects, and the last failing syscall.
+struct Waiter;
+struct AddonData {
+  Napi::Reference<Napi::Float64Array> outRef;
+  double* out = nullptr;
+  const char* lastSyscall = "";
+  // Lock files opened by path locks in this environment: a worker that exits (or is
+  // terminated) without releasing must not keep holding them for the whole process.
+  std::unordered_set<file_t> openFiles;
+  // Waiters still blocked: interrupted when the environment is torn down.
+  std::mutex waitersMutex;
+  std::unordered_set<std::shared_ptr<Waiter>> waiters;
+  ~AddonData();
+};
+
+inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+// Records the failing call for binding.lastSyscall() and passes the error through.
+inline int Fail(Napi::Env env, int err, const char* sc) {
+  if (err < 0) Data(env)->lastSyscall = sc ? sc : "";
+  return err;
+}
+
+// Paths arrive as JS strings already checked by TypeScript (no NUL bytes).
+class PathArg {
+ public:
+  PathArg(Napi::Env env, Napi::Value v) {
+    size_t n = 0;
+#ifdef _WIN32
+    napi_get_value_string_utf16(env, v, reinterpret_cast<char16_t*>(buf_), kMax, &n);
+#else
+    napi_get_value_string_utf8(env, v, buf_, kMax, &n);
+#endif
+    truncated_ = n >= kMax - 1;
+  }
+  const pathchar* get() const { return buf_; }
+  bool truncated() const { return truncated_; }
+
+ private:
+  static constexpr size_t kMax = 8192;
+  pathchar buf_[kMax];
+  bool truncated_ = false;
+};
+
+inline int32_t I32(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].As<Napi::Number>().Int32Value();
+}
+inline int64_t I64(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].As<Napi::Number>().Int64Value();
+}
+inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+void InitLocks(Napi::Env env, Napi::Object exports);
+void InitWaiter(Napi::Env env, Napi::Object exports);
+void InitAtomic(Napi::Env env, Napi::Object exports);
+
+}  // namespace fslock

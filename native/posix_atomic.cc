@@ -1,0 +1,2 @@
+// POSIX calls for atomic files.
+#include "fslock.h"

@@ -1,0 +1,196 @@
+// POSIX lock calls. Linux: path locks and byte ranges are open-file-description locks
+// (fcntl(2) F_OFD_SETLK/F_OFD_SETLKW/F_OFD_GETLK, Linux >= 3.15): owned by the open
+// file description, so closing another fd of the same file never drops them, two
+// descriptions in one process conflict exactly like two processes, and F_OFD_GETLK
+// lets isLocked() look without taking anything. Elsewhere (macOS, BSD) path locks use
+// flock(2) and byte ranges classic process-owned fcntl locks (documented in README).
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "fslock.h"
+
+namespace fslock {
+namespace os {
+namespace {
+
+// The signal that interrupts a waiter thread's blocking lock call. Real-time signals
+// cannot be claimed from JavaScript (process.on has no name for them), so libuv never
+// re-installs this one with SA_RESTART, which would make flock/F_OFD_SETLKW restart
+// instead of failing with EINTR (signal(7), "Interruption of system calls").
+int InterruptSignal() {
+#ifdef SIGRTMAX
+  return SIGRTMAX - 2;
+#else
+  return SIGURG;  // default action: ignore
+#endif
+}
+
+extern "C" void OnInterrupt(int) {}
+
+int Err(const char* name, const char** sc) {
+  *sc = name;
+  return -errno;
+}
+
+int LockCmd(bool wait) {
+#ifdef F_OFD_SETLK
+  return wait ? F_OFD_SETLKW : F_OFD_SETLK;
+#else
+  return wait ? F_SETLKW : F_SETLK;
+#endif
+}
+
+short LockTypeOf(int type) { return type == kUnlock ? F_UNLCK : type == kShared ? F_RDLCK : F_WRLCK; }
+
+int FcntlLock(int fd, int type, int64_t start, int64_t len, bool wait, const char** sc) {
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);  // OFD locks require l_pid == 0
+  fl.l_type = LockTypeOf(type);
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(start);
+  fl.l_len = static_cast<off_t>(len);
+  return fcntl(fd, LockCmd(wait), &fl) == 0 ? 0 : Err("fcntl", sc);
+}
+
+int FlockOp(int type, bool wait) {
+  int op = type == kUnlock ? LOCK_UN : type == kShared ? LOCK_SH : LOCK_EX;
+  return wait ? op : op | LOCK_NB;
+}
+
+}  // namespace
+
+void Init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction old;
+    if (sigaction(InterruptSignal(), nullptr, &old) != 0) return;
+    // Someone else's handler stays: ours only needs to exist, not to run.
+    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)
+      return;
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = OnInterrupt;
+    sa.sa_flags = 0;  // no SA_RESTART: the blocking call must fail with EINTR
+    sigemptyset(&sa.sa_mask);
+    sigaction(InterruptSignal(), &sa, nullptr);
+  });
+}
+
+ThreadToken CurrentThreadToken() {
+  // Only the interrupt reaches waiter threads; process signals go to other threads.
+  sigset_t set;
+  sigfillset(&set);
+  sigdelset(&set, InterruptSignal());
+  pthread_sigmask(SIG_SETMASK, &set, nullptr);
+  pthread_t self = pthread_self();
+  static_assert(sizeof(pthread_t) <= sizeof(ThreadToken), "pthread_t fits a token");
+  ThreadToken t = 0;
+  std::memcpy(&t, &self, sizeof self);
+  return t;
+}
+
+void ReleaseThreadToken(ThreadToken) {}
+
+void InterruptThread(ThreadToken t) {
+  pthread_t thread;
+  std::memcpy(&thread, &t, sizeof thread);
+  pthread_kill(thread, InterruptSignal());
+}
+
+bool IsInterrupted(int err) { return err == -EINTR; }
+// fcntl(2): a conflicting F_SETLK fails with EACCES or EAGAIN; flock(2) with EWOULDBLOCK.
+bool IsWouldBlock(int err) { return err == -EAGAIN || err == -EWOULDBLOCK || err == -EACCES; }
+int NameTooLong() { return -ENAMETOOLONG; }
+
+int Flock(int64_t fd, int type, bool wait, const char** sc) {
+  return flock(static_cast<int>(fd), FlockOp(type, wait)) == 0 ? 0 : Err("flock", sc);
+}
+
+int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char** sc) {
+  return FcntlLock(static_cast<int>(fd), type, start, len, wait, sc);
+}
+
+int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc) {
+  int oflags = O_CLOEXEC | ((flags & kOpenReadOnly) ? O_RDONLY : O_RDWR | O_APPEND);
+  if (flags & kOpenCreate) oflags |= O_CREAT;
+  int fd;
+  do fd = open(path, oflags, static_cast<mode_t>(mode));
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Err("open", sc);
+  *out = fd;
+  return 0;
+}
+
+int LockFile(file_t f, int type, bool wait, const char** sc) {
+#ifdef F_OFD_SETLK
+  return FcntlLock(static_cast<int>(f), type, 0, 0, wait, sc);
+#else
+  return Flock(f, type, wait, sc);
+#endif
+}
+
+int ProbeLockFile(file_t f, const char** sc) {
+#ifdef F_OFD_GETLK
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (fcntl(static_cast<int>(f), F_OFD_GETLK, &fl) != 0) return Err("fcntl", sc);
+  return fl.l_type == F_UNLCK ? 0 : fl.l_type == F_RDLCK ? 1 : 2;
+#else
+  // flock(2) has no query: try and undo (briefly visible to others; documented).
+  int fd = static_cast<int>(f);
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return flock(fd, LOCK_UN), 0;
+  if (errno != EWOULDBLOCK) return Err("flock", sc);
+  if (flock(fd, LOCK_SH | LOCK_NB) == 0) return flock(fd, LOCK_UN), 1;
+  return errno == EWOULDBLOCK ? 2 : Err("flock", sc);
+#endif
+}
+
+int Stat(file_t f, FileInfo* info, const char** sc) {
+  struct stat st;
+  if (fstat(static_cast<int>(f), &st) != 0) return Err("fstat", sc);
+  info->dev = static_cast<double>(st.st_dev);
+  info->ino = static_cast<double>(st.st_ino);
+  info->nlink = static_cast<double>(st.st_nlink);
+  info->size = static_cast<double>(st.st_size);
+  return 0;
+}
+
+int ReadAt(file_t f, char* buf, size_t len, int64_t offset, const char** sc) {
+  ssize_t n;
+  do n = pread(static_cast<int>(f), buf, len, static_cast<off_t>(offset));
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? Err("read", sc) : static_cast<int>(n);
+}
+
+int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char** sc) {
+  int fd = static_cast<int>(f);
+  if (replace && ftruncate(fd, 0) != 0) return Err("ftruncate", sc);
+  // O_APPEND: every holder's record lands at the end, never over another's.
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Err("write", sc);
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+int Unlink(const pathchar* path, const char** sc) { return unlink(path) == 0 ? 0 : Err("unlink", sc); }
+
+int Close(file_t f) { return close(static_cast<int>(f)); }
+
+}  // namespace os
+}  // namespace fslock

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// `npm test`: builds the TypeScript, then runs the whole suite twice, against the
+// native backend and with FSLOCK_BACKEND=fallback. `--backend X` runs one; `--stress`
+// sets FSLOCK_STRESS=1 (long soak versions of the concurrency tests).
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const args = process.argv.slice(2);
+const only = args.includes('--backend') ? args[args.indexOf('--backend') + 1] : undefined;
+const stress = args.includes('--stress');
+const files = args.filter((a, i) => a.endsWith('.js') && args[i - 1] !== '--backend');
+
+run(process.execPath, [path.join(__dirname, 'build-ts.js')], {});
+
+const tests = files.length
+  ? files
+  : fs
+      .readdirSync(path.join(root, 'test'))
+      .filter((f) => f.endsWith('.test.js'))
+      .sort()
+      .map((f) => path.join('test', f));
+
+let failed = false;
+for (const backend of only ? [only] : ['native', 'fallback']) {
+  console.log(`\n# fslock test suite, backend=${backend}${stress ? ' (stress)' : ''}`);
+  const env = { ...process.env, FSLOCK_BACKEND: backend };
+  if (stress) env.FSLOCK_STRESS = '1';
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=240000', ...tests], {
+    cwd: root,
+    env,
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
+
+function run(cmd, argv, env) {
+  const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
