@@ -1,0 +1,26 @@
+/**
+ * fslock: real OS file locks, atomic replace and exclusive create for Node.js.
+ * @packageDocumentation
+ */
+import { backendName, loadError as bindingLoadError } from './binding';
+
+/** `'native'` when the C++ binding is in use, `'fallback'` for the pure-JS backend. */
+export const backend: 'native' | 'fallback' = backendName;
+/** Why the native binding is not in use (undefined when it is). */
+export const loadError: Error | undefined = bindingLoadError;
+
+export {
+  lock,
+  lockSync,
+  withLock,
+  isLocked,
+  lockHolder,
+  flock,
+  flockSync,
+  lockRange,
+  lockRangeSync,
+  unlockRange,
+  unlockRangeSync,
+} from './locks';
+export type { Lock, LockOptions, Holder, WaitOptions, FlockMode, RangeOptions, LockRangeOptions } from './locks';
+export type { FsLockError } from './errors';
