@@ -105,12 +105,20 @@ export function notSupportedError(syscall: string, why: string): FsLockError {
   return codeError('ENOTSUP', syscall, undefined, undefined, why);
 }
 
-/** The rejection of an aborted call: the signal's reason, as fs does. */
+/**
+ * The rejection of an aborted call. A reason given to `abort(reason)` is passed
+ * through as is; the default one (a DOMException) becomes Node's own AbortError
+ * (code ABORT_ERR, the reason as `cause`), as fs.readFile and timers/promises do.
+ */
 export function abortReason(signal: AbortSignal): unknown {
-  if (signal.reason !== undefined) return signal.reason;
-  const err = new Error('The operation was aborted') as FsLockError;
+  const reason: unknown = signal.reason;
+  const isDefault =
+    reason === undefined || (typeof DOMException !== 'undefined' && reason instanceof DOMException && reason.name === 'AbortError');
+  if (!isDefault) return reason;
+  const err = new Error('The operation was aborted', { cause: reason }) as FsLockError;
   err.name = 'AbortError';
   err.code = 'ABORT_ERR';
+  Error.captureStackTrace(err, abortReason);
   return err;
 }
 

@@ -1,0 +1,99 @@
+'use strict';
+// Shared by the test files: temp dirs, fixture processes that report over IPC, and
+// bounded waits (generous limits: the suite runs on slow, busy 2-core machines).
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { fork } = require('node:child_process');
+
+const fslock = require('fslock');
+const native = fslock.backend === 'native';
+const LIMIT = 60_000;
+
+function tmpdir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Rejects if `promise` has not settled within `ms` (a hang becomes a failure). */
+function within(promise, ms = LIMIT, what = 'operation') {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `cond` (for tests only) until true, failing after `ms`. */
+async function until(cond, ms = LIMIT, what = 'condition') {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`${what} not reached within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * A forked fixture process with a message queue: `next(type)` resolves with the next
+ * message of that type. Killed at the end of the test if still running.
+ */
+function spawnFixture(t, name, args = [], opts = {}) {
+  const child = fork(path.join(__dirname, 'fixtures', name), args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...opts.env },
+  });
+  const queue = [];
+  const waiters = [];
+  child.on('message', (m) => {
+    const i = waiters.findIndex((w) => w.type === m.type);
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
+    else queue.push(m);
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.next = (type, ms = LIMIT) => {
+    const i = queue.findIndex((m) => m.type === type);
+    if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0]);
+    return within(new Promise((resolve) => waiters.push({ type, resolve })), ms, `message '${type}' from ${name}`);
+  };
+  child.exited = (ms = LIMIT) => within(exited, ms, `exit of ${name}`);
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return child;
+}
+
+/** Open descriptors of this process (Linux: /proc/self/fd). */
+function openFds() {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+async function rejectsWith(promise, props) {
+  try {
+    await promise;
+  } catch (e) {
+    for (const [k, v] of Object.entries(props)) {
+      if (e[k] !== v) throw new Error(`expected ${k}=${v}, got ${e[k]} (${e.message})`);
+    }
+    return e;
+  }
+  throw new Error(`expected a rejection with ${JSON.stringify(props)}`);
+}
+
+function throwsWith(fn, props) {
+  try {
+    fn();
+  } catch (e) {
+    for (const [k, v] of Object.entries(props)) {
+      if (e[k] !== v) throw new Error(`expected ${k}=${v}, got ${e[k]} (${e.message})`);
+    }
+    return e;
+  }
+  throw new Error(`expected a throw with ${JSON.stringify(props)}`);
+}
+
+const stress = process.env.FSLOCK_STRESS === '1';
+
+module.exports = { fslock, native, tmpdir, within, until, spawnFixture, openFds, rejectsWith, throwsWith, stress, LIMIT };
