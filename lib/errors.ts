@@ -122,7 +122,7 @@ export function abortReason(signal: AbortSignal): unknown {
   return err;
 }
 
-// ---- argument errors (ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE)
+// ---- argument errors (ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE)
 
 function received(value: unknown): string {
   if (value == null) return ` Received ${value}`;
@@ -153,10 +153,11 @@ export function invalidArgValue(name: string, value: unknown, reason: string): T
   return argError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument '${name}' ${reason}. Received ${shown}`);
 }
 
+/** A value of the right type outside its range: RangeError, ERR_INVALID_ARG_VALUE (SPEC). */
 export function outOfRange(name: string, range: string, value: unknown): RangeError & { code: string } {
   return argError(
     RangeError,
-    'ERR_OUT_OF_RANGE',
+    'ERR_INVALID_ARG_VALUE',
     `The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`,
   );
 }
