@@ -1,0 +1,91 @@
+'use strict';
+// Path locks against proper-lockfile and lockfile (uncontended, and 4 processes
+// contending), and a descriptor lock+unlock pair against fs-native-extensions and C.
+const { fork, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { measure, measureSync, table, compileC, benchDir, MS, quick } = require('./util');
+const fslock = require('fslock');
+const properLockfile = require('proper-lockfile');
+const lockfile = require('lockfile');
+
+async function uncontended(dir) {
+  const data = path.join(dir, 'data.json');
+  fs.writeFileSync(data, '{}');
+  const lockPath = `${data}.lock`;
+  const rows = [];
+  rows.push({ name: `fslock lock()+release() [${fslock.backend}]`, ops: await measure(async () => (await fslock.lock(lockPath)).release()) });
+  rows.push({ name: `fslock lockSync()+releaseSync() [${fslock.backend}]`, ops: measureSync(() => fslock.lockSync(lockPath).releaseSync()) });
+  rows.push({ name: 'proper-lockfile lock()+release()', ops: await measure(async () => (await properLockfile.lock(data))()) });
+  rows.push({ name: 'proper-lockfile lockSync()+release()', ops: measureSync(() => properLockfile.lockSync(data)()) });
+  const lfLock = (p) => new Promise((res, rej) => lockfile.lock(p, {}, (e) => (e ? rej(e) : res())));
+  const lfUnlock = (p) => new Promise((res, rej) => lockfile.unlock(p, (e) => (e ? rej(e) : res())));
+  rows.push({ name: 'lockfile lock()+unlock()', ops: await measure(async () => { await lfLock(lockPath); await lfUnlock(lockPath); }) });
+  table('Uncontended path lock: acquire + release', rows, rows[0].name);
+  return rows;
+}
+
+async function contended(dir, impl, perProcess) {
+  const target = impl === 'proper-lockfile' ? path.join(dir, `c-${impl}.json`) : path.join(dir, `c-${impl}.lock`);
+  if (impl === 'proper-lockfile') fs.writeFileSync(target, '{}');
+  const kids = Array.from({ length: 4 }, () => fork(path.join(__dirname, 'fixtures-contend.js'), [impl, target, String(perProcess)]));
+  await Promise.all(kids.map((k) => new Promise((r) => k.once('message', r))));
+  const start = performance.now();
+  kids.forEach((k) => k.send('go'));
+  await Promise.all(kids.map((k) => new Promise((r) => k.once('message', r))));
+  const secs = (performance.now() - start) / 1000;
+  return (4 * perProcess) / secs;
+}
+
+function cFloor(bin, mode, file) {
+  return Number(execFileSync(bin, [mode, file, String(MS)]).toString());
+}
+
+async function descriptorPair(dir) {
+  const file = path.join(dir, 'fd-data');
+  fs.writeFileSync(file, '');
+  const fd = fs.openSync(file, 'r+');
+  const bin = compileC('flock_pair');
+  const rows = [];
+  if (fslock.backend === 'native') {
+    rows.push({ name: 'fslock flockSync(ex)+flockSync(unlock)', ops: measureSync(() => { fslock.flockSync(fd, 'exclusive'); fslock.flockSync(fd, 'unlock'); }) });
+    rows.push({ name: 'C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', ops: cFloor(bin, 'flock', file) });
+    const range = { start: 0, length: 0 };
+    rows.push({ name: 'fslock lockRangeSync+unlockRangeSync (OFD)', ops: measureSync(() => { fslock.lockRangeSync(fd, range); fslock.unlockRangeSync(fd, range); }) });
+    rows.push({ name: 'C fcntl(F_OFD_SETLK) wr+unlock', ops: cFloor(bin, 'ofd', file) });
+    rows.push({ name: 'fslock await flock(ex)+flock(unlock)', ops: await measure(async () => { await fslock.flock(fd, 'exclusive'); await fslock.flock(fd, 'unlock'); }) });
+  }
+  try {
+    const fsx = require('fs-native-extensions');
+    rows.push({ name: 'fs-native-extensions tryLock+unlock', ops: measureSync(() => { fsx.tryLock(fd); fsx.unlock(fd); }) });
+  } catch (e) {
+    console.log(`(fs-native-extensions unavailable: ${e.message})`);
+  }
+  fs.closeSync(fd);
+  if (rows.length) {
+    table('Descriptor lock + unlock pair (same fd, uncontended)', rows, rows[0].name);
+    const ratio = (a, b) => (rows.find((r) => r.name === a).ops / rows.find((r) => r.name === b).ops);
+    if (fslock.backend === 'native') {
+      console.log(`\nC floor / fslock: flock pair ${ratio('C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', 'fslock flockSync(ex)+flockSync(unlock)').toFixed(2)}x, ` +
+        `OFD pair ${ratio('C fcntl(F_OFD_SETLK) wr+unlock', 'fslock lockRangeSync+unlockRangeSync (OFD)').toFixed(2)}x (target <= 1.5x)`);
+    }
+  }
+}
+
+async function main() {
+  const dir = benchDir();
+  console.log(`## Locks — node ${process.version}, ${process.platform}-${process.arch}, backend ${fslock.backend}${quick ? ' (quick)' : ''}`);
+  const un = await uncontended(dir);
+  const k = quick ? 0.25 : 1;
+  const rows = [
+    { name: `fslock [${fslock.backend}]`, ops: await contended(dir, 'fslock', Math.round((fslock.backend === 'native' ? 4000 : 300) * k)) },
+    { name: 'proper-lockfile (1 ms retries)', ops: await contended(dir, 'proper-lockfile', Math.round(200 * k)) },
+    { name: 'lockfile (1 ms polling)', ops: await contended(dir, 'lockfile', Math.round(200 * k)) },
+  ];
+  table('4 processes contending for one lock: acquisitions per second (all processes)', rows, rows[0].name);
+  const pl = un.find((r) => r.name === 'proper-lockfile lock()+release()').ops;
+  console.log(`\nvs proper-lockfile: uncontended ${(un[0].ops / pl).toFixed(1)}x, contended ${(rows[0].ops / rows[1].ops).toFixed(1)}x (target >= 20x)`);
+  await descriptorPair(dir);
+}
+
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

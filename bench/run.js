@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// `npm run bench`: every bench/*.bench.js in turn, each in its own process, with the
+// native backend and then the fallback (where the file measures backends itself it
+// says so). BENCH_QUICK=1 for short runs; BENCH_DIR to bench another filesystem.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const only = process.argv.slice(2);
+const files = fs
+  .readdirSync(__dirname)
+  .filter((f) => f.endsWith('.bench.js'))
+  .filter((f) => !only.length || only.some((o) => f.includes(o)))
+  .sort();
+let failed = false;
+for (const f of files) {
+  const r = spawnSync(process.execPath, [path.join(__dirname, f)], { stdio: 'inherit', env: process.env });
+  if (r.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
