@@ -50,6 +50,44 @@ suite(`path locks between processes (${fslock.backend})`, () => {
     await l.release();
   });
 
+  test('lockSync waits for another process, honours timeout, and gets it on release', async (t) => {
+    const file = path.join(tmpdir(t), 'sync.lock');
+    const child = spawnFixture(t, 'holder.js', [file, 'exclusive', '', '1500']);
+    await child.next('granted');
+    const e = (() => {
+      try {
+        fslock.lockSync(file, { timeout: 50 });
+      } catch (err) {
+        return err;
+      }
+    })();
+    assert.equal(e && e.code, 'ETIMEDOUT');
+    // Blocks this thread until the child releases by itself (no IPC can run meanwhile).
+    const l = fslock.lockSync(file, { timeout: 55_000 });
+    assert.equal(l.released, false);
+    l.releaseSync();
+  });
+
+  test('a burst of short timeouts against a held lock: every one rejects, none hangs', async (t) => {
+    const file = path.join(tmpdir(t), 'burst.lock');
+    const child = spawnFixture(t, 'holder.js', [file, 'exclusive']);
+    await child.next('granted');
+    // Each interrupt races the waiter thread entering its blocking call; a lost one is
+    // repeated until the waiter reports.
+    for (let i = 0; i < 100; i++) {
+      await within(rejectsWith(fslock.lock(file, { timeout: i % 3 }), { code: 'ETIMEDOUT' }), 30_000, `timeout #${i}`);
+      const ac = new AbortController();
+      const p = fslock.lock(file, { signal: ac.signal });
+      if (i % 2) ac.abort();
+      else setImmediate(() => ac.abort());
+      await within(rejectsWith(p, { code: 'ABORT_ERR' }), 30_000, `abort #${i}`);
+    }
+    child.send({ type: 'release' });
+    await child.next('released');
+    const l = await fslock.lock(file, { wait: false });
+    await l.release();
+  });
+
   test('SIGKILL of the holder releases the lock to a waiting process', async (t) => {
     const file = path.join(tmpdir(t), 'k.lock');
     const holder = spawnFixture(t, 'holder.js', [file, 'exclusive']);
