@@ -72,6 +72,40 @@ async function descriptorPair(dir) {
   }
 }
 
+/** fs.readFile latency with nothing waiting, then with 64 lock() calls waiting. */
+async function waitersLatency(dir) {
+  const file = path.join(dir, 'lat.lock');
+  const data = path.join(dir, 'lat.bin');
+  fs.writeFileSync(data, Buffer.alloc(4096));
+  const sample = async () => {
+    const times = [];
+    for (let i = 0; i < 400; i++) {
+      const t0 = performance.now();
+      await fs.promises.readFile(data);
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: times[200] * 1000, p99: times[396] * 1000 };
+  };
+  const base = await sample();
+  const holder = fork(path.join(__dirname, '..', 'test', 'fixtures', 'holder.js'), [file, 'exclusive']);
+  await new Promise((r) => holder.on('message', (m) => m.type === 'granted' && r()));
+  const waiters = Array.from({ length: 64 }, () => fslock.lock(file).then((l) => l.release()));
+  const loaded = await sample();
+  // Timeout accuracy: how late a 100 ms timeout fires.
+  const t0 = performance.now();
+  await fslock.lock(file, { timeout: 100 }).catch(() => {});
+  const late = performance.now() - t0 - 100;
+  holder.send({ type: 'release' });
+  await Promise.all(waiters);
+  holder.kill();
+  console.log('\n### fs.readFile(4 KB) latency while 64 lock() calls wait\n');
+  console.log('| | p50 µs | p99 µs |\n|---|---:|---:|');
+  console.log(`| nothing waiting | ${base.p50.toFixed(0)} | ${base.p99.toFixed(0)} |`);
+  console.log(`| 64 lock() waiting | ${loaded.p50.toFixed(0)} | ${loaded.p99.toFixed(0)} |`);
+  console.log(`\nA 100 ms timeout fired after ${(100 + late).toFixed(1)} ms.`);
+}
+
 async function main() {
   const dir = benchDir();
   console.log(`## Locks — node ${process.version}, ${process.platform}-${process.arch}, backend ${fslock.backend}${quick ? ' (quick)' : ''}`);
@@ -86,6 +120,7 @@ async function main() {
   const pl = un.find((r) => r.name === 'proper-lockfile lock()+release()').ops;
   console.log(`\nvs proper-lockfile: uncontended ${(un[0].ops / pl).toFixed(1)}x, contended ${(rows[0].ops / rows[1].ops).toFixed(1)}x (target >= 20x)`);
   await descriptorPair(dir);
+  await waitersLatency(dir);
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

@@ -305,13 +305,16 @@ export interface LockRangeOptions extends RangeOptions, WaitOptions {
   shared?: boolean;
 }
 
+const noWait: CheckedWait = { wait: false, timeout: undefined, signal: undefined };
+
 function checkRange(fd: unknown, options: unknown, locking: boolean) {
   const f = toFd(fd);
   if (options === undefined || options === null) throw invalidArgValue('options', options, 'must give start and length');
   const o = toOptions<LockRangeOptions>(options);
   const start = toInteger(o.start, 'options.start', 0);
   const length = toInteger(o.length, 'options.length', 0);
-  const type = !locking ? LockType.Unlock : toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
+  if (!locking) return { fd: f, start, length, type: LockType.Unlock, w: noWait };
+  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
   return { fd: f, start, length, type, w: toWait(o) };
 }
 
