@@ -29,7 +29,7 @@ let fallbackBackend: PathLockBackend | undefined;
 function backend(): PathLockBackend {
   if (native) return native;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  fallbackBackend ??= (require('./fallback-locks') as { fallbackLocks: PathLockBackend }).fallbackLocks;
+  fallbackBackend ??= (require('./fallback-paths') as { fallbackLocks: PathLockBackend }).fallbackLocks;
   return fallbackBackend;
 }
 

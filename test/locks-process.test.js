@@ -31,23 +31,23 @@ suite(`path locks between processes (${fslock.backend})`, () => {
     await a.next('granted');
     const b = spawnFixture(t, 'holder.js', [file, 'shared', '60000']);
     if (native) {
-      await b.next('granted');
+      await b.next('granted'); // both hold it at once
     } else {
-      // Fallback shared locks are exclusive (README): b waits for a.
-      await new Promise((r) => setTimeout(r, 100));
+      // Fallback shared locks are exclusive (README): b gets it only after a.
+      await b.next('started');
+      await rejectsWith(fslock.lock(file, { shared: true, wait: false }), { code: 'ELOCKED' });
     }
-    const waiting = fslock.lock(file);
-    let got = false;
-    waiting.then(() => (got = true));
     a.send({ type: 'release' });
     await a.next('released');
     if (!native) await b.next('granted');
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(got, false, 'still excluded by the remaining shared holder');
+    // b alone still excludes an exclusive request, and a waiting one gets it after b.
+    await rejectsWith(fslock.lock(file, { wait: false }), { code: 'ELOCKED' });
+    const waiting = fslock.lock(file);
     b.send({ type: 'release' });
     await b.next('released');
     const l = await within(waiting);
     await l.release();
+    assert.equal(fs.existsSync(file), false);
   });
 
   test('lockSync waits for another process, honours timeout, and gets it on release', async (t) => {
