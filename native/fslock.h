@@ -82,5 +82,39 @@ int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char
 int Unlink(const pathchar* path, const char** sc);
 int Close(file_t f);
 
+// ---- atomic files ------------------------------------------------------------------
+// Flags of os::AtomicWrite (mirrored in lib/binding.ts). TypeScript picks them; the OS
+// file runs the fixed sequence they describe and removes the temp file on any failure.
+enum AtomicFlags : int {
+  kSync = 1,          // flush the temp file's data before it becomes visible
+  kSyncDir = 2,       // flush the directory after the rename/link
+  kKeepOwner = 4,     // copy the existing target's mode (and owner, when permitted)
+  kChmod = 8,         // set exactly `mode` on the temp file (umask not applied)
+  kNoReplace = 16,    // commit with a no-replace rename (EEXIST if target exists)
+  kLink = 32,         // commit with link(temp, target) + unlink(temp) (no-replace)
+  kTmpFile = 64,      // unnamed temp file (O_TMPFILE) linked at target (no-replace)
+  kWriteOnly = 128,   // stop after the temp file is written and closed
+  kCommitOnly = 256,  // the temp file exists already: only commit (and sync the dir)
+};
+struct AtomicWriteArgs {
+  const pathchar* target;
+  const pathchar* temp;  // unused with kTmpFile
+  const pathchar* dir;   // the target's directory (kSyncDir, kTmpFile)
+  const uint8_t* data;
+  size_t len;
+  int mode;              // creation mode (umask applies) or exact mode with kChmod
+  int flags;
+};
+// Writes data to a new temp file (O_EXCL: EEXIST from the "open" call means the temp
+// name is taken) and commits it over or at the target. Returns 0 or a negative error.
+int AtomicWrite(const AtomicWriteArgs& a, const char** sc);
+// rename(2), or a no-replace rename (renameat2 RENAME_NOREPLACE / MoveFileExW without
+// REPLACE_EXISTING). A filesystem without no-replace support fails with -EINVAL/-ENOSYS
+// (os::IsUnsupported) and TypeScript chooses another way.
+int Rename(const pathchar* from, const pathchar* to, bool noReplace, const char** sc);
+bool IsUnsupported(int err);
+// Flushes a directory's entries (open + fsync + close); 0 where the OS has no such call.
+int SyncDir(const pathchar* dir, const char** sc);
+
 }  // namespace os
 }  // namespace fslock
