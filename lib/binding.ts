@@ -23,6 +23,21 @@ export const enum WaitKind {
   Range = 2,
 }
 
+/** Flags of binding.atomicWrite (native/fslock.h, os::AtomicFlags). */
+export const enum AtomicFlags {
+  Sync = 1,
+  SyncDir = 2,
+  KeepOwner = 4,
+  Chmod = 8,
+  NoReplace = 16,
+  Link = 32,
+  TmpFile = 64,
+  WriteOnly = 128,
+  CommitOnly = 256,
+}
+
+export type NativeCallback = (result: number, syscall: string) => void;
+
 /** Opaque handle of a waiter thread. */
 export type WaitHandle = { readonly __waitHandle: unique symbol };
 
@@ -55,6 +70,22 @@ export interface Binding {
     done: (result: number, syscall: string) => void,
   ): WaitHandle;
   cancel(handle: WaitHandle): void;
+  /** One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool. */
+  atomicWrite(target: string, temp: string, dir: string, data: ArrayBufferView, mode: number, flags: number): number;
+  atomicWrite(
+    target: string,
+    temp: string,
+    dir: string,
+    data: ArrayBufferView,
+    mode: number,
+    flags: number,
+    done: NativeCallback,
+  ): void;
+  rename(from: string, to: string, noReplace: boolean): number;
+  rename(from: string, to: string, noReplace: boolean, done: NativeCallback): void;
+  syncDir(dir: string): number;
+  syncDir(dir: string, done: NativeCallback): void;
+
   waitSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, timeoutMs: number): number;
 }
 

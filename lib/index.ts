@@ -23,4 +23,16 @@ export {
   unlockRangeSync,
 } from './locks';
 export type { Lock, LockOptions, Holder, WaitOptions, FlockMode, RangeOptions, LockRangeOptions } from './locks';
+export {
+  writeFileAtomic,
+  writeFileAtomicSync,
+  createExclusive,
+  createExclusiveSync,
+  createUnique,
+  createUniqueSync,
+  moveAtomic,
+  moveAtomicSync,
+  update,
+} from './atomic';
+export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater } from './atomic';
 export type { FsLockError } from './errors';

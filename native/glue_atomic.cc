@@ -72,6 +72,19 @@ struct RenameJob {
   }
 };
 
+struct SyncDirJob {
+  static constexpr int kDataArg = -1;
+  PathString dir;
+  SyncDirJob(const Napi::CallbackInfo& info) : dir(ToPath(info.Env(), info[0])) {}
+  int Run(const char** sc) const {
+    if (dir.empty()) {
+      *sc = "open";
+      return os::NameTooLong();
+    }
+    return os::SyncDir(dir.c_str(), sc);
+  }
+};
+
 // Runs a job on libuv's threadpool and calls back with (result, syscall).
 // Execute runs on a pool thread and touches no JS; OnOK runs on the JS thread.
 template <typename Job>
@@ -116,6 +129,8 @@ void InitAtomic(Napi::Env env, Napi::Object exports) {
   exports.Set("atomicWrite", Napi::Function::New(env, Dispatch<WriteJob, 6>, "atomicWrite"));
   // rename(from, to, noReplace[, cb]) -> result | undefined
   exports.Set("rename", Napi::Function::New(env, Dispatch<RenameJob, 3>, "rename"));
+  // syncDir(dir[, cb]) -> result | undefined
+  exports.Set("syncDir", Napi::Function::New(env, Dispatch<SyncDirJob, 1>, "syncDir"));
 }
 
 }  // namespace fslock

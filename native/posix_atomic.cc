@@ -160,7 +160,8 @@ int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
   }
   r = Commit(a, sc);
   if (r != 0) {
-    unlink(a.temp);
+    // With kCommitOnly the temp file is the caller's (it may try another name).
+    if (!(a.flags & kCommitOnly)) unlink(a.temp);
     return r;
   }
   // The new name is visible; a failing directory fsync cannot undo it, and reporting

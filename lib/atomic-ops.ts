@@ -1,0 +1,243 @@
+// The two backends of atomic files behind one interface. Native runs a whole job in one
+// crossing (native/posix_atomic.cc); the fallback runs the same sequence on node:fs.
+// Both throw errors that carry `code` and `syscall`; lib/atomic.ts decides what to do
+// with them (retry another temp name, emulate a no-replace rename, report).
+import * as fs from 'node:fs';
+import { AtomicFlags, binding, type Binding } from './binding';
+import { codeError, osError, type FsLockError } from './errors';
+
+export interface AtomicJob {
+  target: string;
+  /** Temp file path (ignored with AtomicFlags.TmpFile). */
+  temp: string;
+  dir: string;
+  data: ArrayBufferView;
+  /** Creation mode (umask applies), or the exact mode with AtomicFlags.Chmod. */
+  mode: number;
+  flags: number;
+}
+
+export interface AtomicOps {
+  writeSync(job: AtomicJob): void;
+  write(job: AtomicJob): Promise<void>;
+  renameSync(from: string, to: string, noReplace: boolean): void;
+  rename(from: string, to: string, noReplace: boolean): Promise<void>;
+  /** Flushes a directory's entries; best effort (errors are not reported). */
+  syncDirSync(dir: string): void;
+  syncDir(dir: string): Promise<void>;
+}
+
+// ---- native ----------------------------------------------------------------------
+
+function nativeOps(b: Binding): AtomicOps {
+  const settle = (resolve: () => void, reject: (e: Error) => void, path: string, dest?: string) =>
+    (r: number, syscall: string) => (r < 0 ? reject(osError(r, syscall, path, dest)) : resolve());
+  return {
+    writeSync(j) {
+      const r = b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags);
+      if (r < 0) throw osError(r, b.lastSyscall(), j.target);
+    },
+    write(j) {
+      return new Promise((resolve, reject) =>
+        b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags, settle(resolve, reject, j.target)),
+      );
+    },
+    renameSync(from, to, noReplace) {
+      const r = b.rename(from, to, noReplace);
+      if (r < 0) throw osError(r, b.lastSyscall(), from, to);
+    },
+    rename(from, to, noReplace) {
+      return new Promise((resolve, reject) => b.rename(from, to, noReplace, settle(resolve, reject, from, to)));
+    },
+    syncDirSync(dir) {
+      b.syncDir(dir);
+    },
+    syncDir(dir) {
+      return new Promise((resolve) => b.syncDir(dir, () => resolve()));
+    },
+  };
+}
+
+// ---- fallback (node:fs) ----------------------------------------------------------
+
+/** node:fs has no renameat2: lib/atomic.ts emulates the no-replace rename. */
+function noReplaceUnsupported(from: string, to: string): FsLockError {
+  return codeError('ENOSYS', 'renameat2', from, to);
+}
+
+function ignore(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // best effort: cleanup after a failure that is already being reported
+  }
+}
+
+/** The existing target's owner (when it differs; EPERM tolerated) and mode. */
+function copyOwnerSync(fd: number, target: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(target);
+  } catch (e) {
+    if ((e as FsLockError).code === 'ENOENT') return;
+    throw e;
+  }
+  if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
+    try {
+      fs.fchownSync(fd, st.uid, st.gid);
+    } catch (e) {
+      if ((e as FsLockError).code !== 'EPERM') throw e;
+    }
+  }
+  fs.fchmodSync(fd, st.mode & 0o7777);
+}
+
+async function copyOwner(fh: fs.promises.FileHandle, target: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(target);
+  } catch (e) {
+    if ((e as FsLockError).code === 'ENOENT') return;
+    throw e;
+  }
+  if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
+    await fh.chown(st.uid, st.gid).catch((e: FsLockError) => {
+      if (e.code !== 'EPERM') throw e;
+    });
+  }
+  await fh.chmod(st.mode & 0o7777);
+}
+
+/** fsync of a directory: Windows cannot open one (EISDIR/EPERM), where it is not needed. */
+function syncDirSync(dir: string): void {
+  ignore(() => {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, 'r').catch(() => undefined);
+  if (!fh) return;
+  await fh.sync().catch(() => undefined);
+  await fh.close();
+}
+
+function commitSync(j: AtomicJob): void {
+  if (j.flags & AtomicFlags.Link) {
+    fs.linkSync(j.temp, j.target);
+    ignore(() => fs.unlinkSync(j.temp));
+  } else if (j.flags & AtomicFlags.NoReplace) {
+    throw noReplaceUnsupported(j.temp, j.target);
+  } else {
+    fs.renameSync(j.temp, j.target);
+  }
+}
+
+async function commit(j: AtomicJob): Promise<void> {
+  if (j.flags & AtomicFlags.Link) {
+    await fs.promises.link(j.temp, j.target);
+    await fs.promises.unlink(j.temp).catch(() => undefined);
+  } else if (j.flags & AtomicFlags.NoReplace) {
+    throw noReplaceUnsupported(j.temp, j.target);
+  } else {
+    await fs.promises.rename(j.temp, j.target);
+  }
+}
+
+function creationMode(j: AtomicJob): number {
+  return j.flags & AtomicFlags.Chmod ? 0o600 : j.mode;
+}
+
+function writeSyncJs(j: AtomicJob): void {
+  if (j.flags & AtomicFlags.TmpFile) throw codeError('EOPNOTSUPP', 'open', j.dir);
+  if (!(j.flags & AtomicFlags.CommitOnly)) {
+    const fd = fs.openSync(j.temp, 'wx', creationMode(j)); // EEXIST: the temp name is taken
+    try {
+      if (j.flags & AtomicFlags.KeepOwner) copyOwnerSync(fd, j.target);
+      if (j.flags & AtomicFlags.Chmod) fs.fchmodSync(fd, j.mode);
+      const bytes = new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength);
+      for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+      if (j.flags & AtomicFlags.Sync) fs.fdatasyncSync(fd);
+    } catch (e) {
+      ignore(() => fs.closeSync(fd));
+      ignore(() => fs.unlinkSync(j.temp));
+      throw e;
+    }
+    try {
+      fs.closeSync(fd);
+    } catch (e) {
+      ignore(() => fs.unlinkSync(j.temp));
+      throw e;
+    }
+    if (j.flags & AtomicFlags.WriteOnly) return;
+  }
+  try {
+    commitSync(j);
+  } catch (e) {
+    if (!(j.flags & AtomicFlags.CommitOnly)) ignore(() => fs.unlinkSync(j.temp));
+    throw e;
+  }
+  if (j.flags & AtomicFlags.SyncDir) syncDirSync(j.dir);
+}
+
+/**
+ * The asynchronous sequence on node:fs, writing `chunks` in turn. Used by the fallback
+ * for every job and by both backends for iterable data (checking `signal` between
+ * chunks and before the commit).
+ */
+export async function writeChunks(
+  j: AtomicJob,
+  chunks: Iterable<ArrayBufferView> | AsyncIterable<ArrayBufferView>,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (j.flags & AtomicFlags.TmpFile) throw codeError('EOPNOTSUPP', 'open', j.dir);
+  if (!(j.flags & AtomicFlags.CommitOnly)) {
+    const fh = await fs.promises.open(j.temp, 'wx', creationMode(j));
+    try {
+      if (j.flags & AtomicFlags.KeepOwner) await copyOwner(fh, j.target);
+      if (j.flags & AtomicFlags.Chmod) await fh.chmod(j.mode);
+      for await (const chunk of chunks) {
+        signal?.throwIfAborted();
+        const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+      }
+      if (j.flags & AtomicFlags.Sync) await fh.datasync();
+      await fh.close();
+      signal?.throwIfAborted();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await fs.promises.unlink(j.temp).catch(() => undefined);
+      throw e;
+    }
+    if (j.flags & AtomicFlags.WriteOnly) return;
+  }
+  try {
+    await commit(j);
+  } catch (e) {
+    if (!(j.flags & AtomicFlags.CommitOnly)) await fs.promises.unlink(j.temp).catch(() => undefined);
+    throw e;
+  }
+  if (j.flags & AtomicFlags.SyncDir) await syncDir(j.dir);
+}
+
+const fallbackOps: AtomicOps = {
+  writeSync: writeSyncJs,
+  write: (j) => writeChunks(j, [j.data]),
+  renameSync(from, to, noReplace) {
+    if (noReplace) throw noReplaceUnsupported(from, to);
+    fs.renameSync(from, to);
+  },
+  async rename(from, to, noReplace) {
+    if (noReplace) throw noReplaceUnsupported(from, to);
+    await fs.promises.rename(from, to);
+  },
+  syncDirSync,
+  syncDir,
+};
+
+export const ops: AtomicOps = binding ? nativeOps(binding) : fallbackOps;

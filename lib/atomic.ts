@@ -1,0 +1,505 @@
+// Atomic files: the public API and every decision about it (temp names, which commit
+// strategy a directory gets, what is retried). The sequences themselves run in
+// lib/atomic-ops.ts (native: one crossing per job).
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { threadId } from 'node:worker_threads';
+import { toBool, toFunction, toInteger, toOptions, toPath, toSignal, toTimeout, type PathLike } from './args';
+import { AtomicFlags, backendName } from './binding';
+import { abortReason, codeError, invalidArgType, invalidArgValue, type FsLockError } from './errors';
+import { ops, writeChunks, type AtomicJob } from './atomic-ops';
+import { sleep, sleepSync } from './lock-backend';
+import { lock } from './locks';
+
+/** Data of a write: text, or bytes of any ArrayBufferView. */
+export type Data = string | ArrayBufferView;
+/** The promise API also takes the data as (async) chunks, written one after another. */
+export type DataSource = Data | Iterable<Data> | AsyncIterable<Data>;
+
+export interface WriteOptions {
+  /** Encoding of string data (default `'utf8'`). */
+  encoding?: BufferEncoding;
+  /**
+   * Mode of the file. Default: the existing target's mode (and owner, when the process
+   * may set it), or `0o666` minus the umask for a new file. Given, it is set exactly.
+   */
+  mode?: number;
+  /** Make the content durable before it becomes visible, and the rename after (default `true`). */
+  fsync?: boolean;
+  /** Abort the write (promise API): the target is left untouched, the temp file removed. */
+  signal?: AbortSignal;
+}
+
+export interface UpdateOptions extends WriteOptions {
+  /** Give up waiting for `path + '.lock'` after this many milliseconds (`ETIMEDOUT`). */
+  timeout?: number;
+}
+
+export interface MoveOptions {
+  /** Replace an existing `to` (default `true`); `false` fails with `EEXIST` instead. */
+  overwrite?: boolean;
+}
+
+// ---- arguments -----------------------------------------------------------------------
+
+interface Checked {
+  mode: number;
+  flags: number;
+  encoding: BufferEncoding;
+  signal: AbortSignal | undefined;
+}
+
+function checkOptions(options: unknown): Checked {
+  const o = toOptions<WriteOptions>(options);
+  let encoding: BufferEncoding = 'utf8';
+  if (o.encoding !== undefined && o.encoding !== null) {
+    if (typeof o.encoding !== 'string' || !Buffer.isEncoding(o.encoding)) {
+      throw invalidArgValue('options.encoding', o.encoding, 'is invalid encoding');
+    }
+    encoding = o.encoding;
+  }
+  const explicitMode = o.mode !== undefined;
+  const mode = explicitMode ? toInteger(o.mode, 'options.mode', 0) : 0o666;
+  if (mode > 0o7777) throw invalidArgValue('options.mode', mode, 'must be a file mode between 0 and 0o7777');
+  let flags = explicitMode ? AtomicFlags.Chmod : AtomicFlags.KeepOwner;
+  if (toBool(o.fsync, 'options.fsync', true)) flags |= AtomicFlags.Sync | AtomicFlags.SyncDir;
+  return { mode, flags, encoding, signal: toSignal(o.signal) };
+}
+
+function toBytes(data: unknown, encoding: BufferEncoding, name = 'data'): ArrayBufferView {
+  if (typeof data === 'string') return Buffer.from(data, encoding);
+  if (ArrayBuffer.isView(data)) return data;
+  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', data);
+}
+
+function isIterable(data: unknown): data is Iterable<Data> | AsyncIterable<Data> {
+  return (
+    data !== null &&
+    typeof data === 'object' &&
+    (typeof (data as Iterable<Data>)[Symbol.iterator] === 'function' ||
+      typeof (data as AsyncIterable<Data>)[Symbol.asyncIterator] === 'function')
+  );
+}
+
+async function* bytesOf(chunks: Iterable<Data> | AsyncIterable<Data>, encoding: BufferEncoding) {
+  for await (const chunk of chunks) yield toBytes(chunk, encoding, 'data chunk');
+}
+
+// ---- temp names ----------------------------------------------------------------------
+
+let seq = 0;
+const tag = process.pid.toString(36) + (threadId ? `t${threadId.toString(36)}` : '');
+
+/**
+ * `.name.<token>` in the target's directory. Unique by construction on this host (pid,
+ * thread, counter) and by O_EXCL everywhere (a taken name is retried). Never longer
+ * than the target's name or 24 bytes, whichever is larger, so a target whose name is
+ * near NAME_MAX (255) still gets a temp name that fits: the name is truncated, not the
+ * token.
+ */
+function tempPath(dir: string, base: string): string {
+  const token = `${tag}.${(seq++).toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}`;
+  const limit = Math.max(Buffer.byteLength(base), 24);
+  let prefix = base;
+  const room = limit - 2 - token.length;
+  if (Buffer.byteLength(prefix) > room) {
+    const chars = Array.from(prefix);
+    while (chars.length > 0 && Buffer.byteLength(chars.join('')) > room) chars.pop();
+    prefix = chars.join('');
+  }
+  return nodePath.join(dir, `.${prefix}.${token}`);
+}
+
+// ---- strategies ----------------------------------------------------------------------
+
+/** Directories whose filesystem refused O_TMPFILE (bounded: a cache, not a registry). */
+const noTmpFile = new Set<string>();
+
+function code(e: unknown): string | undefined {
+  return (e as FsLockError | undefined)?.code;
+}
+
+/** EEXIST from creating the temp file: its name is taken, another name is tried. */
+function tempTaken(e: unknown, job: AtomicJob): boolean {
+  return code(e) === 'EEXIST' && (e as FsLockError).syscall === 'open' && !(job.flags & AtomicFlags.TmpFile);
+}
+
+/** The filesystem has no O_TMPFILE or the linkat through /proc failed: use a named temp. */
+function tmpFileUnusable(e: unknown, job: AtomicJob): boolean {
+  if (!(job.flags & AtomicFlags.TmpFile)) return false;
+  const { code: c, syscall } = e as FsLockError;
+  if (syscall === 'open') return c === 'EOPNOTSUPP' || c === 'ENOTSUP' || c === 'EISDIR' || c === 'EINVAL';
+  return syscall === 'linkat' && (c === 'ENOENT' || c === 'EXDEV' || c === 'EPERM');
+}
+
+/**
+ * Windows: virus scanners, indexers and readers without FILE_SHARE_DELETE make a
+ * replace fail for a moment with a sharing violation or access denied (write-file-atomic
+ * #28, #227). Those are retried for a bounded time, only on the commit step.
+ */
+const RETRY_MS = process.platform === 'win32' ? 2000 : 0;
+function transient(e: unknown): boolean {
+  const c = code(e);
+  const syscall = (e as FsLockError).syscall;
+  return RETRY_MS > 0 && syscall !== 'open' && (c === 'EBUSY' || c === 'EPERM' || c === 'EACCES');
+}
+
+/** Re-labels an error with the caller's paths (a temp path means nothing to them). */
+function report(e: unknown, path: string, dest?: string): Error {
+  const err = e as FsLockError;
+  if (!err || typeof err.code !== 'string' || typeof err.syscall !== 'string') return e as Error;
+  if (err.path === path && err.dest === dest) return err;
+  const out = codeError(err.code, err.syscall, path, dest, err.message.replace(/^[A-Z0-9_]+: ([^,]*),.*$/s, '$1'));
+  return out;
+}
+
+function job(target: string, data: ArrayBufferView, c: Checked, commit: number): AtomicJob {
+  const dir = nodePath.dirname(target);
+  let flags = c.flags | commit;
+  if (flags & AtomicFlags.TmpFile && noTmpFile.has(dir)) flags = (flags & ~AtomicFlags.TmpFile) | AtomicFlags.Link;
+  return { target, temp: tempPath(dir, nodePath.basename(target)), dir, data, mode: c.mode, flags };
+}
+
+/** Next job after a failure, or undefined when the failure is the answer. */
+function next(j: AtomicJob, e: unknown, attempt: number, started: number): AtomicJob | undefined {
+  if (tempTaken(e, j) && attempt < 1000) return { ...j, temp: tempPath(j.dir, nodePath.basename(j.target)) };
+  if (tmpFileUnusable(e, j)) {
+    if (noTmpFile.size > 1000) noTmpFile.clear();
+    noTmpFile.add(j.dir);
+    return { ...j, flags: (j.flags & ~AtomicFlags.TmpFile) | AtomicFlags.Link };
+  }
+  if (transient(e) && Date.now() - started < RETRY_MS) return { ...j, temp: tempPath(j.dir, nodePath.basename(j.target)) };
+  return undefined;
+}
+
+function runSync(first: AtomicJob): void {
+  const started = Date.now();
+  for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
+    try {
+      return ops.writeSync(j);
+    } catch (e) {
+      const again: AtomicJob | undefined = next(j, e, attempt, started);
+      if (!again) throw report(e, first.target);
+      if (transient(e)) sleepSync(Math.min(10 * 2 ** attempt, 200));
+      j = again;
+    }
+  }
+}
+
+/**
+ * Without a signal, one crossing. With one, two: the temp file is written, the signal
+ * checked, then the commit — so an abort never touches the target.
+ */
+async function runOne(j: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return ops.write(j);
+  signal.throwIfAborted();
+  await ops.write({ ...j, flags: j.flags | AtomicFlags.WriteOnly });
+  if (j.flags & AtomicFlags.TmpFile) return; // already linked: kTmpFile has one step
+  if (signal.aborted) {
+    await fs.promises.unlink(j.temp).catch(() => undefined);
+    throw abortReason(signal);
+  }
+  try {
+    await ops.write({ ...j, flags: j.flags | AtomicFlags.CommitOnly });
+  } catch (e) {
+    await fs.promises.unlink(j.temp).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function run(first: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
+  const started = Date.now();
+  for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
+    try {
+      return await runOne(j, signal);
+    } catch (e) {
+      if (signal?.aborted) throw abortReason(signal);
+      const again: AtomicJob | undefined = next(j, e, attempt, started);
+      if (!again) throw report(e, first.target);
+      if (transient(e)) await sleep(Math.min(10 * 2 ** attempt, 200), signal, abortReason);
+      j = again;
+    }
+  }
+}
+
+// ---- writeFileAtomic ---------------------------------------------------------------
+
+/**
+ * Replaces `path` with `data` atomically: readers in any process see the old content or
+ * the new, never an empty, partial or missing file, also if this process is killed at
+ * any instant. The data goes to a temp file in the same directory (`.name.<token>`),
+ * is flushed (unless `fsync: false`), renamed over `path`, and the directory flushed.
+ * On failure the temp file is removed and `path` holds its previous content.
+ *
+ * @param data string, any ArrayBufferView, or an (async) iterable of those chunks.
+ */
+export async function writeFileAtomic(path: PathLike, data: DataSource, options?: WriteOptions): Promise<void> {
+  const target = toPath(path);
+  const c = checkOptions(options);
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) {
+    return run(job(target, toBytes(data, c.encoding), c, 0), c.signal);
+  }
+  if (!isIterable(data)) throw invalidArgType('data', 'of type string, an ArrayBufferView, or an (async) iterable', data);
+  c.signal?.throwIfAborted();
+  // Chunks can be consumed once: a taken temp name is the only retry.
+  const j = job(target, new Uint8Array(0), c, 0);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await writeChunks({ ...j, temp: attempt ? tempPath(j.dir, nodePath.basename(target)) : j.temp }, bytesOf(data, c.encoding), c.signal);
+    } catch (e) {
+      if (c.signal?.aborted) throw abortReason(c.signal);
+      if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+    }
+  }
+}
+
+/** Synchronous {@link writeFileAtomic} (string or ArrayBufferView data). */
+export function writeFileAtomicSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
+  const target = toPath(path);
+  const c = checkOptions(options);
+  runSync(job(target, toBytes(data, c.encoding), c, 0));
+}
+
+// ---- createExclusive / createUnique ------------------------------------------------------
+
+/** Linux: an unnamed O_TMPFILE linked at the target; elsewhere a named temp + link(2). */
+const exclusiveCommit =
+  backendName === 'native' && process.platform === 'linux' ? AtomicFlags.TmpFile : AtomicFlags.Link;
+
+function exclusiveOptions(options: unknown): Checked {
+  const c = checkOptions(options);
+  // There is no existing file whose mode to keep.
+  return { ...c, flags: c.flags & ~AtomicFlags.KeepOwner };
+}
+
+/**
+ * Creates `path` with `data`, failing with `EEXIST` if it exists. The file appears with
+ * its whole content at once: there is no instant at which it exists empty or partial.
+ */
+export async function createExclusive(path: PathLike, data: Data, options?: WriteOptions): Promise<void> {
+  const target = toPath(path);
+  const c = exclusiveOptions(options);
+  return run(job(target, toBytes(data, c.encoding), c, exclusiveCommit), c.signal);
+}
+
+/** Synchronous {@link createExclusive}. */
+export function createExclusiveSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
+  const target = toPath(path);
+  const c = exclusiveOptions(options);
+  runSync(job(target, toBytes(data, c.encoding), c, exclusiveCommit));
+}
+
+const MAX_UNIQUE_ATTEMPTS = 10000;
+
+function uniqueName(dir: string, name: (attempt: number) => string, attempt: number): string {
+  const n = name(attempt);
+  if (typeof n !== 'string' || n.length === 0 || n.includes('\0') || n !== nodePath.basename(n) || n === '.' || n === '..') {
+    throw invalidArgValue('name', n, `must return a non-empty file name without directory parts (attempt ${attempt})`);
+  }
+  return nodePath.join(dir, n);
+}
+
+function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unknown) {
+  const dir = toPath(dirArg, 'dir');
+  const fn = toFunction<(attempt: number) => string>(name, 'name');
+  const c = exclusiveOptions(options);
+  const bytes = toBytes(data, c.encoding);
+  const j = job(uniqueName(dir, fn, 0), bytes, c, 0);
+  return { dir, fn, c, j: { ...j, flags: (j.flags & ~AtomicFlags.SyncDir) | AtomicFlags.WriteOnly } };
+}
+
+/**
+ * The "timestamp-N" pattern without races: writes `data` once to a temp file, then
+ * moves it with a no-replace rename to `dir/name(0)`, `dir/name(1)`, ... until a name is
+ * free, and returns that path. No two callers ever get the same name, and the file
+ * appears with its whole content.
+ */
+export async function createUnique(
+  dir: PathLike,
+  name: (attempt: number) => string,
+  data: Data,
+  options?: WriteOptions,
+): Promise<string> {
+  const u = uniqueSetup(dir, name, data, options);
+  await run(u.j, u.c.signal);
+  let attempt = 0;
+  try {
+    for (let target = u.j.target; ; target = uniqueName(u.dir, u.fn, attempt)) {
+      u.c.signal?.throwIfAborted();
+      try {
+        await moveNoReplace(u.j.temp, target);
+      } catch (e) {
+        if (code(e) === 'EEXIST' && ++attempt < MAX_UNIQUE_ATTEMPTS) continue;
+        throw report(e, target);
+      }
+      if (u.c.flags & AtomicFlags.SyncDir) await ops.syncDir(u.dir);
+      return target;
+    }
+  } catch (e) {
+    await fs.promises.unlink(u.j.temp).catch(() => undefined);
+    throw u.c.signal?.aborted ? abortReason(u.c.signal) : e;
+  }
+}
+
+/** Synchronous {@link createUnique}. */
+export function createUniqueSync(
+  dir: PathLike,
+  name: (attempt: number) => string,
+  data: Data,
+  options?: Omit<WriteOptions, 'signal'>,
+): string {
+  const u = uniqueSetup(dir, name, data, options);
+  runSync(u.j);
+  let attempt = 0;
+  try {
+    for (let target = u.j.target; ; target = uniqueName(u.dir, u.fn, attempt)) {
+      try {
+        moveNoReplaceSync(u.j.temp, target);
+      } catch (e) {
+        if (code(e) === 'EEXIST' && ++attempt < MAX_UNIQUE_ATTEMPTS) continue;
+        throw report(e, target);
+      }
+      if (u.c.flags & AtomicFlags.SyncDir) ops.syncDirSync(u.dir);
+      return target;
+    }
+  } catch (e) {
+    try {
+      fs.unlinkSync(u.j.temp);
+    } catch {
+      // the temp file may be gone already
+    }
+    throw e;
+  }
+}
+
+// ---- moveAtomic ----------------------------------------------------------------------
+
+/** The no-replace rename is missing on this filesystem (or OS): emulate it. */
+function noReplaceMissing(e: unknown): boolean {
+  const c = code(e);
+  return (c === 'EINVAL' || c === 'ENOSYS' || c === 'EOPNOTSUPP' || c === 'ENOTSUP') && (e as FsLockError).syscall !== 'open';
+}
+
+/*
+ * Without renameat2(RENAME_NOREPLACE): a file is moved with link(2) (fails with EEXIST,
+ * never replaces) and unlink of the old name; a directory by creating `to` empty with
+ * mkdir(2) (fails with EEXIST) and renaming over that empty directory, which POSIX
+ * rename(2) replaces atomically. A crash between the two steps leaves both names of the
+ * file, or an empty directory at `to` — never a lost or replaced one.
+ */
+async function emulateNoReplace(from: string, to: string): Promise<void> {
+  const st = await fs.promises.lstat(from);
+  if (!st.isDirectory()) {
+    await fs.promises.link(from, to);
+    await fs.promises.unlink(from);
+    return;
+  }
+  await fs.promises.mkdir(to);
+  try {
+    await fs.promises.rename(from, to);
+  } catch (e) {
+    await fs.promises.rmdir(to).catch(() => undefined);
+    throw e;
+  }
+}
+
+function emulateNoReplaceSync(from: string, to: string): void {
+  if (!fs.lstatSync(from).isDirectory()) {
+    fs.linkSync(from, to);
+    fs.unlinkSync(from);
+    return;
+  }
+  fs.mkdirSync(to);
+  try {
+    fs.renameSync(from, to);
+  } catch (e) {
+    try {
+      fs.rmdirSync(to);
+    } catch {
+      // someone else's content arrived: leave it
+    }
+    throw e;
+  }
+}
+
+async function moveNoReplace(from: string, to: string): Promise<void> {
+  try {
+    await ops.rename(from, to, true);
+  } catch (e) {
+    if (!noReplaceMissing(e)) throw e;
+    await emulateNoReplace(from, to);
+  }
+}
+
+function moveNoReplaceSync(from: string, to: string): void {
+  try {
+    ops.renameSync(from, to, true);
+  } catch (e) {
+    if (!noReplaceMissing(e)) throw e;
+    emulateNoReplaceSync(from, to);
+  }
+}
+
+function moveArgs(from: unknown, to: unknown, options: unknown): [string, string, boolean] {
+  const f = toPath(from, 'from');
+  const t = toPath(to, 'to');
+  return [f, t, toBool(toOptions<MoveOptions>(options).overwrite, 'options.overwrite', true)];
+}
+
+/**
+ * Renames `from` to `to` atomically. With `overwrite: false` it fails with `EEXIST`
+ * instead of replacing, using a real no-replace rename (renameat2 RENAME_NOREPLACE on
+ * Linux, renamex_np RENAME_EXCL on macOS, MoveFileExW on Windows), emulated with
+ * link/mkdir where the filesystem lacks it.
+ */
+export async function moveAtomic(from: PathLike, to: PathLike, options?: MoveOptions): Promise<void> {
+  const [f, t, overwrite] = moveArgs(from, to, options);
+  try {
+    await (overwrite ? ops.rename(f, t, false) : moveNoReplace(f, t));
+  } catch (e) {
+    throw report(e, f, t);
+  }
+}
+
+/** Synchronous {@link moveAtomic}. */
+export function moveAtomicSync(from: PathLike, to: PathLike, options?: MoveOptions): void {
+  const [f, t, overwrite] = moveArgs(from, to, options);
+  try {
+    if (overwrite) ops.renameSync(f, t, false);
+    else moveNoReplaceSync(f, t);
+  } catch (e) {
+    throw report(e, f, t);
+  }
+}
+
+// ---- update -------------------------------------------------------------------------
+
+/** What `update`'s function returns: new content, or `undefined` to leave the file as is. */
+export type Updater = (current: Buffer | undefined) => Data | undefined | Promise<Data | undefined>;
+
+/**
+ * Locked read-modify-write: holds `path + '.lock'`, reads `path` (`undefined` if it does
+ * not exist), and writes what `fn` returns atomically (returning `undefined` leaves the
+ * file as it was), then releases. Every process that changes `path` through `update`
+ * sees the previous one's result: no update is ever lost.
+ */
+export async function update(path: PathLike, fn: Updater, options?: UpdateOptions): Promise<void> {
+  const target = toPath(path);
+  const f = toFunction<Updater>(fn, 'fn');
+  const c = checkOptions(options);
+  const timeout = toTimeout(toOptions<UpdateOptions>(options).timeout);
+  const held = await lock(`${target}.lock`, { timeout, signal: c.signal });
+  try {
+    let current: Buffer | undefined;
+    try {
+      current = await fs.promises.readFile(target);
+    } catch (e) {
+      if (code(e) !== 'ENOENT') throw e;
+    }
+    const result = await f(current);
+    if (result === undefined) return;
+    await run(job(target, toBytes(result, c.encoding, 'the value returned by fn'), c, 0), c.signal);
+  } finally {
+    await held.release();
+  }
+}
