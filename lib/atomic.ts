@@ -88,26 +88,33 @@ async function* bytesOf(chunks: Iterable<Data> | AsyncIterable<Data>, encoding: 
 // ---- temp names ----------------------------------------------------------------------
 
 let seq = 0;
-const tag = process.pid.toString(36) + (threadId ? `t${threadId.toString(36)}` : '');
+// pid and thread make names unique on this host; the random part keeps two hosts that
+// share a directory (NFS) apart. A name taken anyway is retried (O_EXCL).
+const tag =
+  process.pid.toString(36) +
+  (threadId ? `t${threadId.toString(36)}` : '') +
+  Math.floor(Math.random() * 36 ** 3).toString(36);
 
 /**
- * `.name.<token>` in the target's directory. Unique by construction on this host (pid,
- * thread, counter) and by O_EXCL everywhere (a taken name is retried). Never longer
- * than the target's name or 24 bytes, whichever is larger, so a target whose name is
- * near NAME_MAX (255) still gets a temp name that fits: the name is truncated, not the
- * token.
+ * `.name.<token>` in the target's directory. Never longer than the target's name or 24
+ * bytes, whichever is larger, so a target whose name is near NAME_MAX (255) still gets
+ * a temp name that fits: the name is truncated, not the token.
  */
 function tempPath(dir: string, base: string): string {
-  const token = `${tag}.${(seq++).toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}`;
-  const limit = Math.max(Buffer.byteLength(base), 24);
+  const token = `${tag}.${(seq++).toString(36)}`;
+  const bytes = Buffer.byteLength(base);
+  const room = Math.max(bytes, 24) - 2 - token.length;
   let prefix = base;
-  const room = limit - 2 - token.length;
-  if (Buffer.byteLength(prefix) > room) {
-    const chars = Array.from(prefix);
-    while (chars.length > 0 && Buffer.byteLength(chars.join('')) > room) chars.pop();
-    prefix = chars.join('');
+  if (bytes > room) {
+    if (bytes === base.length) prefix = base.slice(0, Math.max(room, 0));
+    else {
+      // Whole characters only: a cut through a UTF-8 sequence would make a bad name.
+      const chars = Array.from(base);
+      while (chars.length > 0 && Buffer.byteLength(chars.join('')) > room) chars.pop();
+      prefix = chars.join('');
+    }
   }
-  return nodePath.join(dir, `.${prefix}.${token}`);
+  return `${dir}${nodePath.sep}.${prefix}.${token}`;
 }
 
 // ---- strategies ----------------------------------------------------------------------
