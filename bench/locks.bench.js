@@ -25,10 +25,10 @@ async function uncontended(dir) {
   return rows;
 }
 
-async function contended(dir, impl, perProcess) {
+async function contended(dir, impl, perProcess, env = process.env) {
   const target = impl === 'proper-lockfile' ? path.join(dir, `c-${impl}.json`) : path.join(dir, `c-${impl}.lock`);
   if (impl === 'proper-lockfile') fs.writeFileSync(target, '{}');
-  const kids = Array.from({ length: 4 }, () => fork(path.join(__dirname, 'fixtures-contend.js'), [impl, target, String(perProcess)]));
+  const kids = Array.from({ length: 4 }, () => fork(path.join(__dirname, 'fixtures-contend.js'), [impl, target, String(perProcess)], { env }));
   await Promise.all(kids.map((k) => new Promise((r) => k.once('message', r))));
   const start = performance.now();
   kids.forEach((k) => k.send('go'));
@@ -113,6 +113,10 @@ async function main() {
   const k = quick ? 0.25 : 1;
   const rows = [
     { name: `fslock [${fslock.backend}]`, ops: await contended(dir, 'fslock', Math.round((fslock.backend === 'native' ? 4000 : 300) * k)) },
+    // The fallback's throughput next to native's, whichever backend this run uses.
+    ...(fslock.backend === 'native'
+      ? [{ name: 'fslock [fallback]', ops: await contended(dir, 'fslock', Math.round(300 * k), { ...process.env, FSLOCK_BACKEND: 'fallback' }) }]
+      : []),
     { name: 'proper-lockfile (1 ms retries)', ops: await contended(dir, 'proper-lockfile', Math.round(200 * k)) },
     { name: 'lockfile (1 ms polling)', ops: await contended(dir, 'lockfile', Math.round(200 * k)) },
   ];

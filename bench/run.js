@@ -14,8 +14,12 @@ const files = fs
   .filter((f) => !only.length || only.some((o) => f.includes(o)))
   .sort();
 let failed = false;
+const backends = process.env.FSLOCK_BACKEND ? [process.env.FSLOCK_BACKEND] : ['native', 'fallback'];
 for (const f of files) {
-  const r = spawnSync(process.execPath, [path.join(__dirname, f)], { stdio: 'inherit', env: process.env });
-  if (r.status !== 0) failed = true;
+  for (const backend of backends) {
+    const env = { ...process.env, FSLOCK_BACKEND: backend };
+    const r = spawnSync(process.execPath, [path.join(__dirname, f)], { stdio: 'inherit', env });
+    if (r.status !== 0) failed = true;
+  }
 }
 process.exit(failed ? 1 : 0);
