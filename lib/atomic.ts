@@ -139,6 +139,13 @@ function tmpFileUnusable(e: unknown, job: AtomicJob): boolean {
   return syscall === 'linkat' && (c === 'ENOENT' || c === 'EXDEV' || c === 'EPERM');
 }
 
+/** FAT, some SMB and FUSE filesystems have no hard links: exclusive create then uses renameat2. */
+function noHardLinks(e: unknown, job: AtomicJob): boolean {
+  const c = code(e);
+  return !!(job.flags & AtomicFlags.Link) && (e as FsLockError).syscall === 'link' &&
+    (c === 'EPERM' || c === 'ENOTSUP' || c === 'EOPNOTSUPP' || c === 'ENOSYS' || c === 'EMLINK');
+}
+
 /**
  * Windows: virus scanners, indexers and readers without FILE_SHARE_DELETE make a
  * replace fail for a moment with a sharing violation or access denied (write-file-atomic
@@ -175,6 +182,7 @@ function next(j: AtomicJob, e: unknown, attempt: number, started: number): Atomi
     noTmpFile.add(j.dir);
     return { ...j, flags: (j.flags & ~AtomicFlags.TmpFile) | AtomicFlags.Link };
   }
+  if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: tempPath(j.dir, nodePath.basename(j.target)) };
   if (transient(e) && Date.now() - started < RETRY_MS) return { ...j, temp: tempPath(j.dir, nodePath.basename(j.target)) };
   return undefined;
 }

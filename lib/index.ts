@@ -35,4 +35,6 @@ export {
   update,
 } from './atomic';
 export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater } from './atomic';
+export { capabilities } from './capabilities';
+export type { Capabilities } from './capabilities';
 export type { FsLockError } from './errors';

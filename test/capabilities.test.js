@@ -1,0 +1,35 @@
+'use strict';
+// capabilities(dir): answers come from probing, scratch files are removed, and the
+// backend's limits show (the fallback has no descriptor locks, O_TMPFILE or renameat2).
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { fslock, native, tmpdir, rejectsWith } = require('./helpers');
+
+test('capabilities of a local directory, probe files removed', async (t) => {
+  const dir = tmpdir(t);
+  fs.writeFileSync(path.join(dir, 'keep'), 'k');
+  const caps = await fslock.capabilities(dir);
+  assert.equal(caps.backend, fslock.backend);
+  assert.equal(caps.hardLinks, true);
+  assert.equal(caps.posixRename, true);
+  assert.equal(caps.dirFsync, true);
+  if (native) {
+    // This suite runs on Linux (tmpfs/ext4 under os.tmpdir()): every primitive exists.
+    assert.deepEqual(
+      [caps.flock, caps.ofdLocks, caps.noReplaceRename, caps.tmpfile],
+      [true, true, true, process.platform === 'linux'],
+    );
+  } else {
+    // The fallback cannot reach these from JavaScript (README "Fallback backend").
+    assert.deepEqual([caps.flock, caps.ofdLocks, caps.noReplaceRename, caps.tmpfile], [false, false, false, false]);
+  }
+  assert.deepEqual(fs.readdirSync(dir), ['keep']);
+});
+
+test('capabilities of a missing directory: ENOENT; bad argument: TypeError', async (t) => {
+  const dir = tmpdir(t);
+  await rejectsWith(fslock.capabilities(path.join(dir, 'missing')), { code: 'ENOENT' });
+  await rejectsWith(fslock.capabilities(42), { code: 'ERR_INVALID_ARG_TYPE' });
+});
