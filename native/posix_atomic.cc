@@ -13,29 +13,14 @@
 #include <cstring>
 
 #include "fslock.h"
+#include "posix_common.h"
 
 namespace fslock {
 namespace os {
 namespace {
 
-int Err(const char* name, const char** sc) {
-  *sc = name;
-  return -errno;
-}
-
-int WriteAll(int fd, const uint8_t* data, size_t len, const char** sc) {
-  while (len > 0) {
-    // Linux writes at most 0x7ffff000 bytes per call (write(2), NOTES).
-    ssize_t n = write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Err("write", sc);
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return 0;
-}
+using posix::Err;
+using posix::WriteAll;
 
 // Flushes file data so the new content is durable before it becomes visible.
 int SyncFile(int fd, const char** sc) {

@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "fslock.h"
+#include "posix_common.h"
 
 namespace fslock {
 namespace os {
@@ -35,10 +36,7 @@ int InterruptSignal() {
 
 extern "C" void OnInterrupt(int) {}
 
-int Err(const char* name, const char** sc) {
-  *sc = name;
-  return -errno;
-}
+using posix::Err;
 
 int LockCmd(bool wait) {
 #ifdef F_OFD_SETLK
@@ -176,16 +174,7 @@ int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char
   int fd = static_cast<int>(f);
   if (replace && ftruncate(fd, 0) != 0) return Err("ftruncate", sc);
   // O_APPEND: every holder's record lands at the end, never over another's.
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Err("write", sc);
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return 0;
+  return posix::WriteAll(fd, data, len, sc);
 }
 
 int Unlink(const pathchar* path, const char** sc) { return unlink(path) == 0 ? 0 : Err("unlink", sc); }
