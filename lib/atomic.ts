@@ -182,8 +182,9 @@ function next(j: AtomicJob, e: unknown, attempt: number, started: number): Atomi
     noTmpFile.add(j.dir);
     return { ...j, flags: (j.flags & ~AtomicFlags.TmpFile) | AtomicFlags.Link };
   }
-  if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: tempPath(j.dir, nodePath.basename(j.target)) };
-  if (transient(e) && Date.now() - started < RETRY_MS) return { ...j, temp: tempPath(j.dir, nodePath.basename(j.target)) };
+  const temp = () => tempPath(j.dir, nodePath.basename(j.target));
+  if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: temp() };
+  if (transient(e) && Date.now() - started < RETRY_MS) return { ...j, temp: temp() };
   return undefined;
 }
 
@@ -255,7 +256,7 @@ export async function writeFileAtomic(path: PathLike, data: DataSource, options?
     return run(job(target, toBytes(data, c.encoding), c, 0), c.signal);
   }
   if (!isIterable(data)) throw invalidArgType('data', 'of type string, an ArrayBufferView, or an (async) iterable', data);
-  c.signal?.throwIfAborted();
+  if (c.signal?.aborted) throw abortReason(c.signal);
   // Chunks can be consumed once: a taken temp name is the only retry.
   const j = job(target, new Uint8Array(0), c, 0);
   for (let attempt = 0; ; attempt++) {
