@@ -158,6 +158,15 @@ function transient(e: unknown): boolean {
   return RETRY_MS > 0 && syscall !== 'open' && (c === 'EBUSY' || c === 'EPERM' || c === 'EACCES');
 }
 
+/** A directory as target is a real EPERM on Windows, not a passing scanner. */
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Re-labels an error with the caller's paths (a temp path means nothing to them). */
 function report(e: unknown, path: string, dest?: string): Error {
   const err = e as FsLockError;
@@ -184,7 +193,7 @@ function next(j: AtomicJob, e: unknown, attempt: number, started: number): Atomi
   }
   const temp = () => tempPath(j.dir, nodePath.basename(j.target));
   if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: temp() };
-  if (transient(e) && Date.now() - started < RETRY_MS) return { ...j, temp: temp() };
+  if (transient(e) && Date.now() - started < RETRY_MS && !isDirectory(j.target)) return { ...j, temp: temp() };
   return undefined;
 }
 

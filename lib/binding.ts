@@ -2,6 +2,7 @@
 // node-gyp-build) and types its interface. Any load failure falls back to the JS
 // backend, keeping the reason; FSLOCK_BACKEND=native makes it a hard error.
 import * as nodePath from 'node:path';
+import { setErrorNamer } from './errors';
 
 /** Status written to out[0] by the path-lock calls (native/glue_locks.cc). */
 export const enum PathStatus {
@@ -125,3 +126,15 @@ export const backendName: BackendName = binding ? 'native' : 'fallback';
 /** Secondary results of native calls (status, dev, ino, size), filled in place. */
 export const out = new Float64Array(8);
 binding?.setOut(out);
+
+/**
+ * Windows: opening a lock file that another holder deleted while others still have it
+ * open fails with ERROR_DELETE_PENDING until the last handle closes (classic delete
+ * semantics, as under Wine and before Windows 10 1809). Lock acquisition retries it.
+ */
+export const DELETE_PENDING = process.platform === 'win32' ? -303 : undefined;
+
+if (process.platform === 'win32' && binding) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  setErrorNamer((require('./win32-errors') as typeof import('./win32-errors')).win32ErrorName);
+}

@@ -23,7 +23,8 @@ export function uvErrno(code: string): number | undefined {
   return uvByName.get(code);
 }
 
-function describe(code: string): string {
+/** Node's description of an error code ('EBUSY' -> 'resource busy or locked'). */
+export function describeCode(code: string): string {
   const errno = uvErrno(code);
   const entry = errno === undefined ? undefined : systemErrors.get(errno);
   return entry ? entry[1] : code.toLowerCase();
@@ -40,7 +41,7 @@ export function codeError(
   dest?: string,
   detail?: string,
 ): FsLockError {
-  let message = `${code}: ${detail ?? describe(code)}, ${syscall}`;
+  let message = `${code}: ${detail ?? describeCode(code)}, ${syscall}`;
   if (path !== undefined) message += ` '${path}'`;
   if (dest !== undefined) message += ` -> '${dest}'`;
   const err = new Error(message) as FsLockError;

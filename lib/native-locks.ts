@@ -1,7 +1,7 @@
 // Native path locks and descriptor locks: the decisions around the binding's fixed
 // call sequences (native/glue_locks.cc). Waits block a dedicated thread, never the
 // event loop or libuv's threadpool (native/waiter.cc).
-import { type Binding, LockType, PathStatus, WaitKind, out } from './binding';
+import { type Binding, DELETE_PENDING, LockType, PathStatus, WaitKind, out } from './binding';
 import type { CheckedWait } from './args';
 import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from './errors';
 import { type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
@@ -85,6 +85,10 @@ export class NativeLocks implements PathLockBackend {
     for (let attempt = 0; ; attempt++) {
       if (w.signal?.aborted) throw abortReason(w.signal);
       const fd = b.pathLock(path, type, 0o666, record, tombstone);
+      if (fd === DELETE_PENDING) {
+        await sleep(pollDelay(attempt), w.signal, abortReason); // the last old handle closes soon
+        continue;
+      }
       if (fd < 0) throw osError(fd, b.lastSyscall(), path);
       let status = out[0] as PathStatus;
       if (status === PathStatus.Busy) {
@@ -123,6 +127,10 @@ export class NativeLocks implements PathLockBackend {
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
     for (let attempt = 0; ; attempt++) {
       const fd = b.pathLock(path, type, 0o666, record, tombstone);
+      if (fd === DELETE_PENDING) {
+        sleepSync(pollDelay(attempt));
+        continue;
+      }
       if (fd < 0) throw osError(fd, b.lastSyscall(), path);
       let status = out[0] as PathStatus;
       if (status === PathStatus.Busy) {

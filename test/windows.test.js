@@ -1,0 +1,89 @@
+'use strict';
+// Behaviours that Windows makes hard and that fslock promises everywhere (written for
+// the Wine run of scripts/test-windows.js, and run on every platform): a replace while
+// readers hold the target open, and whole-file locks that do not lock the file's bytes.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { fslock, native, tmpdir, rejectsWith } = require('./helpers');
+
+// scripts/test-windows.js runs the Windows node.exe under Wine with WINEPREFIX set.
+const underWine = process.platform === 'win32' && process.env.WINEPREFIX !== undefined;
+
+test('platform and backend of this run', (t) => {
+  t.diagnostic(`${process.platform}-${process.arch} node ${process.version}, backend ${fslock.backend}`);
+  assert.ok(['native', 'fallback'].includes(fslock.backend));
+});
+
+test('writeFileAtomic replaces a target that other handles hold open', async (t) => {
+  const dir = tmpdir(t);
+  const p = path.join(dir, 'held.json');
+  fs.writeFileSync(p, 'old content');
+  const readers = [fs.openSync(p, 'r'), fs.openSync(p, 'r+')];
+  try {
+    if (underWine) {
+      // Wine refuses to replace a file that has open handles, also with the POSIX-
+      // semantics rename (Windows 10 1809+ on NTFS allows it): fslock retries for a
+      // bounded time, then fails cleanly — old content, no temp file. README: Windows.
+      await rejectsWith(fslock.writeFileAtomic(p, 'new content'), { code: 'EPERM', syscall: 'rename' });
+      assert.equal(fs.readFileSync(p, 'utf8'), 'old content');
+      assert.deepEqual(fs.readdirSync(dir), ['held.json']);
+      return;
+    }
+    await fslock.writeFileAtomic(p, 'new content');
+    fslock.writeFileAtomicSync(p, 'newer content');
+    assert.equal(fs.readFileSync(p, 'utf8'), 'newer content');
+    // The open handles still read the file they opened, whole.
+    const buf = Buffer.alloc(64);
+    const n = fs.readSync(readers[0], buf, 0, 64, 0);
+    assert.equal(buf.toString('utf8', 0, n), 'old content');
+  } finally {
+    readers.forEach((fd) => fs.closeSync(fd));
+  }
+  assert.deepEqual(fs.readdirSync(dir), ['held.json']);
+});
+
+test('a whole-file lock does not block reading or writing the bytes through another fd', { skip: !native && 'descriptor locks need the native backend' }, (t) => {
+  const dir = tmpdir(t);
+  const p = path.join(dir, 'data');
+  fs.writeFileSync(p, 'abcdef');
+  const a = fs.openSync(p, 'r+');
+  const b = fs.openSync(p, 'r+');
+  try {
+    // Windows: LockFileEx is mandatory on the region it covers, so flock() locks a byte
+    // far past any data; the file's bytes stay readable and writable by everyone.
+    fslock.flockSync(a, 'exclusive');
+    fs.writeSync(b, Buffer.from('XY'), 0, 2, 2);
+    const buf = Buffer.alloc(6);
+    fs.readSync(b, buf, 0, 6, 0);
+    assert.equal(buf.toString(), 'abXYef');
+    assert.throws(() => fslock.flockSync(b, 'shared', { wait: false }), { code: 'ELOCKED' });
+    fslock.flockSync(a, 'unlock');
+    fslock.flockSync(b, 'shared', { wait: false });
+  } finally {
+    fs.closeSync(a);
+    fs.closeSync(b);
+  }
+});
+
+test('a lock file removed by its releaser while others wait is re-created, never shared', async (t) => {
+  const dir = tmpdir(t);
+  const p = path.join(dir, 'x.lock');
+  const first = await fslock.lock(p);
+  let inside = 0;
+  let max = 0;
+  const waiters = Array.from({ length: 8 }, async () => {
+    const l = await fslock.lock(p);
+    inside++;
+    max = Math.max(max, inside);
+    await new Promise((r) => setImmediate(r));
+    inside--;
+    await l.release();
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  await first.release();
+  await Promise.all(waiters);
+  assert.equal(max, 1);
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
