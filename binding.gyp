@@ -18,6 +18,9 @@
         }, {
           "sources": ["native/posix_locks.cc", "native/posix_atomic.cc"]
         }],
+        ["OS=='linux'", {
+          "cflags_cc": ["-include", "<(module_root_dir)/native/glibc_compat.h"]
+        }],
         ["OS=='mac'", {
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

@@ -40,13 +40,12 @@ int SyncFile(int fd, const char** sc) {
 // The existing target's mode, and its owner when it differs and we are allowed to set
 // it (a non-root writer cannot give files away: EPERM is expected, not an error).
 int CopyOwnerAndMode(int fd, const pathchar* target, const char** sc) {
-  struct stat st;
-  if (stat(target, &st) != 0) return errno == ENOENT ? 0 : Err("stat", sc);
-  if ((st.st_uid != geteuid() || st.st_gid != getegid()) && fchown(fd, st.st_uid, st.st_gid) != 0 &&
-      errno != EPERM) {
+  posix::StatInfo st;
+  if (posix::StatOf(-1, target, &st) != 0) return errno == ENOENT ? 0 : Err("stat", sc);
+  if ((st.uid != geteuid() || st.gid != getegid()) && fchown(fd, st.uid, st.gid) != 0 && errno != EPERM) {
     return Err("fchown", sc);
   }
-  return fchmod(fd, st.st_mode & 07777) == 0 ? 0 : Err("fchmod", sc);
+  return fchmod(fd, st.mode & 07777) == 0 ? 0 : Err("fchmod", sc);
 }
 
 int RenameNoReplace(const char* from, const char* to, const char** sc) {

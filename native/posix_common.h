@@ -2,6 +2,11 @@
 #pragma once
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#ifdef __linux__
+#include <sys/sysmacros.h>
+#endif
 #include <unistd.h>
 
 #include <cstddef>
@@ -28,6 +33,41 @@ inline int WriteAll(int fd, const void* data, size_t len, const char** sc) {
     p += n;
     len -= static_cast<size_t>(n);
   }
+  return 0;
+}
+
+// What the OS files need of stat(2). Linux uses statx (glibc 2.28): glibc 2.33 turned
+// stat/fstat into new versioned symbols that older systems lack.
+struct StatInfo {
+  unsigned mode = 0, uid = 0, gid = 0;
+  double dev = 0, ino = 0, nlink = 0, size = 0;
+};
+
+// fd >= 0: that descriptor; else `path`. Returns 0 or -1 with errno set.
+inline int StatOf(int fd, const char* path, StatInfo* out) {
+#if defined(__linux__) && defined(STATX_BASIC_STATS)
+  struct statx sx;
+  int r = fd >= 0 ? statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx)
+                  : statx(AT_FDCWD, path ? path : "", 0, STATX_BASIC_STATS, &sx);
+  if (r != 0) return -1;
+  out->mode = sx.stx_mode;
+  out->uid = sx.stx_uid;
+  out->gid = sx.stx_gid;
+  out->dev = static_cast<double>(makedev(sx.stx_dev_major, sx.stx_dev_minor));  // as st_dev
+  out->ino = static_cast<double>(sx.stx_ino);
+  out->nlink = sx.stx_nlink;
+  out->size = static_cast<double>(sx.stx_size);
+#else
+  struct stat st;
+  if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) != 0) return -1;
+  out->mode = st.st_mode;
+  out->uid = st.st_uid;
+  out->gid = st.st_gid;
+  out->dev = static_cast<double>(st.st_dev);
+  out->ino = static_cast<double>(st.st_ino);
+  out->nlink = static_cast<double>(st.st_nlink);
+  out->size = static_cast<double>(st.st_size);
+#endif
   return 0;
 }
 

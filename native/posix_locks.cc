@@ -10,10 +10,11 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "fslock.h"
 #include "posix_common.h"
@@ -66,41 +67,55 @@ int FlockOp(int type, bool wait) {
 }  // namespace
 
 void Init() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+  // A function-local static: initialised once, thread-safe (no std::call_once, whose
+  // pthread_once would raise the glibc floor, see glibc_compat.h).
+  static const bool installed = [] {
     struct sigaction old;
-    if (sigaction(InterruptSignal(), nullptr, &old) != 0) return;
+    if (sigaction(InterruptSignal(), nullptr, &old) != 0) return false;
     // Someone else's handler stays: ours only needs to exist, not to run.
     if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)
-      return;
+      return false;
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
     sa.sa_handler = OnInterrupt;
     sa.sa_flags = 0;  // no SA_RESTART: the blocking call must fail with EINTR
     sigemptyset(&sa.sa_mask);
-    sigaction(InterruptSignal(), &sa, nullptr);
-  });
+    return sigaction(InterruptSignal(), &sa, nullptr) == 0;
+  }();
+  (void)installed;
 }
 
 ThreadToken CurrentThreadToken() {
   // Only the interrupt reaches waiter threads; process signals go to other threads.
+  // (sigprocmask is per-thread on Linux and glibc; pthread_sigmask would need 2.32.)
   sigset_t set;
   sigfillset(&set);
   sigdelset(&set, InterruptSignal());
+#ifdef __linux__
+  sigprocmask(SIG_SETMASK, &set, nullptr);
+  return static_cast<ThreadToken>(syscall(SYS_gettid));
+#else
   pthread_sigmask(SIG_SETMASK, &set, nullptr);
   pthread_t self = pthread_self();
   static_assert(sizeof(pthread_t) <= sizeof(ThreadToken), "pthread_t fits a token");
   ThreadToken t = 0;
   std::memcpy(&t, &self, sizeof self);
   return t;
+#endif
 }
 
 void ReleaseThreadToken(ThreadToken) {}
 
 void InterruptThread(ThreadToken t) {
+#ifdef __linux__
+  // tgkill(2) by thread id: the waiter thread outlives every call (it reports done
+  // under the waiter's mutex before exiting), so the id cannot have been reused.
+  syscall(SYS_tgkill, static_cast<pid_t>(getpid()), static_cast<pid_t>(t), InterruptSignal());
+#else
   pthread_t thread;
   std::memcpy(&thread, &t, sizeof thread);
   pthread_kill(thread, InterruptSignal());
+#endif
 }
 
 bool IsInterrupted(int err) { return err == -EINTR; }
@@ -154,12 +169,12 @@ int ProbeLockFile(file_t f, const char** sc) {
 }
 
 int Stat(file_t f, FileInfo* info, const char** sc) {
-  struct stat st;
-  if (fstat(static_cast<int>(f), &st) != 0) return Err("fstat", sc);
-  info->dev = static_cast<double>(st.st_dev);
-  info->ino = static_cast<double>(st.st_ino);
-  info->nlink = static_cast<double>(st.st_nlink);
-  info->size = static_cast<double>(st.st_size);
+  posix::StatInfo st;
+  if (posix::StatOf(static_cast<int>(f), nullptr, &st) != 0) return Err("fstat", sc);
+  info->dev = st.dev;
+  info->ino = st.ino;
+  info->nlink = st.nlink;
+  info->size = st.size;
   return 0;
 }
 
@@ -183,3 +198,12 @@ int Close(file_t f) { return close(static_cast<int>(f)); }
 
 }  // namespace os
 }  // namespace fslock
+
+#if defined(__linux__) && defined(_GLIBCXX_RELEASE) && _GLIBCXX_RELEASE >= 11
+// libstdc++ headers of GCC 11+ call this from every allocator (GLIBCXX_3.4.29, absent
+// from older systems' libstdc++). Defined here, hidden, it binds locally; it is only
+// reached for an allocation larger than the address space.
+namespace std {
+void __throw_bad_array_new_length() { std::abort(); }
+}  // namespace std
+#endif

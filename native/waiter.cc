@@ -119,7 +119,8 @@ void Interrupt(Waiter& w) {
 }
 
 std::shared_ptr<Waiter> Make(const Napi::CallbackInfo& info) {
-  auto w = std::make_shared<Waiter>();
+  // Not make_shared: its RTTI tag check needs GLIBCXX_3.4.26 (libstdc++ of GCC 9).
+  std::shared_ptr<Waiter> w(new Waiter());
   w->kind = I32(info, 0);
   w->fd = I64(info, 1);
   w->type = I32(info, 2);
