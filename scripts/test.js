@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: builds the TypeScript, then runs the whole suite twice, against the
 // native backend and with FSLOCK_BACKEND=fallback. `--backend X` runs one; `--stress`
-// sets FSLOCK_STRESS=1 (long soak versions of the concurrency tests).
+// sets FSLOCK_STRESS=1 (long soak versions of the concurrency tests). As root on
+// Debian it installs the mkfs tools that test/filesystems.test.js needs.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -14,6 +15,7 @@ const stress = args.includes('--stress');
 const files = args.filter((a, i) => a.endsWith('.js') && args[i - 1] !== '--backend');
 
 run(process.execPath, [path.join(__dirname, 'build-ts.js')], {});
+filesystemTools();
 
 const tests = files.length
   ? files
@@ -36,6 +38,23 @@ for (const backend of only ? [only] : ['native', 'fallback']) {
   if (r.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);
+
+/**
+ * test/filesystems.test.js loop-mounts xfs and btrfs images: as root on Debian, their
+ * mkfs tools are installed here (a few seconds, once). Elsewhere those filesystems are
+ * skipped with the reason shown.
+ */
+function filesystemTools() {
+  if (!process.getuid || process.getuid() !== 0 || (files.length && !files.some((f) => f.includes('filesystems')))) return;
+  try {
+    require('./tooling').ensurePackages([
+      ['mkfs.xfs', 'xfsprogs'],
+      ['mkfs.btrfs', 'btrfs-progs'],
+    ]);
+  } catch (e) {
+    console.log(`# could not install mkfs tools (${e.message.split('\n')[0]}): xfs/btrfs checks will be skipped`);
+  }
+}
 
 function run(cmd, argv, env) {
   const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
