@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // npm run test:package — the package as users get it. Packs the tarball (prepack builds
-// the prebuilds), checks what it holds, then installs it into empty projects:
-//   1. with --ignore-scripts: the linux-x64 prebuild loads (CJS and ESM), locks and
-//      writes work;
-//   2. without any prebuild and with no working compiler: `npm install` exits 0 and the
-//      JS fallback runs (backend 'fallback', loadError kept), locks and writes work.
+// the three prebuilds from source), checks what it holds, then installs it into empty
+// projects:
+//   1. --ignore-scripts: nothing runs at install, the shipped linux-x64 prebuild loads
+//      (CJS and ESM); a lock and an atomic write work;
+//   2. a plain install: the install step takes the prebuild and compiles nothing;
+//   3. no prebuild for this platform and no working compiler (CC/CXX/LINK=false, the
+//      prebuilds/ directory taken out of the tarball): `npm install` exits 0 and the
+//      JS fallback runs (backend 'fallback', loadError kept) — lock, writeFileAtomic;
+//   4. --build-from-source: compiled by npm's node-gyp, build/Release loads.
+// `--no-pack` reuses the prebuilds already in prebuilds/ (npm pack --ignore-scripts).
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -15,25 +20,39 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-package-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
+const NPM = ['--no-audit', '--no-fund', '--loglevel=error'];
+// The user's environment, minus what this checkout's own runs set.
+const baseEnv = { ...process.env };
+for (const k of ['FSLOCK_BACKEND', 'PREBUILDS_ONLY', 'npm_config_build_from_source']) delete baseEnv[k];
 
 function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: baseEnv, timeout: 300_000, ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.error}):\n${r.stdout}\n${r.stderr}`);
+  return r;
 }
 
 // What a user's program does first: CJS and ESM entry points, a lock, an atomic write.
 const SMOKE_CJS = `
+const fs = require('fs');
 const f = require('fslock');
+let binary = null;
+try { binary = require('path').relative(process.cwd(), require('node-gyp-build').resolve(require('path').dirname(require.resolve('fslock/package.json')))); } catch {}
 (async () => {
   const l = await f.lock('x.lock');
+  const held = await f.isLocked('x.lock');
   await f.writeFileAtomic('data.json', JSON.stringify({ ok: true }));
   await l.release();
   f.writeFileAtomicSync('data2.json', 'sync');
-  console.log(JSON.stringify({ backend: f.backend, loadError: f.loadError ? f.loadError.message : null,
-    data: require('fs').readFileSync('data.json', 'utf8'), left: require('fs').readdirSync('.').filter((n) => n.endsWith('.lock')) }));
+  console.log(JSON.stringify({ backend: f.backend, loadError: f.loadError ? f.loadError.message : null, binary, held,
+    data: fs.readFileSync('data.json', 'utf8') + fs.readFileSync('data2.json', 'utf8'),
+    left: fs.readdirSync('.').filter((n) => n.endsWith('.lock') || n.includes('.tmp')) }));
 })().catch((e) => { console.error(e); process.exit(1); });`;
-const SMOKE_ESM = `import { backend, lock } from 'fslock'; const l = await lock('y.lock'); await l.release(); console.log(backend);`;
+const SMOKE_ESM = `
+import { backend, loadError, lock, writeFileAtomic } from 'fslock';
+const l = await lock('y.lock');
+await writeFileAtomic('esm.txt', 'esm');
+await l.release();
+console.log(backend + ' ' + (loadError ? 'loadError' : '-'));`;
 
 function project(name) {
   const dir = path.join(work, name);
@@ -43,53 +62,87 @@ function project(name) {
 }
 
 function smoke(dir) {
-  const cjs = JSON.parse(sh(process.execPath, ['-e', SMOKE_CJS], { cwd: dir, env: { ...process.env, FSLOCK_BACKEND: '' } }));
-  const esm = sh(process.execPath, ['--input-type=module', '-e', SMOKE_ESM], { cwd: dir, env: { ...process.env, FSLOCK_BACKEND: '' } }).trim();
-  assert.equal(cjs.data, '{"ok":true}');
-  assert.deepEqual(cjs.left, [], 'a lock file was left behind');
-  assert.equal(esm, cjs.backend, 'ESM and CJS entry points disagree on the backend');
+  const cjs = JSON.parse(sh(process.execPath, ['-e', SMOKE_CJS], { cwd: dir }).stdout);
+  const esm = sh(process.execPath, ['--input-type=module', '-e', SMOKE_ESM], { cwd: dir }).stdout.trim();
+  assert.equal(cjs.held, true);
+  assert.equal(cjs.data, '{"ok":true}sync');
+  assert.deepEqual(cjs.left, [], 'a lock or temp file was left behind');
+  assert.equal(fs.readFileSync(path.join(dir, 'esm.txt'), 'utf8'), 'esm');
+  assert.equal(esm, `${cjs.backend} ${cjs.loadError ? 'loadError' : '-'}`, 'ESM and CJS entry points disagree');
   return cjs;
 }
 
+const seconds = (t) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
+
 function main() {
   const started = Date.now();
-  // 1. The tarball, and what is in it.
-  const packed = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }))[0];
+  // The tarball, and what is in it.
+  const pack = ['pack', '--json', '--pack-destination', work];
+  if (process.argv.includes('--no-pack')) pack.push('--ignore-scripts');
+  const packed = JSON.parse(sh('npm', pack, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
   const tgz = path.join(work, packed.filename);
   const files = packed.files.map((f) => f.path);
-  for (const must of ['dist/cjs/index.js', 'dist/esm/index.mjs', 'dist/cjs/index.d.ts', 'binding.gyp', 'scripts/install.js',
-    'native/fslock.h', 'prebuilds/linux-x64/fslock.node', 'prebuilds/linux-arm64/fslock.node', 'prebuilds/win32-x64/fslock.node']) {
+  for (const must of ['package.json', 'README.md', 'dist/cjs/index.js', 'dist/esm/index.mjs', 'dist/cjs/index.d.ts',
+    'dist/esm/index.d.mts', 'binding.gyp', 'scripts/install.js', 'native/fslock.h', 'native/binding.cc',
+    'prebuilds/linux-x64/fslock.node', 'prebuilds/linux-arm64/fslock.node', 'prebuilds/win32-x64/fslock.node']) {
     assert.ok(files.includes(must), `tarball lacks ${must}`);
   }
-  const stray = files.filter((f) => /^(test|bench|build|lib|\.ci)\//.test(f));
-  assert.deepEqual(stray, [], 'tests, benchmarks, sources or build trees in the tarball');
-  console.log(`# tarball: ${packed.filename}, ${files.length} files, ${(packed.size / 1024).toFixed(0)} KB packed, ${(packed.unpackedSize / 1024).toFixed(0)} KB unpacked`);
+  const stray = files.filter((f) => /^(test|bench|build|lib|docs|\.ci|\.tmp|node_modules)\//.test(f) || /^scripts\/(?!install\.js$)/.test(f));
+  assert.deepEqual(stray, [], 'tests, benchmarks, TS sources, build trees or dev scripts in the tarball');
+  console.log(`ok 1 - tarball ${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked (${seconds(started)})`);
 
-  // 2. --ignore-scripts: nothing compiled, the shipped linux-x64 binary must load.
-  const a = project('with-prebuild');
-  sh('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tgz], { cwd: a });
+  // --ignore-scripts: nothing compiled, the shipped linux-x64 binary must load.
+  let t = Date.now();
+  const a = project('ignore-scripts');
+  sh('npm', ['install', '--ignore-scripts', ...NPM, tgz], { cwd: a });
   const ra = smoke(a);
-  assert.equal(ra.backend, 'native', `prebuild did not load: ${ra.loadError}`);
-  console.log('# installed with --ignore-scripts: the linux-x64 prebuild loads (CJS and ESM), lock + writeFileAtomic work');
+  assert.equal(ra.backend, 'native', `the prebuild did not load: ${ra.loadError}`);
+  assert.equal(ra.binary, path.join('node_modules', 'fslock', 'prebuilds', `${process.platform}-${process.arch}`, 'fslock.node'));
+  console.log(`ok 2 - --ignore-scripts: ${ra.binary} loads, backend native in CJS and ESM, lock + writeFileAtomic work (${seconds(t)})`);
 
-  // 3. No prebuild for this platform and no working compiler: install still succeeds.
+  // A plain install: the install step accepts the prebuild and compiles nothing.
+  t = Date.now();
+  const b = project('plain');
+  sh('npm', ['install', ...NPM, tgz], { cwd: b });
+  assert.ok(!fs.existsSync(path.join(b, 'node_modules', 'fslock', 'build')), 'the install step compiled although a prebuild fits');
+  const rb = smoke(b);
+  assert.equal(rb.backend, 'native');
+  assert.match(rb.binary, /prebuilds/);
+  console.log(`ok 3 - plain npm install: the install step takes the prebuild, no build/ (${seconds(t)})`);
+
+  // No prebuild for this platform and no working compiler: install still succeeds.
+  t = Date.now();
   const unpacked = path.join(work, 'unpacked');
   fs.mkdirSync(unpacked);
   sh('tar', ['xzf', tgz, '-C', unpacked]);
   fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true });
   const bare = path.join(work, 'fslock-no-prebuilds.tgz');
   sh('tar', ['czf', bare, '-C', unpacked, 'package']);
-  const b = project('no-compiler');
-  const env = { ...process.env, CC: 'false', CXX: 'false', LINK: 'false', npm_config_build_from_source: '' };
-  const r = spawnSync('npm', ['install', '--foreground-scripts', '--no-audit', '--no-fund', bare], { cwd: b, env, encoding: 'utf8' });
-  assert.equal(r.status, 0, `npm install failed without a compiler:\n${r.stderr}`);
-  // The install step tried to compile, failed, and said what happens instead.
-  assert.match(r.stdout + r.stderr, /native build failed.*using the pure-JS fallback/);
-  const rb = smoke(b);
-  assert.equal(rb.backend, 'fallback');
-  assert.ok(rb.loadError, 'the reason the binary did not load is not kept');
-  console.log(`# installed with no prebuild and no compiler: npm install exit 0, backend fallback (loadError: ${rb.loadError.split('\n')[0].slice(0, 100)})`);
-  console.log(`# test:package passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const c = project('no-compiler');
+  const noCompiler = { ...baseEnv, CC: 'false', CXX: 'false', LINK: 'false' };
+  const r = spawnSync('npm', ['install', '--foreground-scripts', ...NPM, bare], { cwd: c, env: noCompiler, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, `npm install failed without a compiler:\n${r.stdout}\n${r.stderr}`);
+  const said = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('fslock:'));
+  assert.ok(said.some((l) => /compiling one failed/.test(l)), `the install step did not try to compile:\n${r.stdout}\n${r.stderr}`);
+  assert.ok(said.some((l) => /pure-JS fallback/.test(l)), 'the install step did not say the fallback runs');
+  assert.ok(!fs.existsSync(path.join(c, 'node_modules', 'fslock', 'build')), 'a failed build was left behind');
+  const rc = smoke(c);
+  assert.equal(rc.backend, 'fallback');
+  assert.match(rc.loadError || '', /No native build was found/, 'the reason the binary did not load is not kept');
+  console.log(`ok 4 - no prebuild, no compiler: npm install exit 0, backend fallback, loadError kept, lock + writeFileAtomic work (${seconds(t)})`);
+  for (const l of said) console.log(`#   ${l}`);
+
+  // --build-from-source: the prebuild is ignored and npm's node-gyp compiles.
+  if (!process.argv.includes('--quick')) {
+    t = Date.now();
+    const d = project('from-source');
+    sh('npm', ['install', '--build-from-source', ...NPM, tgz], { cwd: d });
+    const rd = smoke(d);
+    assert.equal(rd.backend, 'native');
+    assert.equal(rd.binary, path.join('node_modules', 'fslock', 'build', 'Release', 'fslock.node'));
+    console.log(`ok 5 - npm install --build-from-source: compiled, ${rd.binary} loads (${seconds(t)})`);
+  }
+  console.log(`# test:package passed in ${seconds(started)}`);
 }
 
 main();
