@@ -213,11 +213,18 @@ suite(`path locks (${fslock.backend})`, () => {
              .then(() => parentPort.postMessage('done')); });`,
       { eval: true, workerData: file },
     );
+    // One listener for the whole test: a message that arrives while nobody awaits it
+    // (here 'done' right after 'waited') must not be dropped.
     const msgs = [];
+    const arrived = [];
+    w.on('message', (m) => {
+      msgs.push(m);
+      arrived.splice(0).forEach((f) => f());
+    });
     const gotMsg = (want) =>
       within(
         new Promise((resolve) => {
-          const check = () => (msgs.includes(want) ? resolve() : w.once('message', (m) => (msgs.push(m), check())));
+          const check = () => (msgs.includes(want) ? resolve() : arrived.push(check));
           check();
         }),
       );
