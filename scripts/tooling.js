@@ -41,7 +41,9 @@ function npmPackage(spec) {
   if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
   fs.mkdirSync(dir, { recursive: true });
   // npm pack: the registry's tarball, as npm would install it (no network beyond it).
-  const tgz = run('npm', ['pack', spec, '--silent', '--pack-destination', cache], { cwd: cache }).toString().trim().split('\n').pop();
+  // --json explicitly: under `npm pack --json` (test:package -> prepack) npm_config_json
+  // is inherited, and the plain output would be JSON anyway.
+  const tgz = JSON.parse(run('npm', ['pack', spec, '--json', '--pack-destination', cache], { cwd: cache }).toString())[0].filename;
   run('tar', ['xzf', path.join(cache, tgz), '-C', dir, '--strip-components=1']);
   fs.rmSync(path.join(cache, tgz));
   return dir;
