@@ -8,6 +8,7 @@
 //   3. no prebuild for this platform and no working compiler (CC/CXX/LINK=false, the
 //      prebuilds/ directory taken out of the tarball): `npm install` exits 0 and the
 //      JS fallback runs (backend 'fallback', loadError kept) — lock, writeFileAtomic;
+//      the same with only node and sh on PATH (no python3, make or compiler);
 //   4. --build-from-source: compiled by npm's node-gyp, build/Release loads.
 // `--no-pack` reuses the prebuilds already in prebuilds/ (npm pack --ignore-scripts).
 'use strict';
@@ -132,6 +133,23 @@ function main() {
   console.log(`ok 4 - no prebuild, no compiler: npm install exit 0, backend fallback, loadError kept, lock + writeFileAtomic work (${seconds(t)})`);
   for (const l of said) console.log(`#   ${l}`);
 
+  // The same with no toolchain at all on PATH (no python3, make, cc, g++): only node and sh.
+  t = Date.now();
+  const bin = path.join(work, 'bin');
+  fs.mkdirSync(bin);
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
+  const npmCli = fs.realpathSync(sh('sh', ['-c', 'command -v npm']).stdout.trim()); // .../npm/bin/npm-cli.js
+  const e = project('no-toolchain');
+  const r2 = spawnSync(process.execPath, [npmCli, 'install', '--foreground-scripts', ...NPM, bare], {
+    cwd: e, env: { ...baseEnv, PATH: bin }, encoding: 'utf8', timeout: 300_000,
+  });
+  assert.equal(r2.status, 0, `npm install failed with no toolchain on PATH:\n${r2.stdout}\n${r2.stderr}`);
+  assert.match(r2.stdout + r2.stderr, /fslock: using the pure-JS fallback/);
+  assert.equal(smoke(e).backend, 'fallback');
+  console.log(`ok 5 - no prebuild, only node and sh on PATH: npm install exit 0, fallback works (${seconds(t)})`);
+  for (const l of `${r2.stdout}\n${r2.stderr}`.split('\n').filter((x) => x.startsWith('fslock:'))) console.log(`#   ${l}`);
+
   // --build-from-source: the prebuild is ignored and npm's node-gyp compiles.
   if (!process.argv.includes('--quick')) {
     t = Date.now();
@@ -140,7 +158,7 @@ function main() {
     const rd = smoke(d);
     assert.equal(rd.backend, 'native');
     assert.equal(rd.binary, path.join('node_modules', 'fslock', 'build', 'Release', 'fslock.node'));
-    console.log(`ok 5 - npm install --build-from-source: compiled, ${rd.binary} loads (${seconds(t)})`);
+    console.log(`ok 6 - npm install --build-from-source: compiled, ${rd.binary} loads (${seconds(t)})`);
   }
   console.log(`# test:package passed in ${seconds(started)}`);
 }
