@@ -15,6 +15,10 @@ export interface AtomicJob {
   /** Creation mode (umask applies), or the exact mode with AtomicFlags.Chmod. */
   mode: number;
   flags: number;
+  /** Owner to give the temp file (node:fs path only; the write-file-atomic drop-in). */
+  chown?: { uid: number; gid: number };
+  /** Told the temp file's name once it exists (node:fs path only; may return a promise). */
+  onTemp?: (temp: string) => unknown;
 }
 
 export interface AtomicOps {
@@ -153,13 +157,16 @@ function creationMode(j: AtomicJob): number {
   return j.flags & AtomicFlags.Chmod ? 0o600 : j.mode;
 }
 
-function writeSyncJs(j: AtomicJob): void {
+/** The synchronous sequence on node:fs (the fallback's, and the drop-in's with hooks). */
+export function writeSyncJs(j: AtomicJob): void {
   if (j.flags & AtomicFlags.TmpFile) throw codeError('EOPNOTSUPP', 'open', j.dir);
   if (!(j.flags & AtomicFlags.CommitOnly)) {
     const fd = fs.openSync(j.temp, 'wx', creationMode(j)); // EEXIST: the temp name is taken
     try {
+      j.onTemp?.(j.temp);
       if (j.flags & AtomicFlags.KeepOwner) copyOwnerSync(fd, j.target);
       if (j.flags & AtomicFlags.Chmod) fs.fchmodSync(fd, j.mode);
+      if (j.chown) fs.fchownSync(fd, j.chown.uid, j.chown.gid);
       const bytes = new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength);
       for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
       if (j.flags & AtomicFlags.Sync) fs.fdatasyncSync(fd);
@@ -199,8 +206,10 @@ export async function writeChunks(
   if (!(j.flags & AtomicFlags.CommitOnly)) {
     const fh = await fs.promises.open(j.temp, 'wx', creationMode(j));
     try {
+      await j.onTemp?.(j.temp);
       if (j.flags & AtomicFlags.KeepOwner) await copyOwner(fh, j.target);
       if (j.flags & AtomicFlags.Chmod) await fh.chmod(j.mode);
+      if (j.chown) await fh.chown(j.chown.uid, j.chown.gid);
       for await (const chunk of chunks) {
         signal?.throwIfAborted();
         const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);

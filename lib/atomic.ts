@@ -7,7 +7,7 @@ import { threadId } from 'node:worker_threads';
 import { toBool, toFunction, toInteger, toOptions, toPath, toSignal, toTimeout, type PathLike } from './args';
 import { AtomicFlags, backendName } from './binding';
 import { abortReason, codeError, invalidArgType, invalidArgValue, type FsLockError } from './errors';
-import { ops, writeChunks, type AtomicJob } from './atomic-ops';
+import { ops, writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { sleep, sleepSync } from './lock-backend';
 import { lock } from './locks';
 
@@ -527,4 +527,45 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   } finally {
     await held.release();
   }
+}
+
+// ---- for the write-file-atomic drop-in --------------------------------------------------
+
+/** Extra options of the write-file-atomic API, which need the node:fs sequence. */
+export interface FsHooks {
+  chown?: { uid: number; gid: number };
+  onTemp?: (temp: string) => unknown;
+}
+
+/**
+ * writeFileAtomic / writeFileAtomicSync with write-file-atomic's `chown` and
+ * `tmpfileCreated`: those need the temp file's name and descriptor between steps, so
+ * this runs the node:fs sequence (same guarantees, more crossings).
+ * @internal
+ */
+export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: true): void;
+export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: false): Promise<void>;
+export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: boolean): void | Promise<void> {
+  const target = toPath(path);
+  const c = checkOptions(options);
+  const j = { ...job(target, toBytes(data, c.encoding), c, 0), ...hooks };
+  if (sync) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return writeSyncJs(attempt ? { ...j, temp: tempPath(j.dir, nodePath.basename(target)) } : j);
+      } catch (e) {
+        if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+      }
+    }
+  }
+  return (async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await writeChunks(attempt ? { ...j, temp: tempPath(j.dir, nodePath.basename(target)) } : j, [j.data], c.signal);
+      } catch (e) {
+        if (c.signal?.aborted) throw abortReason(c.signal);
+        if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+      }
+    }
+  })();
 }
