@@ -22,6 +22,9 @@ function fslockCli(args, opts = {}) {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started })),
   );
   child.done = within(done, 120_000, `fslock ${args.join(' ')}`);
+  // 'close' waits for every holder of the output pipes, grandchildren included; 'exit'
+  // is fslock's own end.
+  child.exited = within(new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))), 120_000);
   return child;
 }
 const run = (args, opts) => fslockCli(args, opts).done;
@@ -132,6 +135,7 @@ test('a killed fslock releases the lock', async (t) => {
   const cli = fslockCli([lockFile, ...node('pid', pidFile)]);
   await until(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8') !== '', 30_000, 'the command to start');
   const cmdPid = Number(fs.readFileSync(pidFile, 'utf8'));
+  // The command outlives a killed fslock (it is not fslock's to kill): ended here.
   t.after(() => {
     try {
       process.kill(cmdPid, 'SIGKILL');
@@ -139,7 +143,7 @@ test('a killed fslock releases the lock', async (t) => {
   });
   await until(() => fslock.isLocked(lockFile), 30_000, 'the lock to be held');
   cli.kill('SIGKILL');
-  await cli.done;
+  assert.equal((await cli.exited).signal, 'SIGKILL');
   // Native: the kernel drops the lock with the process. Fallback: the dead holder's
   // record is reclaimed on the next poll (same host).
   const l = await fslock.lock(lockFile, { timeout: 30_000 });
