@@ -13,7 +13,7 @@
 import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
-import { isLocked, lock as fsLock, lockSync as fsLockSync, type Lock } from './locks';
+import { isLocked, lockSync as fsLockSync, type Lock } from './locks';
 
 /** Options of proper-lockfile v4 (`lock`). */
 export interface LockOptions {
@@ -147,6 +147,8 @@ function takeDirOnceSync(file: string, dir: string, o: Checked): number {
   return markSync(o.fs, dir);
 }
 
+// One attempt. It never waits (the kernel lock is tried with wait:false, the rest is a
+// few local syscalls), so the promise API runs it too; waiting happens between retries.
 function acquireSync(file: string, o: Checked): Held {
   const dir = dirOf(file, o);
   let kernel: Lock;
@@ -160,25 +162,6 @@ function acquireSync(file: string, o: Checked): Held {
     return { dir, kernel, fs: o.fs, mtime, released: false, timer: undefined };
   } catch (e) {
     kernel.releaseSync();
-    throw e;
-  }
-}
-
-// The async attempt runs the same steps: they are a handful of local syscalls, done
-// synchronously under the kernel lock (the wait, if any, is between attempts).
-async function acquire(file: string, o: Checked): Promise<Held> {
-  const dir = dirOf(file, o);
-  let kernel: Lock;
-  try {
-    kernel = await fsLock(kernelPath(dir), { wait: false });
-  } catch (e) {
-    throw (e as NodeJS.ErrnoException).code === 'ELOCKED' ? lockedError(file) : e;
-  }
-  try {
-    const mtime = takeDirSync(file, dir, o);
-    return { dir, kernel, fs: o.fs, mtime, released: false, timer: undefined };
-  } catch (e) {
-    await kernel.release();
     throw e;
   }
 }
@@ -248,7 +231,7 @@ export async function lock(file: string, opts?: LockOptions): Promise<() => Prom
   let h: Held | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      h = await acquire(f, o);
+      h = acquireSync(f, o);
       break;
     } catch (e) {
       if (attempt >= o.retries.retries) throw e;

@@ -6,16 +6,12 @@
 // which replaces a target that readers hold open; else with MoveFileExW
 // (MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH). Sharing violations from
 // scanners and readers are retried by TypeScript (lib/atomic.ts), not here.
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
-
 #include <cstring>
 #include <cwchar>
 #include <vector>
 
 #include "fslock.h"
+#include "win32_common.h"
 
 namespace fslock {
 namespace os {
@@ -34,11 +30,7 @@ struct RenameInfoEx {
   WCHAR FileName[1];
 };
 
-int Err(const char* name, const char** sc) {
-  *sc = name;
-  DWORD e = GetLastError();
-  return -static_cast<int>(e ? e : ERROR_GEN_FAILURE);
-}
+using win32::Err;
 
 bool Unsupported(DWORD e) {
   return e == ERROR_INVALID_PARAMETER || e == ERROR_NOT_SUPPORTED || e == ERROR_INVALID_FUNCTION ||

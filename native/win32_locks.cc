@@ -10,16 +10,13 @@
 // LockFileEx(LOCKFILE_FAIL_IMMEDIATELY) with a short backoff, sleeping on a per-thread
 // event that os::InterruptThread sets: timeout and abort act at once, a release is
 // noticed within the backoff (<= 8 ms).
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
 #include <io.h>
 
 #include <mutex>
 #include <unordered_map>
 
 #include "fslock.h"
+#include "win32_common.h"
 
 namespace fslock {
 namespace os {
@@ -28,11 +25,7 @@ namespace {
 constexpr ULONGLONG kSentinel = 1ULL << 62;
 constexpr DWORD kMaxBackoffMs = 8;
 
-int Err(const char* name, const char** sc) {
-  *sc = name;
-  DWORD e = GetLastError();
-  return -static_cast<int>(e ? e : ERROR_GEN_FAILURE);
-}
+using win32::Err;
 
 HANDLE H(file_t f) { return reinterpret_cast<HANDLE>(static_cast<intptr_t>(f)); }
 
