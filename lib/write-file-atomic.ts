@@ -35,13 +35,60 @@ function realTarget(filename: string): string {
   }
 }
 
-function split(o: Options) {
-  const hooks: FsHooks = {};
-  if (o.chown) hooks.chown = o.chown;
-  if (o.tmpfileCreated) hooks.onTemp = o.tmpfileCreated;
-  const rest = { mode: o.mode, fsync: o.fsync, encoding: o.encoding ?? undefined };
-  return { hooks, rest, needsFs: !!(o.chown || o.tmpfileCreated) };
+/** write-file-atomic writes views as they are and anything else as `String(data)` (null/undefined: empty). */
+function toData(data: unknown): Data {
+  if (ArrayBuffer.isView(data)) return data;
+  return data == null ? '' : String(data);
 }
+
+/** write-file-atomic's isChownErrOk: ENOSYS always, EINVAL/EPERM when not root. */
+function chownErrOk(e: NodeJS.ErrnoException): boolean {
+  if (e.code === 'ENOSYS') return true;
+  const root = !!process.getuid && process.getuid() === 0;
+  return !root && (e.code === 'EINVAL' || e.code === 'EPERM');
+}
+
+/**
+ * The options for fslock's write. An explicit chown is done by name on the temp file,
+ * tolerating what write-file-atomic tolerates (a non-root chown to another user is not an
+ * error there). As in write-file-atomic, the mode then comes from the existing file
+ * (`existingMode`), so that nothing copies the old owner over the explicit one.
+ */
+function split(o: Options, sync: boolean, existingMode: number | undefined) {
+  const hooks: FsHooks = {};
+  const { chown, tmpfileCreated } = o;
+  let mode = o.mode;
+  if (chown) {
+    if (mode == null) mode = existingMode;
+    hooks.onTemp = sync
+      ? (tmp) => {
+          tmpfileCreated?.(tmp);
+          try {
+            fs.chownSync(tmp, chown.uid, chown.gid);
+          } catch (e) {
+            if (!chownErrOk(e as NodeJS.ErrnoException)) throw e;
+          }
+        }
+      : async (tmp) => {
+          await tmpfileCreated?.(tmp);
+          await fs.promises.chown(tmp, chown.uid, chown.gid).catch((e: NodeJS.ErrnoException) => {
+            if (!chownErrOk(e)) throw e;
+          });
+        };
+  } else if (tmpfileCreated) hooks.onTemp = tmpfileCreated;
+  const rest = { mode, fsync: o.fsync, encoding: o.encoding ?? undefined };
+  return { hooks, rest, needsFs: !!hooks.onTemp };
+}
+
+function statQuiet(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return undefined; // as write-file-atomic: the write itself will say what is wrong
+  }
+}
+
+const modeOf = (st: fs.Stats | undefined) => (st ? st.mode & 0o7777 : undefined);
 
 // Writes to one file from this process land in call order, as in write-file-atomic.
 const queues = new Map<string, Promise<void>>();
@@ -59,9 +106,9 @@ function serialized(target: string, run: () => Promise<void>): Promise<void> {
 
 /**
  * `writeFileAtomic(filename, data, [options], [callback])`: a promise without a
- * callback; with one, `callback(err)` and undefined.
+ * callback; with one, `callback(err)` (and a promise of the callback's call).
  */
-function writeFileAtomic(filename: string, data: Data, options?: Options | BufferEncoding | Callback, callback?: Callback): Promise<void> | undefined {
+function writeFileAtomic(filename: string, data: Data, options?: Options | BufferEncoding | Callback, callback?: Callback): Promise<void> {
   if (typeof options === 'function') {
     callback = options;
     options = undefined;
@@ -69,25 +116,32 @@ function writeFileAtomic(filename: string, data: Data, options?: Options | Buffe
   const o = normalize(options);
   const promise = (async () => {
     const target = realTarget(filename);
-    const { hooks, rest, needsFs } = split(o);
-    await serialized(target, () => (needsFs ? writeWithHooks(target, data, rest, hooks, false) : write(target, data, rest)));
+    const d = toData(data);
+    await serialized(target, async () => {
+      const existing = o.chown && o.mode == null ? modeOf(await fs.promises.stat(target).catch(() => undefined)) : undefined;
+      const { hooks, rest, needsFs } = split(o, false, existing);
+      await (needsFs ? writeWithHooks(target, d, rest, hooks, false) : write(target, d, rest));
+    });
   })();
   if (!callback) return promise;
+  // As write-file-atomic (an async function): with a callback the returned promise
+  // settles once the callback has been called, and the error goes to the callback only.
   const cb = callback;
-  promise.then(
+  return promise.then(
     () => cb(null),
     (e: Error) => cb(e),
   );
-  return undefined;
 }
 
 /** `writeFileAtomic.sync(filename, data, [options])`. */
 function writeFileAtomicSync(filename: string, data: Data, options?: Options | BufferEncoding): void {
   const o = normalize(options);
   const target = realTarget(filename);
-  const { hooks, rest, needsFs } = split(o);
-  if (needsFs) writeWithHooks(target, data, rest, hooks, true);
-  else writeSync(target, data, rest);
+  const existing = o.chown && o.mode == null ? modeOf(statQuiet(target)) : undefined;
+  const { hooks, rest, needsFs } = split(o, true, existing);
+  const d = toData(data);
+  if (needsFs) writeWithHooks(target, d, rest, hooks, true);
+  else writeSync(target, d, rest);
 }
 
 const api = Object.assign(writeFileAtomic, { sync: writeFileAtomicSync });

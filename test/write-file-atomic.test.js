@@ -18,10 +18,16 @@ test('promise, callback and sync forms; encoding as options or string', async (t
   assert.ok(ret instanceof Promise);
   await ret;
   assert.equal(read(p), 'promise');
-  await new Promise((resolve, reject) => {
-    const r = writeFileAtomic(p, 'callback', (err) => (err ? reject(err) : resolve()));
-    assert.equal(r, undefined, 'with a callback nothing is returned');
+  let called = false;
+  const r = writeFileAtomic(p, 'callback', (err) => {
+    assert.ifError(err);
+    called = true;
   });
+  // As write-file-atomic (an async function): a promise even with a callback, settled
+  // once the callback has run.
+  assert.ok(r instanceof Promise);
+  await r;
+  assert.ok(called);
   assert.equal(read(p), 'callback');
   await new Promise((resolve) => writeFileAtomic(p, 'cb+opts', { fsync: false }, resolve));
   assert.equal(read(p), 'cb+opts');
@@ -33,6 +39,16 @@ test('promise, callback and sync forms; encoding as options or string', async (t
   assert.deepEqual(fs.readFileSync(p), Buffer.from([0xe9]));
   await writeFileAtomic(p, Buffer.from('buffer'));
   assert.equal(read(p), 'buffer');
+  // Anything else is written as String(data); null and undefined as an empty file.
+  await writeFileAtomic(p, 42);
+  assert.equal(read(p), '42');
+  writeFileAtomic.sync(p, { toString: () => 'object' });
+  assert.equal(read(p), 'object');
+  await writeFileAtomic(p, null);
+  assert.equal(read(p), '');
+  writeFileAtomic.sync(p, 'x');
+  writeFileAtomic.sync(p, undefined);
+  assert.equal(read(p), '');
   assert.deepEqual(fs.readdirSync(dir), ['f']);
 });
 
@@ -63,14 +79,43 @@ test('mode, chown and tmpfileCreated', async (t) => {
     assert.deepEqual([fs.statSync(p).uid, fs.statSync(p).gid], [1234, 1235]);
     writeFileAtomic.sync(p, 'still owned'); // no chown: the existing owner stays
     assert.deepEqual([fs.statSync(p).uid, fs.statSync(p).gid], [1234, 1235]);
+    // An explicit chown wins over the existing owner, and the existing mode is kept.
+    fs.chmodSync(p, 0o604);
+    writeFileAtomic.sync(p, 'owned by 1236', { chown: { uid: 1236, gid: 1237 } });
+    const st = fs.statSync(p);
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [1236, 1237, 0o604]);
+    await writeFileAtomic(p, 'owned by 1238', { chown: { uid: 1238, gid: 1239 } });
+    assert.deepEqual([fs.statSync(p).uid, fs.statSync(p).gid], [1238, 1239]);
+    fs.chownSync(p, 1234, 1235);
+    fs.chmodSync(p, 0o600);
+    await nonRootChown(t);
   } else {
     t.diagnostic('not root: chown not exercised');
   }
   // A throwing tmpfileCreated fails the write, which leaves nothing behind.
+  const before = read(p);
   await rejectsWith(writeFileAtomic(p, 'no', { tmpfileCreated: () => { throw Object.assign(new Error('veto'), { code: 'EVETO' }); } }), { code: 'EVETO' });
-  assert.equal(read(p), 'still owned');
+  assert.equal(read(p), before);
   assert.deepEqual(fs.readdirSync(dir), ['m']);
 });
+
+// write-file-atomic ignores EPERM/EINVAL from chown when not root: a non-root process
+// asking for another owner still writes the file (owned by itself). Run as nobody.
+async function nonRootChown(t) {
+  const { execFileSync } = require('node:child_process');
+  const dir = tmpdir(t);
+  fs.chmodSync(dir, 0o777);
+  const p = path.join(dir, 'nobody');
+  const code = `const w = require(${JSON.stringify(require.resolve('fslock/write-file-atomic'))});
+    w.sync(process.argv[1], 'sync', { chown: { uid: 0, gid: 0 } });
+    w(process.argv[1] + '2', 'async', { chown: { uid: 0, gid: 0 } }).then(() => process.stdout.write('ok'));`;
+  const out = execFileSync(process.execPath, ['-e', code, p], { uid: 65534, gid: 65534, timeout: 60_000, encoding: 'utf8' });
+  assert.equal(out, 'ok');
+  for (const [f, content] of [[p, 'sync'], [`${p}2`, 'async']]) {
+    assert.equal(read(f), content);
+    assert.equal(fs.statSync(f).uid, 65534);
+  }
+}
 
 test('writes to one file from one process land in call order', async (t) => {
   const p = path.join(tmpdir(t), 'order');
