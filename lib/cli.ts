@@ -17,8 +17,12 @@ Options:
   -w, --timeout SECONDS        give up after SECONDS (exit 1, or -E)
   -E, --conflict-exit-code N   exit code when the lock cannot be had (default 1)
   -q, --quiet                  do not say whom we are waiting for
+  -x, -e, --exclusive, -o      accepted as in flock(1) (exclusive is the default; the
+                               command never inherits the lock)
   -h, --help                   this text
   -V, --version                the fslock version
+
+Short options bundle as in flock(1): -xn, -w5, -nE3.
 
 Exit status: COMMAND's own, 128+n if a signal n ended it, 1 (or -E N) when the lock
 cannot be had, 64 for bad usage, 126/127 when COMMAND cannot be run.
@@ -39,7 +43,11 @@ interface Options {
 
 class UsageError extends Error {}
 
-function parse(argv: string[]): Options | 'help' | 'version' {
+const FLAGS = 'sexnoqhV'; // short options without a value
+const VALUED = 'wE'; // short options with one
+
+function parse(args: string[]): Options | 'help' | 'version' {
+  const argv = [...args];
   const o: Partial<Options> = { shared: false, nonblock: false, conflictCode: 1, quiet: false };
   let i = 0;
   const value = (name: string): string => {
@@ -48,11 +56,22 @@ function parse(argv: string[]): Options | 'help' | 'version' {
   };
   for (; i < argv.length; i++) {
     let a = argv[i];
+    // flock(1)'s getopt forms: bundled flags (`-xn`) and attached values (`-w5`, `-E3`).
+    if (/^-[^-]./.test(a) && o.file === undefined) {
+      const c = a[1];
+      if (VALUED.includes(c)) argv.splice(i, 1, `-${c}`, a.slice(2));
+      else if (FLAGS.includes(c)) argv.splice(i, 1, `-${c}`, `-${a.slice(2)}`);
+      else throw new UsageError(`unknown option: -${c}`);
+      a = argv[i];
+    }
     let inline: string | undefined;
     if (a.startsWith('--') && a.includes('=')) [a, inline] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
     const val = (name: string) => (inline !== undefined ? inline : value(name));
     if (a === '-s' || a === '--shared') o.shared = true;
-    else if (a === '-x' || a === '--exclusive') o.shared = false;
+    else if (a === '-x' || a === '-e' || a === '--exclusive') o.shared = false;
+    else if (a === '-o' || a === '--close') {
+      // flock(1)'s "the command does not inherit the lock": always so here.
+    }
     else if (a === '-n' || a === '--nonblock' || a === '--nb') o.nonblock = true;
     else if (a === '-q' || a === '--quiet') o.quiet = true;
     else if (a === '-h' || a === '--help') return 'help';

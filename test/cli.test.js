@@ -97,6 +97,41 @@ test('-n and -w: exit 1 (or -E N) when the lock is held; who holds it is said', 
   assert.equal(r.code, 0);
 });
 
+test("flock(1)'s option forms: bundled flags and attached values", async (t) => {
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'b.lock');
+  const log = path.join(dir, 'log');
+  const ok = await run(['-xn', lockFile, ...node('log', log)]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(fs.readFileSync(log, 'utf8').trim().split('\n').length, 2);
+  const holder = await holdLock(t, lockFile);
+  assert.equal((await run(['-xnE3', lockFile, 'true'])).code, 3);
+  assert.equal((await run(['-nqE', '4', lockFile, 'true'])).code, 4);
+  const w = await run(['-ow0.2', lockFile, 'true']);
+  assert.equal(w.code, 1);
+  assert.match(w.stderr, /ETIMEDOUT/);
+  assert.equal((await run(['-nz', lockFile, 'true'])).code, 64);
+  holder.send({ type: 'release' });
+});
+
+test('Ctrl-C while waiting: gives up with 130, the command never runs', async (t) => {
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'i.lock');
+  const log = path.join(dir, 'log');
+  const holder = await holdLock(t, lockFile);
+  const waiting = fslockCli([lockFile, ...node('log', log)]);
+  let said = '';
+  waiting.stderr.on('data', (d) => (said += d));
+  await until(() => said.includes('waiting for'), 30_000, 'the waiting notice');
+  waiting.kill('SIGINT');
+  const r = await waiting.done;
+  assert.equal(r.code, 130);
+  assert.equal(fs.existsSync(log), false, 'the command ran');
+  // The holder still has the lock: the interrupted waiter took nothing.
+  assert.equal((await run(['-n', '-q', lockFile, 'true'])).code, 1);
+  holder.send({ type: 'release' });
+});
+
 test('exit status and signals pass through', async (t) => {
   const dir = tmpdir(t);
   const lockFile = path.join(dir, 'x.lock');
