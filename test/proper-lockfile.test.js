@@ -117,11 +117,21 @@ test('migration: unmodified proper-lockfile processes and fslock/proper-lockfile
   const f = file(t);
   const inside = path.join(path.dirname(f), 'inside');
   fs.mkdirSync(inside);
+  const order = path.join(path.dirname(f), 'order');
   const n = stress ? 300 : 40;
   const kids = ['proper-lockfile', 'fslock', 'proper-lockfile', 'fslock'].map((impl) =>
-    spawnFixture(t, 'plf-worker.js', [impl, f, inside, String(n)]),
+    spawnFixture(t, 'plf-worker.js', [impl, f, inside, order, String(n)]),
   );
+  await Promise.all(kids.map((k) => k.next('ready')));
+  for (const k of kids) k.send({ type: 'go' });
   const results = await Promise.all(kids.map((k) => k.next('done', 240_000)));
+  for (const r of results) assert.equal(r.error, undefined);
   assert.equal(results.reduce((s, r) => s + r.overlaps, 0), 0);
-  assert.deepEqual(fs.readdirSync(path.dirname(f)).sort(), ['data.json', 'inside']);
+  // The two kinds really contended: the lock passed between them, not one after the other.
+  const holders = fs.readFileSync(order, 'utf8').trim().split('\n');
+  assert.equal(holders.length, 4 * n);
+  const handovers = holders.filter((h, i) => i > 0 && h !== holders[i - 1]).length;
+  t.diagnostic(`${handovers} handovers between proper-lockfile and fslock/proper-lockfile`);
+  assert.ok(handovers >= 2, `only ${handovers} handovers between the two kinds`);
+  assert.deepEqual(fs.readdirSync(path.dirname(f)).sort(), ['data.json', 'inside', 'order']);
 });
