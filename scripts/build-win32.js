@@ -6,7 +6,7 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { root, cache, run, ensurePackages, npmPackage } = require('./tooling');
+const { TO_STDERR, root, cache, run, ensurePackages, npmPackage } = require('./tooling');
 const CXX = 'x86_64-w64-mingw32-g++-posix';
 
 function main() {
@@ -34,7 +34,7 @@ function main() {
     '-DNAPI_VERSION=8', '-DNAPI_DISABLE_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
     '-DUNICODE', '-D_UNICODE', '-D_WIN32_WINNT=0x0A00',
     '-static', lib,
-  ], { stdio: 'inherit' });
+  ], { stdio: TO_STDERR });
   // The binary must import nothing beyond the system, the C runtime and node.exe.
   const dump = run('x86_64-w64-mingw32-objdump', ['-p', out]).toString();
   const dlls = [...dump.matchAll(/DLL Name: (\S+)/g)].map((m) => m[1].toLowerCase());

@@ -17,7 +17,7 @@
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { root, run, ensurePackages, npmPackage } = require('./tooling');
+const { TO_STDERR, root, run, ensurePackages, npmPackage } = require('./tooling');
 
 const TARGETS = ['linux-x64', 'linux-arm64', 'win32-x64'];
 const GLIBC_MAX = [2, 28];
@@ -75,7 +75,7 @@ function checkLinux(target, file) {
     throw new Error(`${file} needs GLIBCXX_${glibcxx.join('.')}, above the GLIBCXX_${GLIBCXX_MAX.join('.')} floor`);
   }
   if (arch === process.arch && process.platform === 'linux') {
-    execFileSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { stdio: 'inherit' });
+    execFileSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { stdio: TO_STDERR });
   }
   return `${arch}, needs GLIBC_${glibc.join('.')} GLIBCXX_${glibcxx.join('.')}`;
 }

@@ -10,6 +10,11 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const cache = process.env.FSLOCK_BUILD_CACHE || path.join(require('node:os').homedir(), '.cache', 'fslock-build');
 
+// Output of tools the scripts run shows on stderr: these scripts run as npm lifecycle
+// scripts (prepack, install), and under `npm pack --json` whatever they print on stdout
+// lands in npm's JSON (a first apt-get install broke test:package that way).
+const TO_STDERR = ['ignore', 2, 2];
+
 function run(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
 }
@@ -30,7 +35,7 @@ function ensurePackages(needs) {
   if (!have('apt-get')) throw new Error(`missing ${missing.join(', ')} and no apt-get to install them`);
   console.error(`fslock scripts: installing ${missing.join(' ')}`);
   const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : [];
-  const apt = (...a) => run(sudo[0] || 'apt-get', sudo.length ? ['apt-get', ...a] : a, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const apt = (...a) => run(sudo[0] || 'apt-get', sudo.length ? ['apt-get', ...a] : a, { stdio: TO_STDERR, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   apt('update', '-qq');
   apt('install', '-y', '-qq', '--no-install-recommends', ...new Set(missing));
 }
@@ -49,4 +54,4 @@ function npmPackage(spec) {
   return dir;
 }
 
-module.exports = { root, cache, run, have, ensurePackages, npmPackage };
+module.exports = { TO_STDERR, root, cache, run, have, ensurePackages, npmPackage };
