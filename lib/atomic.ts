@@ -149,9 +149,11 @@ function noHardLinks(e: unknown, job: AtomicJob): boolean {
 /**
  * Windows: virus scanners, indexers and readers without FILE_SHARE_DELETE make a
  * replace fail for a moment with a sharing violation or access denied (write-file-atomic
- * #28, #227). Those are retried for a bounded time, only on the commit step.
+ * #28, #227). Those are retried, only on the commit step, for up to 10 s from the first
+ * such failure (graceful-fs allows 60 s): 4 processes rewriting and reading one entry
+ * under Wine saw retries last over 2 s, the bound this had before.
  */
-const RETRY_MS = process.platform === 'win32' ? 2000 : 0;
+const RETRY_MS = process.platform === 'win32' ? 10_000 : 0;
 function transient(e: unknown): boolean {
   const c = code(e);
   const syscall = (e as FsLockError).syscall;
@@ -183,8 +185,16 @@ function job(target: string, data: ArrayBufferView, c: Checked, commit: number):
   return { target, temp: tempPath(dir, nodePath.basename(target)), dir, data, mode: c.mode, flags };
 }
 
-/** Next job after a failure, or undefined when the failure is the answer. */
-function next(j: AtomicJob, e: unknown, attempt: number, started: number): AtomicJob | undefined {
+/** Jittered backoff, so that retrying writers do not collide again in step. */
+function backoff(attempt: number): number {
+  return Math.min(10 * 2 ** attempt, 200) * (0.5 + Math.random());
+}
+
+/**
+ * Next job after a failure, or undefined when the failure is the answer. `since`: when
+ * the first transient failure of this write happened (0: none yet).
+ */
+function next(j: AtomicJob, e: unknown, attempt: number, since: number): AtomicJob | undefined {
   if (tempTaken(e, j) && attempt < 1000) return { ...j, temp: tempPath(j.dir, nodePath.basename(j.target)) };
   if (tmpFileUnusable(e, j)) {
     if (noTmpFile.size > 1000) noTmpFile.clear();
@@ -193,19 +203,20 @@ function next(j: AtomicJob, e: unknown, attempt: number, started: number): Atomi
   }
   const temp = () => tempPath(j.dir, nodePath.basename(j.target));
   if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: temp() };
-  if (transient(e) && Date.now() - started < RETRY_MS && !isDirectory(j.target)) return { ...j, temp: temp() };
+  if (transient(e) && Date.now() - since < RETRY_MS && !isDirectory(j.target)) return { ...j, temp: temp() };
   return undefined;
 }
 
 function runSync(first: AtomicJob): void {
-  const started = Date.now();
+  let since = 0;
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
       return ops.writeSync(j);
     } catch (e) {
-      const again: AtomicJob | undefined = next(j, e, attempt, started);
+      if (transient(e)) since ||= Date.now();
+      const again: AtomicJob | undefined = next(j, e, attempt, since);
       if (!again) throw report(e, first.target);
-      if (transient(e)) sleepSync(Math.min(10 * 2 ** attempt, 200));
+      if (transient(e)) sleepSync(backoff(attempt));
       j = again;
     }
   }
@@ -233,15 +244,16 @@ async function runOne(j: AtomicJob, signal: AbortSignal | undefined): Promise<vo
 }
 
 async function run(first: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
-  const started = Date.now();
+  let since = 0;
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
       return await runOne(j, signal);
     } catch (e) {
       if (signal?.aborted) throw abortReason(signal);
-      const again: AtomicJob | undefined = next(j, e, attempt, started);
+      if (transient(e)) since ||= Date.now();
+      const again: AtomicJob | undefined = next(j, e, attempt, since);
       if (!again) throw report(e, first.target);
-      if (transient(e)) await sleep(Math.min(10 * 2 ** attempt, 200), signal, abortReason);
+      if (transient(e)) await sleep(backoff(attempt), signal, abortReason);
       j = again;
     }
   }

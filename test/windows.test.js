@@ -24,10 +24,20 @@ test('writeFileAtomic replaces a target that other handles hold open', async (t)
   try {
     if (underWine) {
       // Wine refuses to replace a file that has open handles, also with the POSIX-
-      // semantics rename (Windows 10 1809+ on NTFS allows it): fslock retries for a
-      // bounded time, then fails cleanly — old content, no temp file. README: Windows.
-      await rejectsWith(fslock.writeFileAtomic(p, 'new content'), { code: 'EPERM', syscall: 'rename' });
+      // semantics rename (Windows 10 1809+ on NTFS allows it): fslock retries for up to
+      // 10 s. A write started while they are open lands once they close...
+      const write = fslock.writeFileAtomic(p, 'new content');
+      await new Promise((r) => setTimeout(r, 100));
       assert.equal(fs.readFileSync(p, 'utf8'), 'old content');
+      readers.splice(0).forEach((fd) => fs.closeSync(fd));
+      await write;
+      assert.equal(fs.readFileSync(p, 'utf8'), 'new content');
+      // ...and one that outlasts the bound fails cleanly: old content, no temp file.
+      readers.push(fs.openSync(p, 'r'));
+      const t0 = Date.now();
+      assert.throws(() => fslock.writeFileAtomicSync(p, 'newer content'), { code: 'EPERM', syscall: 'rename' });
+      t.diagnostic(`gave up after ${Date.now() - t0} ms`);
+      assert.equal(fs.readFileSync(p, 'utf8'), 'new content');
       assert.deepEqual(fs.readdirSync(dir), ['held.json']);
       return;
     }
