@@ -160,10 +160,15 @@ function transient(e: unknown): boolean {
   return RETRY_MS > 0 && syscall !== 'open' && (c === 'EBUSY' || c === 'EPERM' || c === 'EACCES');
 }
 
-/** A directory as target is a real EPERM on Windows, not a passing scanner. */
-function isDirectory(p: string): boolean {
+/**
+ * Access denied that no wait cures, on Windows: a directory as target, or a target with
+ * the read-only attribute (Node reports it as a mode without write bits; MoveFileExW
+ * never replaces such a file). Those fail at once instead of after the retries.
+ */
+function deniedForGood(p: string): boolean {
   try {
-    return fs.statSync(p).isDirectory();
+    const st = fs.statSync(p);
+    return st.isDirectory() || (st.mode & 0o222) === 0;
   } catch {
     return false;
   }
@@ -203,7 +208,7 @@ function next(j: AtomicJob, e: unknown, attempt: number, since: number): AtomicJ
   }
   const temp = () => tempPath(j.dir, nodePath.basename(j.target));
   if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: temp() };
-  if (transient(e) && Date.now() - since < RETRY_MS && !isDirectory(j.target)) return { ...j, temp: temp() };
+  if (transient(e) && Date.now() - since < RETRY_MS && !deniedForGood(j.target)) return { ...j, temp: temp() };
   return undefined;
 }
 

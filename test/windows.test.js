@@ -54,6 +54,31 @@ test('writeFileAtomic replaces a target that other handles hold open', async (t)
   assert.deepEqual(fs.readdirSync(dir), ['held.json']);
 });
 
+test('a read-only target: EPERM at once on Windows (not after the retries for scanners), replaced on POSIX and Wine', async (t) => {
+  const dir = tmpdir(t);
+  const p = path.join(dir, 'ro.json');
+  fs.writeFileSync(p, 'old content');
+  fs.chmodSync(p, 0o444); // Windows: the read-only attribute (fs.rm of the test dir clears it)
+  if (process.platform !== 'win32' || underWine) {
+    // POSIX: replacing is the directory's permission, not the file's (rename(2)); the
+    // new file keeps the old one's mode, as every replace does. Wine's MoveFileExW also
+    // replaces a read-only file, so the Windows branch below is not verified here
+    // (README: Windows).
+    await fslock.writeFileAtomic(p, 'new');
+    assert.equal(fs.readFileSync(p, 'utf8'), 'new');
+    if (!underWine) assert.equal(fs.statSync(p).mode & 0o777, 0o444);
+    return;
+  }
+  for (const write of [() => fslock.writeFileAtomic(p, 'new'), async () => fslock.writeFileAtomicSync(p, 'new')]) {
+    const t0 = Date.now();
+    await rejectsWith(write(), { code: 'EPERM', syscall: 'rename', path: p });
+    // Not a timing measurement: a retried denial would take the whole 10 s bound.
+    assert.ok(Date.now() - t0 < 5000, `gave up only after ${Date.now() - t0} ms: retried a permanent denial`);
+  }
+  assert.equal(fs.readFileSync(p, 'utf8'), 'old content');
+  assert.deepEqual(fs.readdirSync(dir), ['ro.json']);
+});
+
 test('a whole-file lock does not block reading or writing the bytes through another fd', { skip: !native && 'descriptor locks need the native backend' }, (t) => {
   const dir = tmpdir(t);
   const p = path.join(dir, 'data');
