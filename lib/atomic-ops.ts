@@ -22,6 +22,8 @@ export interface AtomicJob {
 }
 
 export interface AtomicOps {
+  /** rename with noReplace is a real call (else it always fails with ENOSYS). */
+  noReplace: boolean;
   writeSync(job: AtomicJob): void;
   write(job: AtomicJob): Promise<void>;
   renameSync(from: string, to: string, noReplace: boolean): void;
@@ -37,6 +39,7 @@ function nativeOps(b: Binding): AtomicOps {
   const settle = (resolve: () => void, reject: (e: Error) => void, path: string, dest?: string) =>
     (r: number, syscall: string) => (r < 0 ? reject(osError(r, syscall, path, dest)) : resolve());
   return {
+    noReplace: true,
     writeSync(j) {
       const r = b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags);
       if (r < 0) throw osError(r, b.lastSyscall(), j.target);
@@ -235,6 +238,7 @@ export async function writeChunks(
 }
 
 const fallbackOps: AtomicOps = {
+  noReplace: false,
   writeSync: writeSyncJs,
   write: (j) => writeChunks(j, [j.data]),
   renameSync(from, to, noReplace) {

@@ -333,6 +333,58 @@ export function createExclusiveSync(path: PathLike, data: Data, options?: Omit<W
 
 const MAX_UNIQUE_ATTEMPTS = 10000;
 
+/** Taken names in a row after which createUnique lists the directory. */
+const LIST_AFTER = 8;
+
+/**
+ * The names createUnique tries, in order. After LIST_AFTER taken names in a row, one
+ * listing of the directory lets it pass over the names that existed then without a
+ * probe each: the same answer as probing them (each was taken when listed, before the
+ * probe that succeeds), in one call instead of one per name. The no-replace rename
+ * still decides every name it returns.
+ */
+class UniqueNames {
+  private attempt = 0;
+  private takenInARow = 0;
+  private listing: Set<string> | undefined;
+  private canList = true;
+
+  constructor(
+    private readonly dir: string,
+    private readonly fn: (attempt: number) => string,
+  ) {}
+
+  /** The last name was taken: true when a listing is due (pass it to {@link listed}). */
+  taken(): boolean {
+    return this.canList && ++this.takenInARow >= LIST_AFTER;
+  }
+
+  /** The directory's entries, or undefined where it cannot be listed (then: probe every name). */
+  listed(names: string[] | undefined): void {
+    this.takenInARow = 0;
+    if (names) this.listing = new Set(names);
+    else this.canList = false;
+  }
+
+  /** The next name to probe, or undefined after MAX_UNIQUE_ATTEMPTS names. */
+  next(): string | undefined {
+    while (++this.attempt < MAX_UNIQUE_ATTEMPTS) {
+      const target = uniqueName(this.dir, this.fn, this.attempt);
+      if (!this.listing?.has(nodePath.basename(target))) return target;
+    }
+    return undefined;
+  }
+}
+
+/** The directory's entries; undefined where it cannot be read (write-only directories). */
+function listSync(dir: string): string[] | undefined {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+}
+
 function uniqueName(dir: string, name: (attempt: number) => string, attempt: number): string {
   const n = name(attempt);
   if (typeof n !== 'string' || n.length === 0 || n.includes('\0') || n !== nodePath.basename(n) || n === '.' || n === '..') {
@@ -354,7 +406,10 @@ function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unk
  * The "timestamp-N" pattern without races: writes `data` once to a temp file, then
  * moves it with a no-replace rename to `dir/name(0)`, `dir/name(1)`, ... until a name is
  * free, and returns that path. No two callers ever get the same name, and the file
- * appears with its whole content.
+ * appears with its whole content. After 8 taken names in a row, one listing of `dir`
+ * lets it pass over names that existed then without a rename each.
+ *
+ * @param name called with 0, 1, 2, ... for every attempt; returns a plain file name.
  */
 export async function createUnique(
   dir: PathLike,
@@ -364,15 +419,19 @@ export async function createUnique(
 ): Promise<string> {
   const u = uniqueSetup(dir, name, data, options);
   await run(u.j, u.c.signal);
-  let attempt = 0;
+  const names = new UniqueNames(u.dir, u.fn);
   try {
-    for (let target = u.j.target; ; target = uniqueName(u.dir, u.fn, attempt)) {
+    for (let target = u.j.target; ; ) {
       u.c.signal?.throwIfAborted();
       try {
-        await moveNoReplace(u.j.temp, target);
+        await moveNoReplace(u.j.temp, target, true);
       } catch (e) {
-        if (code(e) === 'EEXIST' && ++attempt < MAX_UNIQUE_ATTEMPTS) continue;
-        throw report(e, target);
+        if (code(e) !== 'EEXIST') throw report(e, target);
+        if (names.taken()) names.listed(await fs.promises.readdir(u.dir).catch(() => undefined));
+        const after = names.next();
+        if (after === undefined) throw report(e, target);
+        target = after;
+        continue;
       }
       if (u.c.flags & AtomicFlags.SyncDir) await ops.syncDir(u.dir);
       return target;
@@ -392,14 +451,18 @@ export function createUniqueSync(
 ): string {
   const u = uniqueSetup(dir, name, data, options);
   runSync(u.j);
-  let attempt = 0;
+  const names = new UniqueNames(u.dir, u.fn);
   try {
-    for (let target = u.j.target; ; target = uniqueName(u.dir, u.fn, attempt)) {
+    for (let target = u.j.target; ; ) {
       try {
-        moveNoReplaceSync(u.j.temp, target);
+        moveNoReplaceSync(u.j.temp, target, true);
       } catch (e) {
-        if (code(e) === 'EEXIST' && ++attempt < MAX_UNIQUE_ATTEMPTS) continue;
-        throw report(e, target);
+        if (code(e) !== 'EEXIST') throw report(e, target);
+        if (names.taken()) names.listed(listSync(u.dir));
+        const after = names.next();
+        if (after === undefined) throw report(e, target);
+        target = after;
+        continue;
       }
       if (u.c.flags & AtomicFlags.SyncDir) ops.syncDirSync(u.dir);
       return target;
@@ -429,9 +492,8 @@ function noReplaceMissing(e: unknown): boolean {
  * rename(2) replaces atomically. A crash between the two steps leaves both names of the
  * file, or an empty directory at `to` — never a lost or replaced one.
  */
-async function emulateNoReplace(from: string, to: string): Promise<void> {
-  const st = await fs.promises.lstat(from);
-  if (!st.isDirectory()) {
+async function emulateNoReplace(from: string, to: string, file: boolean): Promise<void> {
+  if (file || !(await fs.promises.lstat(from)).isDirectory()) {
     await fs.promises.link(from, to);
     await fs.promises.unlink(from);
     return;
@@ -445,8 +507,8 @@ async function emulateNoReplace(from: string, to: string): Promise<void> {
   }
 }
 
-function emulateNoReplaceSync(from: string, to: string): void {
-  if (!fs.lstatSync(from).isDirectory()) {
+function emulateNoReplaceSync(from: string, to: string, file: boolean): void {
+  if (file || !fs.lstatSync(from).isDirectory()) {
     fs.linkSync(from, to);
     fs.unlinkSync(from);
     return;
@@ -464,22 +526,27 @@ function emulateNoReplaceSync(from: string, to: string): void {
   }
 }
 
-async function moveNoReplace(from: string, to: string): Promise<void> {
-  try {
-    await ops.rename(from, to, true);
-  } catch (e) {
-    if (!noReplaceMissing(e)) throw e;
-    await emulateNoReplace(from, to);
+/** `file`: the caller knows `from` is a file (saves an lstat). */
+async function moveNoReplace(from: string, to: string, file = false): Promise<void> {
+  if (ops.noReplace) {
+    try {
+      return await ops.rename(from, to, true);
+    } catch (e) {
+      if (!noReplaceMissing(e)) throw e;
+    }
   }
+  await emulateNoReplace(from, to, file);
 }
 
-function moveNoReplaceSync(from: string, to: string): void {
-  try {
-    ops.renameSync(from, to, true);
-  } catch (e) {
-    if (!noReplaceMissing(e)) throw e;
-    emulateNoReplaceSync(from, to);
+function moveNoReplaceSync(from: string, to: string, file = false): void {
+  if (ops.noReplace) {
+    try {
+      return ops.renameSync(from, to, true);
+    } catch (e) {
+      if (!noReplaceMissing(e)) throw e;
+    }
   }
+  emulateNoReplaceSync(from, to, file);
 }
 
 function moveArgs(from: unknown, to: unknown, options: unknown): [string, string, boolean] {

@@ -192,6 +192,51 @@ test('createUnique: first free name, returned; name() is checked', async (t) => 
   assert.deepEqual(fs.readdirSync(dir).sort(), ['log-0', 'log-1', 'log-2']);
 });
 
+test('createUnique past hundreds of taken names: the first free one, gaps found, the rename decides', async (t) => {
+  const dir = tmpdir(t);
+  for (let i = 0; i < 300; i++) if (i !== 150 && i !== 151) fs.writeFileSync(path.join(dir, `log-${i}`), 'taken');
+  const name = (n) => `log-${n}`;
+  // After a few taken names it lists the directory and passes over what it saw taken:
+  // the gaps must still be found, in order.
+  assert.equal(await fslock.createUnique(dir, name, 'A'), path.join(dir, 'log-150'));
+  assert.equal(fslock.createUniqueSync(dir, name, 'B'), path.join(dir, 'log-151'));
+  // A name free when listed but taken before its probe: the no-replace rename refuses
+  // it and the next one is tried. (The name function takes it, as another process could.)
+  const racing = (n) => {
+    if (n === 300) fs.writeFileSync(path.join(dir, 'log-300'), 'raced');
+    return name(n);
+  };
+  for (const create of [(f) => fslock.createUnique(dir, f, 'C'), async (f) => fslock.createUniqueSync(dir, f, 'C')]) {
+    const got = await create(racing);
+    assert.equal(read(got), 'C');
+    assert.notEqual(got, path.join(dir, 'log-300'));
+  }
+  assert.deepEqual([read(path.join(dir, 'log-150')), read(path.join(dir, 'log-151')), read(path.join(dir, 'log-300'))], ['A', 'B', 'raced']);
+  assert.equal(fs.readdirSync(dir).length, 303);
+});
+
+test('createUnique in a directory it may write but not list: every name probed', { skip: win32 && 'no write-only directories on Windows' }, async (t) => {
+  const dir = tmpdir(t);
+  for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(dir, `log-${i}`), 'taken');
+  const code = `const fslock = require(${JSON.stringify(require.resolve('fslock'))});
+    const name = (n) => 'log-' + n;
+    try { require('node:fs').readdirSync(process.argv[1]); process.stdout.write('listable '); } catch {}
+    const a = fslock.createUniqueSync(process.argv[1], name, 'A');
+    fslock.createUnique(process.argv[1], name, 'B').then((b) => process.stdout.write(a + ' ' + b));`;
+  // Write and search, no read. Root reads any directory: run that part as nobody.
+  const root = process.getuid() === 0;
+  fs.chmodSync(dir, root ? 0o733 : 0o300);
+  const { execFileSync } = require('node:child_process');
+  let out;
+  try {
+    out = execFileSync(process.execPath, ['-e', code, dir], { ...(root && { uid: 65534, gid: 65534 }), timeout: 60_000, encoding: 'utf8' });
+  } finally {
+    fs.chmodSync(dir, 0o700);
+  }
+  assert.equal(out, `${path.join(dir, 'log-30')} ${path.join(dir, 'log-31')}`);
+  assert.deepEqual([read(path.join(dir, 'log-30')), read(path.join(dir, 'log-31'))], ['A', 'B']);
+});
+
 test('moveAtomic: replaces by default; overwrite:false gives EEXIST for files and directories', async (t) => {
   const dir = tmpdir(t);
   const j = (n) => path.join(dir, n);
