@@ -16,6 +16,7 @@ import {
   toHolder,
 } from './record';
 import * as fs from 'node:fs';
+import { type WaitOutcome, waitOnThread } from './native-wait';
 
 /** Records from another host count as live while refreshed within this window. */
 export const STALE_MS = 10_000;
@@ -27,12 +28,6 @@ interface NativeHeld extends Held {
   tombstone: string;
 }
 
-/** The outcome of a wait: the OS result, and why it was cancelled (if it was). */
-interface WaitOutcome {
-  result: number;
-  syscall: string;
-  cancelled: unknown;
-}
 
 export function isWouldBlock(result: number): boolean {
   const code = errorCode(result);
@@ -42,37 +37,10 @@ export function isWouldBlock(result: number): boolean {
 export class NativeLocks implements PathLockBackend {
   constructor(private readonly b: Binding) {}
 
-  /**
-   * Blocks a waiter thread on the lock. Timeout and abort interrupt it; an interrupt
-   * can land just before the thread enters the blocking call and be lost, so it is
-   * repeated until the thread reports (almost always at once).
-   */
+  /** See lib/native-wait.ts. */
   wait(kind: WaitKind, fd: number, type: LockType, start: number, length: number, deadline: number | undefined,
     signal: AbortSignal | undefined, onTimeout: () => unknown): Promise<WaitOutcome> {
-    const b = this.b;
-    return new Promise((resolve) => {
-      let cancelled: unknown;
-      let timer: NodeJS.Timeout | undefined;
-      let repeat: NodeJS.Timeout | undefined;
-      const onAbort = () => cancel(abortReason(signal!));
-      const handle = b.wait(kind, fd, type, start, length, (result, syscall) => {
-        clearTimeout(timer);
-        clearInterval(repeat);
-        signal?.removeEventListener('abort', onAbort);
-        resolve({ result, syscall, cancelled });
-      });
-      const cancel = (reason: unknown) => {
-        if (cancelled !== undefined) return;
-        cancelled = reason;
-        b.cancel(handle);
-        repeat = setInterval(() => b.cancel(handle), 5);
-      };
-      if (deadline !== undefined) timer = setTimeout(() => cancel(onTimeout()), Math.max(0, deadline - Date.now()));
-      if (signal) {
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
-      }
-    });
+    return waitOnThread(this.b, kind, fd, type, start, length, deadline, signal, onTimeout);
   }
 
   async acquire(path: string, shared: boolean, w: CheckedWait): Promise<Held> {

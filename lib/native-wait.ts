@@ -1,0 +1,43 @@
+// Waits on the binding's waiter threads (native/waiter.cc): the one place that starts
+// a kernel lock wait from JavaScript and interrupts it for timeout and abort.
+import { type Binding, type LockType, type WaitKind } from './binding';
+import { abortReason } from './errors';
+
+/** The outcome of a wait: the OS result, and why it was cancelled (if it was). */
+export interface WaitOutcome {
+  result: number;
+  syscall: string;
+  cancelled: unknown;
+}
+
+/**
+ * Blocks a waiter thread on the lock. Timeout and abort interrupt it; an interrupt
+ * can land just before the thread enters the blocking call and be lost, so it is
+ * repeated until the thread reports (almost always at once).
+ */
+export function waitOnThread(b: Binding, kind: WaitKind, fd: number, type: LockType, start: number, length: number,
+  deadline: number | undefined, signal: AbortSignal | undefined, onTimeout: () => unknown): Promise<WaitOutcome> {
+  return new Promise((resolve) => {
+    let cancelled: unknown;
+    let timer: NodeJS.Timeout | undefined;
+    let repeat: NodeJS.Timeout | undefined;
+    const onAbort = () => cancel(abortReason(signal!));
+    const handle = b.wait(kind, fd, type, start, length, (result, syscall) => {
+      clearTimeout(timer);
+      clearInterval(repeat);
+      signal?.removeEventListener('abort', onAbort);
+      resolve({ result, syscall, cancelled });
+    });
+    const cancel = (reason: unknown) => {
+      if (cancelled !== undefined) return;
+      cancelled = reason;
+      b.cancel(handle);
+      repeat = setInterval(() => b.cancel(handle), 5);
+    };
+    if (deadline !== undefined) timer = setTimeout(() => cancel(onTimeout()), Math.max(0, deadline - Date.now()));
+    if (signal) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+}
