@@ -7,9 +7,26 @@ import { setErrorNamer } from './errors';
 /** Status written to out[0] by the path-lock calls (native/glue_locks.cc). */
 export const enum PathStatus {
   Acquired = 0,
-  Content = 1,
+  Locked = 1,
   Busy = 2,
-  Stale = 3,
+  Retry = 3,
+  NotRegular = 4,
+  Created = 5,
+  CreatedBusy = 6,
+}
+
+/** os::FileType (native/fslock.h), in out[6]. */
+export const enum FileType {
+  Regular = 0,
+  Directory = 1,
+  Symlink = 2,
+  Other = 3,
+}
+
+/** Flags of binding.pathRelease. */
+export const enum ReleaseFlags {
+  Retract = 1,
+  Remove = 2,
 }
 
 export const enum LockType {
@@ -47,17 +64,17 @@ export type WaitHandle = { readonly __waitHandle: unique symbol };
  * -GetLastError() on Windows) whose syscall `lastSyscall()` names.
  */
 export interface Binding {
-  setOut(out: Float64Array): void;
+  setOut(out: Float64Array, head: Uint8Array): void;
   lastSyscall(): string;
   readonly INTERRUPTED: number;
 
   flock(fd: number, type: LockType, wait: boolean): number;
   lockRange(fd: number, type: LockType, start: number, length: number, wait: boolean): number;
 
-  pathLock(path: string, type: LockType, mode: number, record: string, tombstone: string): number;
-  pathAfterWait(fd: number, type: LockType, record: string, tombstone: string): number;
-  pathCommit(fd: number, type: LockType, size: number, record: string, tombstone: string): number;
-  pathRelease(path: string, fd: number, type: LockType, tombstone: string): number;
+  pathOpen(path: string, type: LockType, mode: number, content: string): number;
+  pathAfterWait(fd: number): number;
+  pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string): number;
+  pathRelease(path: string, fd: number, type: LockType, flags: number, header: string, tombstone: string): number;
   pathProbe(path: string): number;
   readAt(fd: number, buffer: Uint8Array, offset: number): number;
   closeFile(fd: number): void;
@@ -123,9 +140,14 @@ export const binding: Binding | undefined = loaded.binding;
 export const loadError: Error | undefined = loaded.error;
 export const backendName: BackendName = binding ? 'native' : 'fallback';
 
-/** Secondary results of native calls (status, dev, ino, size), filled in place. */
+/**
+ * Secondary results of native calls, filled in place: out[0] status, [1] dev, [2] ino,
+ * [3] size, [4] bytes read into `head`, [5] nlink, [6] file type, [7] owner uid.
+ */
 export const out = new Float64Array(8);
-binding?.setOut(out);
+/** The first bytes of a lock file, read by the path-lock calls. */
+export const head = new Uint8Array(4096);
+binding?.setOut(out, head);
 
 /**
  * Windows: opening a lock file that another holder deleted while others still have it

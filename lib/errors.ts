@@ -2,6 +2,7 @@
 // like Node's own (lib/internal/errors.js uvException): `CODE: description, syscall
 // 'path'` with code, errno, syscall and path.
 import * as util from 'node:util';
+import { extraErrno } from './errno-names';
 
 export interface FsLockError extends Error {
   code: string;
@@ -14,20 +15,23 @@ export interface FsLockError extends Error {
 const systemErrors: Map<number, [string, string]> = util.getSystemErrorMap();
 let uvByName: Map<string, number> | undefined;
 
+/** Names and descriptions of errnos libuv lacks, learned as they are met (ESTALE…). */
+const extraByName = new Map<string, [number, string]>();
+
 /** libuv's (negative) errno for an error name, as Node's fs errors carry it. */
 export function uvErrno(code: string): number | undefined {
   if (!uvByName) {
     uvByName = new Map();
     for (const [errno, [name]] of systemErrors) uvByName.set(name, errno);
   }
-  return uvByName.get(code);
+  return uvByName.get(code) ?? extraByName.get(code)?.[0];
 }
 
 /** Node's description of an error code ('EBUSY' -> 'resource busy or locked'). */
 export function describeCode(code: string): string {
   const errno = uvErrno(code);
   const entry = errno === undefined ? undefined : systemErrors.get(errno);
-  return entry ? entry[1] : code.toLowerCase();
+  return entry ? entry[1] : (extraByName.get(code)?.[1] ?? code.toLowerCase());
 }
 
 /**
@@ -60,7 +64,11 @@ export type ErrorNamer = (result: number) => { code: string; detail?: string };
 
 let namer: ErrorNamer = (result) => {
   const entry = systemErrors.get(result);
-  return { code: entry ? entry[0] : `Unknown system error ${result}` };
+  if (entry) return { code: entry[0] };
+  const extra = extraErrno(result);
+  if (!extra) return { code: `Unknown system error ${result}` };
+  extraByName.set(extra[0], [result, extra[1]]);
+  return { code: extra[0], detail: extra[1] };
 };
 
 export function setErrorNamer(fn: ErrorNamer): void {
@@ -94,6 +102,19 @@ export function timeoutError(path: string | undefined, ms: number, holder?: stri
     undefined,
     `lock not acquired within ${ms} ms${holder ? `, held by ${holder}` : ''}`,
   );
+}
+
+/** `ELOCKLOST`: the lock was taken by another host while this holder's lease lapsed. */
+export function lockLostError(path: string): FsLockError {
+  const err = codeError(
+    'ELOCKLOST',
+    'lock',
+    path,
+    undefined,
+    'lock was lost: its lease lapsed (the holder was paused or cut off) and another process took it',
+  );
+  delete err.errno;
+  return err;
 }
 
 /** `EDEADLK`: lockSync would wait for a lock that this same thread holds. */

@@ -1,123 +1,205 @@
 // The pure-JS path-lock backend (no binding): a lock is a record file created at the
-// lock path in one atomic step (link of a complete temp file), and released by
-// removing it. It honours native holders through their records (docs/protocol.md);
-// native processes honour it by reading its record after taking their kernel lock.
+// lock path in one atomic step (link of a complete temp file), and released by removing
+// it (or, where lock files stay, by retracting the record). It honours native holders
+// through their records (docs/protocol.md); native processes honour it by reading its
+// record after taking their kernel lock.
 //
 // What it cannot do (README "Fallback backend"): be woken by the kernel (waiters poll
-// with backoff), share (a shared request is taken exclusively: without a
-// compare-and-swap on file content, a reader count cannot be kept), or see that a
-// worker thread of a living process was terminated.
+// with backoff), share (a shared request is taken exclusively), lock a file that is not
+// fslock's own lock file (ENOTSUP: it has no kernel lock to take), or see that a worker
+// thread of a living process was terminated. Across hosts its locks are leases: a
+// holder paused past its lease can lose the lock, and is told (Lock.signal).
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import type { CheckedWait } from './args';
 import { abortReason, codeError, deadlockError, lockedError, timeoutError } from './errors';
-import { type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
-import { type HolderRecord, describeHolder, newId, parseRecords, recordLine, recordLive, toHolder } from './record';
+import { onSharedFs } from './fstype';
+import { type FileOptions, type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
+import { kindOf, notRegularError, openError, otherKindName } from './lockfile';
+import {
+  HEADER,
+  READ_MAX,
+  type HolderRecord,
+  describeHolder,
+  isLockFileContent,
+  newId,
+  parseRecords,
+  recordLine,
+  recordLive,
+  toHolder,
+} from './record';
+import { lockLostError } from './errors';
 
-/** Records from another host count as live while refreshed within this window. */
-export const STALE_MS = 10_000;
-/** An empty lock file this young may be a native acquirer between open and write. */
+/** An empty file this young may be a native acquirer between create and write. */
 const EMPTY_GRACE_MS = 2_000;
-const HEARTBEAT_MS = STALE_MS / 4;
+const C = fs.constants;
+// O_NOFOLLOW: never follow a planted link; O_NONBLOCK: a FIFO never blocks the open.
+const NOFOLLOW = (C.O_NOFOLLOW ?? 0) | (C.O_NONBLOCK ?? 0);
 
 interface FallbackHeld extends Held {
   id: string;
   ino: number;
+  /** The held inode, kept open: heartbeat, loss check and retraction go through it. */
+  fd: number;
+  keep: boolean;
   heartbeat: NodeJS.Timeout;
 }
 
 type Judgement =
   | { kind: 'gone' }
   | { kind: 'held'; holder: HolderRecord | undefined }
-  | { kind: 'dead'; ino: number; text: string };
+  | { kind: 'free'; ino: number; text: string };
 
-/** Node's fs error re-addressed to the lock path (the temp file is an implementation detail). */
+function isGoneCode(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ESTALE';
+}
+
+/** Node's fs error re-addressed to the lock path (temp files are an implementation detail). */
 function asLockError(e: unknown, path: string): unknown {
   const err = e as NodeJS.ErrnoException;
   if (!err || typeof err.code !== 'string') return e;
   return codeError(err.code, err.syscall ?? 'open', path);
 }
 
+/** close(2) whose failure (ESTALE on a shared filesystem) changes nothing for us. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // The descriptor is gone either way.
+  }
+}
+
 function tempName(path: string, id: string): string {
   return nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.${id}.tmp`);
 }
 
-/** Writes `text` to a new unique file beside `path`; returns its name. */
-function writeTemp(path: string, id: string, text: string): string {
+/** Writes `text` to a new unique file beside `path`; returns its name and an open fd. */
+function writeTemp(path: string, id: string, text: string, mode: number): { temp: string; fd: number } {
   const temp = tempName(path, id);
+  let fd: number;
   try {
-    fs.writeFileSync(temp, text, { flag: 'wx', mode: 0o666 });
+    fd = fs.openSync(temp, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
   } catch (e) {
     throw asLockError(e, path);
   }
-  return temp;
+  try {
+    fs.fchmodSync(fd, mode); // exactly `mode`: the umask must not lock other users out
+  } catch {
+    // Filesystems without permissions.
+  }
+  try {
+    fs.writeSync(fd, text);
+    return { temp, fd };
+  } catch (e) {
+    // ENOSPC, EDQUOT: nothing of this attempt stays behind.
+    closeQuietly(fd);
+    fs.rmSync(temp, { force: true });
+    throw asLockError(e, path);
+  }
 }
 
 /**
  * Creates `path` with `text` in one step: `link(temp, path)` fails with EEXIST if it
  * exists and never shows an empty or partial file. Filesystems without hard links get
  * `open(O_EXCL)` + write, whose empty instant readers treat as held (EMPTY_GRACE_MS).
+ * Returns an fd of the created file, or undefined when `path` exists.
  */
-function createWhole(path: string, id: string, text: string): boolean {
-  const temp = writeTemp(path, id, text);
+function createWhole(path: string, id: string, text: string, mode: number): number | undefined {
+  const { temp, fd } = writeTemp(path, id, text, mode);
+  let keep = false;
   try {
     fs.linkSync(temp, path);
-    return true;
+    keep = true;
+    return fd;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
+    if (code === 'EEXIST') return undefined;
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
+      let fd2: number;
       try {
-        fs.writeFileSync(path, text, { flag: 'wx', mode: 0o666 });
-        return true;
+        fd2 = fs.openSync(path, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
       } catch (e2) {
-        if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
         throw asLockError(e2, path);
       }
+      try {
+        fs.writeSync(fd2, text);
+      } catch (e3) {
+        closeQuietly(fd2);
+        fs.rmSync(path, { force: true });
+        throw asLockError(e3, path);
+      }
+      return fd2;
     }
     throw asLockError(e, path);
   } finally {
+    if (!keep) closeQuietly(fd);
     fs.rmSync(temp, { force: true });
   }
 }
 
-function readFd(fd: number): string {
-  const st = fs.fstatSync(fd);
-  const buf = Buffer.alloc(Math.min(st.size, 1 << 16));
-  const n = fs.readSync(fd, buf, 0, buf.length, 0);
+function readFd(fd: number, size: number): string {
+  const buf = Buffer.alloc(Math.min(size, READ_MAX));
+  const n = buf.length ? fs.readSync(fd, buf, 0, buf.length, 0) : 0;
   return buf.toString('utf8', 0, n);
 }
 
-/** Whether `path` is held, gone, or holds only dead records (then: which inode). */
-function judge(path: string): Judgement {
-  let fd: number;
+/** Opens a lock path for reading without following or blocking; undefined if gone. */
+function openExisting(path: string): number | undefined {
   try {
-    fd = fs.openSync(path, 'r');
+    return fs.openSync(path, C.O_RDONLY | NOFOLLOW);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
-    throw asLockError(e, path);
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (st.isDirectory()) throw codeError('EISDIR', 'open', path);
-    const text = readFd(fd);
-    const records = parseRecords(text);
-    const live = records.filter((r) => recordLive(r, st.mtimeMs, STALE_MS));
-    if (live.length) return { kind: 'held', holder: live[live.length - 1] };
-    if (records.length === 0 && Date.now() - st.mtimeMs < EMPTY_GRACE_MS) return { kind: 'held', holder: undefined };
-    return { kind: 'dead', ino: st.ino, text };
-  } finally {
-    fs.closeSync(fd);
+    if (isGoneCode(e)) return undefined;
+    const err = e as NodeJS.ErrnoException;
+    throw (err.code && openError(err.code, err.syscall ?? 'open', path)) ?? asLockError(e, path);
   }
 }
 
 /**
- * Takes over a lock file whose holders are all dead. Steps, and why each is safe:
+ * Whether `path` is held, gone, or free (fslock's own file with no live record: then
+ * which inode and content). Someone else's file cannot be locked here: ENOTSUP.
+ */
+function judge(path: string): Judgement {
+  const fd = openExisting(path);
+  if (fd === undefined) return { kind: 'gone' };
+  try {
+    const st = fs.fstatSync(fd);
+    const kind = kindOf(st);
+    if (kind) throw notRegularError(path, kind, kind === 'other' ? otherKindName(st) : undefined);
+    const text = readFd(fd, st.size);
+    const bytes = Buffer.from(text);
+    if (!isLockFileContent(bytes, bytes.length, st.size, st.nlink)) {
+      if (st.size === 0 && Date.now() - st.mtimeMs < EMPTY_GRACE_MS) return { kind: 'held', holder: undefined };
+      throw codeError(
+        'ENOTSUP',
+        'lock',
+        path,
+        undefined,
+        'the fallback backend can only lock lock files that fslock creates (this file exists and is not one); ' +
+          'lock a separate file such as the path plus ".lock", or use the native backend',
+      );
+    }
+    const live = parseRecords(text).filter((r) => recordLive(r, st.mtimeMs));
+    if (live.length) return { kind: 'held', holder: live[live.length - 1] };
+    return { kind: 'free', ino: st.ino, text };
+  } catch (e) {
+    if (isGoneCode(e)) return { kind: 'gone' };
+    throw e;
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/**
+ * Takes over a lock file that nobody holds (all records dead or retracted). Steps, and
+ * why each is safe:
  * 1. The claim `path.reclaim` (exclusive create) makes one fallback reclaimer at a time.
- * 2. Under the claim, `path` is re-opened and must be the judged inode, still dead.
- *    Fallback processes cannot change it meanwhile (link() fails on an existing file,
- *    its holder is dead, other reclaimers wait on the claim); native ones can lock it
- *    and write a record (step 4 handles that).
+ * 2. Under the claim, `path` is re-opened and must be the judged inode with the judged
+ *    content. Fallback processes cannot change it meanwhile (link() fails on an existing
+ *    file, its holders are gone, other reclaimers wait on the claim); native ones can
+ *    lock it and write a record (step 4 handles that).
  * 3. `rename(own record file, path)` replaces it atomically: `path` never disappears,
  *    so nobody can create a second lock file in between.
  * 4. The caller reads the replaced inode through the returned fd (`nativesInside`): a
@@ -126,50 +208,67 @@ function judge(path: string): Judgement {
  *    so we hold the new one and wait until its record is retracted (it appends a
  *    tombstone on release) or its process is dead. Natives that check after step 3 see
  *    nlink 0 and retry on the new file, where our record stops them.
- * Returns the held inode and the old inode's fd, or undefined when the situation
+ * Returns the held fd and inode and the old inode's fd, or undefined when the situation
  * changed (the caller retries).
  */
-function reclaim(path: string, dead: { ino: number; text: string }, record: string, id: string):
-  { ino: number; oldFd: number; deadText: string } | undefined {
+function reclaim(path: string, free: { ino: number; text: string }, record: string, id: string, mode: number):
+  { fd: number; ino: number; oldFd: number; freeText: string } | undefined {
   const claim = `${path}.reclaim`;
-  if (!createWhole(claim, id, record)) {
+  const claimFd = createWhole(claim, id, HEADER + record, mode);
+  if (claimFd === undefined) {
     removeIfDead(claim, id);
     return undefined;
   }
-  let fd: number | undefined;
+  closeQuietly(claimFd);
+  let old: number | undefined;
   try {
+    old = openExisting(path);
+    if (old === undefined) return undefined;
+    const st = fs.fstatSync(old);
+    if (st.ino !== free.ino || readFd(old, st.size) !== free.text) return undefined;
+    const { temp, fd } = writeTemp(path, id, HEADER + record, mode);
     try {
-      fd = fs.openSync(path, 'r');
-    } catch {
-      return undefined;
-    }
-    if (fs.fstatSync(fd).ino !== dead.ino || readFd(fd) !== dead.text) return undefined;
-    const temp = writeTemp(path, id, record);
-    if (fs.fstatSync(fd).nlink === 0) {
+      if (fs.fstatSync(old).nlink === 0) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
+      fs.renameSync(temp, path);
+    } catch (e) {
+      closeQuietly(fd);
       fs.rmSync(temp, { force: true });
-      return undefined; // a native holder released (removed) it meanwhile: retry
+      if (isGoneCode(e)) return undefined; // a native holder released (removed) it meanwhile: retry
+      throw asLockError(e, path);
     }
-    fs.renameSync(temp, path);
-    const result = { ino: fs.statSync(path).ino, oldFd: fd, deadText: dead.text };
-    fd = undefined;
+    const result = { fd, ino: fs.fstatSync(fd).ino, oldFd: old, freeText: free.text };
+    old = undefined;
     return result;
+  } catch (e) {
+    if (isGoneCode(e)) return undefined;
+    throw e;
   } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    if (old !== undefined) closeQuietly(old);
     removeIfMine(claim, id);
   }
 }
 
 /** Whether a native process may still hold the inode a reclaim replaced. */
-function nativesInside(oldFd: number, deadText: string): boolean {
-  const text = readFd(oldFd);
-  if (text === deadText) return false;
-  return parseRecords(text).some((r) => r.backend === 'native' && recordLive(r, undefined, STALE_MS));
+function nativesInside(oldFd: number, freeText: string): boolean {
+  let text: string;
+  try {
+    text = readFd(oldFd, READ_MAX);
+  } catch {
+    return false; // ESTALE: the old inode is gone everywhere
+  }
+  if (text === freeText) return false;
+  return parseRecords(text).some((r) => r.backend === 'native' && recordLive(r, undefined));
 }
 
-/** Removes a claim left by a dead reclaimer, without removing a live one (see notes). */
+/** Removes a claim left by a dead reclaimer, without removing a live one. */
 function removeIfDead(claim: string, id: string): void {
-  const j = judge(claim);
-  if (j.kind !== 'dead') return;
+  let j: Judgement;
+  try {
+    j = judge(claim);
+  } catch {
+    return;
+  }
+  if (j.kind !== 'free') return;
   // Move it aside, then look at what was moved: only the judged dead claim is dropped;
   // a live claim moved by mistake (it replaced the dead one in between) goes back.
   const aside = `${claim}.${id}.stale`;
@@ -179,7 +278,9 @@ function removeIfDead(claim: string, id: string): void {
     return;
   }
   try {
-    if (fs.readFileSync(aside, 'utf8') !== j.text) fs.linkSync(aside, claim);
+    const fd = openExisting(aside);
+    const text = fd === undefined ? j.text : readAndClose(fd);
+    if (text !== j.text) fs.linkSync(aside, claim);
   } catch {
     // EEXIST: a third claim appeared; the inode check of step 2 still guards the lock.
   } finally {
@@ -187,49 +288,86 @@ function removeIfDead(claim: string, id: string): void {
   }
 }
 
+function readAndClose(fd: number): string {
+  try {
+    return readFd(fd, READ_MAX);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
 function removeIfMine(path: string, id: string): void {
   try {
-    const text = fs.readFileSync(path, 'utf8');
-    if (parseRecords(text).some((r) => r.id === id)) fs.unlinkSync(path);
+    const fd = openExisting(path);
+    if (fd !== undefined && parseRecords(readAndClose(fd)).some((r) => r.id === id)) fs.unlinkSync(path);
   } catch {
     // Already gone.
   }
 }
 
-function startHeartbeat(path: string): NodeJS.Timeout {
-  // Other hosts judge a fallback record by its refresh time (they cannot see our pid).
-  const t = setInterval(() => {
+/**
+ * Other hosts judge a fallback record by its refresh time (they cannot see our pid):
+ * refresh it every lease / 4 through the held fd. Each beat also checks the lock is
+ * still ours: after a pause past the lease another host may have replaced the file.
+ */
+function startHeartbeat(h: FallbackHeld, lease: number): void {
+  h.heartbeat = setInterval(() => {
+    if (checkLost(h)) return;
     const now = new Date();
-    fs.utimes(path, now, now, () => {});
-  }, HEARTBEAT_MS);
-  t.unref();
-  return t;
+    try {
+      fs.futimesSync(h.fd, now, now);
+    } catch (e) {
+      if (isGoneCode(e)) markLost(h);
+    }
+  }, lease / 4);
+  h.heartbeat.unref();
 }
 
-type Attempt = { kind: 'mine'; ino: number; oldFd?: number; deadText?: string } | Judgement;
+function markLost(h: FallbackHeld): void {
+  clearInterval(h.heartbeat);
+  if (h.lost) return;
+  h.lost = lockLostError(h.path);
+  h.onLost?.(h.lost);
+}
+
+/** Whether the held inode is no longer the lock file (reclaimed by someone else). */
+function checkLost(h: FallbackHeld): boolean {
+  if (h.lost) return true;
+  let gone: boolean;
+  try {
+    gone = fs.fstatSync(h.fd).nlink === 0 || fs.lstatSync(h.path).ino !== h.ino;
+  } catch (e) {
+    gone = isGoneCode(e);
+  }
+  if (gone) markLost(h);
+  return gone;
+}
+
+type Attempt = { kind: 'mine'; fd: number; ino: number; oldFd?: number; freeText?: string } | Judgement;
 
 /** One attempt: held (maybe pending natives in a replaced inode), or what stands in the way. */
-function attempt(path: string, id: string, record: string): Attempt {
-  if (createWhole(path, id, record)) return { kind: 'mine', ino: fs.statSync(path).ino };
+function attempt(path: string, id: string, record: string, mode: number): Attempt {
+  const fd = createWhole(path, id, HEADER + record, mode);
+  if (fd !== undefined) return { kind: 'mine', fd, ino: fs.fstatSync(fd).ino };
   const j = judge(path);
-  if (j.kind !== 'dead') return j;
-  const r = reclaim(path, j, record, id);
+  if (j.kind !== 'free') return j;
+  const r = reclaim(path, j, record, id, mode);
   return r ? { kind: 'mine', ...r } : { kind: 'gone' };
 }
 
 class FallbackLocks implements PathLockBackend {
-  async acquire(path: string, shared: boolean, w: CheckedWait): Promise<Held> {
+  async acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held> {
     const id = newId();
-    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive');
+    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
     for (let n = 0; ; n++) {
       if (w.signal?.aborted) throw abortReason(w.signal);
-      const r = attempt(path, id, record);
+      const r = attempt(path, id, record, o.mode);
       if (r.kind === 'mine') {
-        const held = this.held(path, shared, id, r.ino);
+        const held = this.held(path, shared, id, r, o);
         if (r.oldFd === undefined) return held;
         try {
-          for (let i = 0; nativesInside(r.oldFd, r.deadText!); i++) {
+          for (let i = 0; nativesInside(r.oldFd, r.freeText!); i++) {
             if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(path, w.timeout!);
             await sleep(pollDelay(i), w.signal, abortReason);
           }
@@ -238,7 +376,7 @@ class FallbackLocks implements PathLockBackend {
           this.release(held);
           throw e;
         } finally {
-          fs.closeSync(r.oldFd);
+          closeQuietly(r.oldFd);
         }
       }
       if (r.kind === 'gone') continue;
@@ -250,17 +388,17 @@ class FallbackLocks implements PathLockBackend {
     }
   }
 
-  acquireSync(path: string, shared: boolean, w: CheckedWait, conflictsHere: () => boolean): Held {
+  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held {
     const id = newId();
-    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive');
+    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
     for (let n = 0; ; n++) {
-      const r = attempt(path, id, record);
+      const r = attempt(path, id, record, o.mode);
       if (r.kind === 'mine') {
-        const held = this.held(path, shared, id, r.ino);
+        const held = this.held(path, shared, id, r, o);
         if (r.oldFd === undefined) return held;
         try {
-          for (let i = 0; nativesInside(r.oldFd, r.deadText!); i++) {
+          for (let i = 0; nativesInside(r.oldFd, r.freeText!); i++) {
             if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(path, w.timeout!);
             sleepSync(pollDelay(i));
           }
@@ -269,7 +407,7 @@ class FallbackLocks implements PathLockBackend {
           this.release(held);
           throw e;
         } finally {
-          fs.closeSync(r.oldFd);
+          closeQuietly(r.oldFd);
         }
       }
       if (r.kind === 'gone') continue;
@@ -282,25 +420,28 @@ class FallbackLocks implements PathLockBackend {
     }
   }
 
-  private held(path: string, shared: boolean, id: string, ino: number): FallbackHeld {
-    return { path, shared, id, ino, heartbeat: startHeartbeat(path) };
+  private held(path: string, shared: boolean, id: string, r: { fd: number; ino: number }, o: FileOptions): FallbackHeld {
+    const h = { path, shared, id, ino: r.ino, fd: r.fd, keep: o.keep || onSharedFs(path) } as FallbackHeld;
+    startHeartbeat(h, o.lease);
+    return h;
   }
 
   release(held: Held): void {
     const h = held as FallbackHeld;
     clearInterval(h.heartbeat);
-    let fd: number;
     try {
-      fd = fs.openSync(h.path, 'r');
-    } catch {
-      return; // removed by someone else: nothing of ours is left
-    }
-    try {
-      // Only our own record file goes: after a (mistaken) reclaim by someone else the
-      // file at the path is theirs.
-      if (fs.fstatSync(fd).ino === h.ino && parseRecords(readFd(fd)).some((r) => r.id === h.id)) fs.unlinkSync(h.path);
+      // Only our own file goes: after a reclaim by another host (our lease lapsed) the
+      // file at the path is theirs, and the lock was lost.
+      if (checkLost(h)) return;
+      try {
+        if (h.keep) fs.ftruncateSync(h.fd, Buffer.byteLength(HEADER));
+        else fs.unlinkSync(h.path);
+      } catch {
+        // Release never fails because the file cannot be changed (EPERM, ESTALE…):
+        // then the record stays until its process is gone or its lease lapses.
+      }
     } finally {
-      fs.closeSync(fd);
+      closeQuietly(h.fd);
     }
   }
 

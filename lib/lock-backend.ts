@@ -8,6 +8,20 @@ import type { Holder } from './record';
 export interface Held {
   readonly path: string;
   readonly shared: boolean;
+  /** Set by the backend when the lock is known to be lost (fallback lease lapsed). */
+  lost?: Error;
+  /** Called once by the backend when it sets `lost`. */
+  onLost?: (err: Error) => void;
+}
+
+/** What path locks do with the lock file itself (checked options of lock()). */
+export interface FileOptions {
+  /** Leave the lock file in place after release. */
+  keep: boolean;
+  /** Permission bits of a lock file this call creates (applied exactly). */
+  mode: number;
+  /** Fallback records: ms they stay valid for other hosts without a refresh. */
+  lease: number;
 }
 
 export interface Probe {
@@ -18,9 +32,9 @@ export interface Probe {
 
 export interface PathLockBackend {
   /** `w.timeout` is what is left of the caller's timeout after queueing. */
-  acquire(path: string, shared: boolean, w: CheckedWait): Promise<Held>;
+  acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held>;
   /** `conflictsHere()` tells whether this thread itself holds a conflicting lock. */
-  acquireSync(path: string, shared: boolean, w: CheckedWait, conflictsHere: () => boolean): Held;
+  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held;
   release(held: Held): void;
   probe(path: string): Probe;
 }

@@ -5,12 +5,15 @@ import { LockType, WaitKind, backendName, binding } from './binding';
 import {
   abortReason,
   invalidArgValue,
+  lockLostError,
   lockedError,
   notSupportedError,
   osError,
+  outOfRange,
   timeoutError,
 } from './errors';
-import type { Held, PathLockBackend } from './lock-backend';
+import type { FileOptions, Held, PathLockBackend } from './lock-backend';
+import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from './record';
 import { NativeLocks, isWouldBlock } from './native-locks';
 import type { Holder } from './record';
 
@@ -21,6 +24,24 @@ export type { WaitOptions } from './args';
 export interface LockOptions extends WaitOptions {
   /** Take a shared (read) lock: it excludes only exclusive holders. Default `false`. */
   shared?: boolean;
+  /**
+   * Leave the lock file in place after release (faster; flock(1), cargo and uv do so).
+   * Default `false`: a lock file fslock created is removed when no one else holds it —
+   * except on network and FUSE filesystems, where lock files always stay.
+   */
+  keep?: boolean;
+  /**
+   * Permission bits of a lock file this call creates, applied exactly (the umask is not
+   * applied). Default `0o666`: every user of the machine can wait for and take the lock.
+   */
+  mode?: number;
+  /**
+   * Fallback backend: how long (ms) this holder's record stays valid for processes on
+   * other hosts without a refresh; it is refreshed every `lease / 4`. A holder paused
+   * longer (SIGSTOP, a VM pause) may lose the lock: then `Lock.signal` aborts. Default
+   * 10,000; at least 1,000. Native kernel locks have no lease.
+   */
+  lease?: number;
 }
 
 const native = binding ? new NativeLocks(binding) : undefined;
@@ -71,19 +92,40 @@ export interface Lock extends AsyncDisposable, Disposable {
   readonly path: string;
   readonly shared: boolean;
   readonly released: boolean;
-  /** Releases the lock; idempotent. */
+  /**
+   * Aborts (reason: an error with code `ELOCKLOST`) the moment this holder can know that
+   * its lock was lost — a fallback holder whose lease lapsed and whose lock another host
+   * took. Pass it on to the work done under the lock. Kernel locks on local filesystems
+   * are never lost.
+   */
+  readonly signal: AbortSignal;
+  /** Releases the lock; idempotent. Rejects with `ELOCKLOST` (after cleaning up) if it was lost. */
   release(): Promise<void>;
-  /** Releases the lock synchronously; idempotent. */
+  /** Releases the lock synchronously; idempotent. Throws `ELOCKLOST` if it was lost. */
   releaseSync(): void;
 }
 
 class PathLock implements Lock {
   #held: Held | undefined;
+  #lost: Error | undefined;
+  #controller: AbortController | undefined;
   constructor(held: Held) {
     this.#held = held;
     const s = stateOf(held.path);
     if (held.shared) s.shared++;
     else s.exclusive++;
+    held.onLost = (err) => {
+      this.#lost = err;
+      this.#controller?.abort(err);
+    };
+    if (held.lost) this.#lost = held.lost;
+  }
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#lost) this.#controller.abort(this.#lost);
+    }
+    return this.#controller.signal;
   }
   get path(): string {
     return this.#held?.path ?? this.#path;
@@ -107,6 +149,8 @@ class PathLock implements Lock {
     else s.exclusive--;
     forget(h.path, s);
     backend().release(h);
+    const lost = this.#lost ?? h.lost;
+    if (lost) throw lockLostError(h.path);
   }
   release(): Promise<void> {
     try {
@@ -124,10 +168,18 @@ class PathLock implements Lock {
   }
 }
 
-function checkLockArgs(path: unknown, options: unknown): { path: string; shared: boolean; w: CheckedWait } {
+function checkLockArgs(path: unknown, options: unknown): { path: string; shared: boolean; w: CheckedWait; f: FileOptions } {
   const p = toPath(path);
   const o = toOptions<LockOptions>(options);
-  return { path: p, shared: toBool(o.shared, 'options.shared', false), w: toWait(o) };
+  const mode = o.mode === undefined ? 0o666 : toInteger(o.mode, 'options.mode', 0);
+  if (mode > 0o7777) throw outOfRange('options.mode', 'an integer >= 0 and <= 0o7777', mode);
+  const lease = o.lease === undefined ? DEFAULT_LEASE_MS : toInteger(o.lease, 'options.lease', MIN_LEASE_MS);
+  return {
+    path: p,
+    shared: toBool(o.shared, 'options.shared', false),
+    w: toWait(o),
+    f: { keep: toBool(o.keep, 'options.keep', false), mode, lease },
+  };
 }
 
 /**
@@ -144,7 +196,7 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
     // Nobody of this thread is waiting for this path: try at once.
     if (a.w.wait) s.busy = true;
     try {
-      return new PathLock(await backend().acquire(a.path, a.shared, a.w));
+      return new PathLock(await backend().acquire(a.path, a.shared, a.w, a.f));
     } finally {
       if (a.w.wait) nextWaiter(a.path, s);
       else forget(a.path, s);
@@ -176,7 +228,7 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
   const w = { ...a.w, timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)) };
   try {
     if (w.timeout === 0) throw timeoutError(a.path, a.w.timeout!);
-    return new PathLock(await backend().acquire(a.path, a.shared, w));
+    return new PathLock(await backend().acquire(a.path, a.shared, w, a.f));
   } finally {
     nextWaiter(a.path, s);
   }
@@ -192,7 +244,7 @@ export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
   const s = paths.get(a.path);
   const conflictsHere = () => !!s && (s.exclusive > 0 || (!a.shared && s.shared > 0));
-  return new PathLock(backend().acquireSync(a.path, a.shared, a.w, conflictsHere));
+  return new PathLock(backend().acquireSync(a.path, a.shared, a.w, a.f, conflictsHere));
 }
 
 /** Runs `fn` while holding the lock and releases it when `fn` settles, also on throw. */

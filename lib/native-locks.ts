@@ -1,13 +1,19 @@
-// Native path locks and descriptor locks: the decisions around the binding's fixed
-// call sequences (native/glue_locks.cc). Waits block a dedicated thread, never the
-// event loop or libuv's threadpool (native/waiter.cc).
-import { type Binding, DELETE_PENDING, LockType, PathStatus, WaitKind, out } from './binding';
+// Native path locks: the decisions around the binding's fixed call sequences
+// (native/glue_locks.cc) that make up the lock-file protocol (docs/protocol.md). Waits
+// block a waiter thread, never the event loop or libuv's threadpool (lib/native-wait.ts).
 import type { CheckedWait } from './args';
+import { type Binding, FileType, LockType, PathStatus, ReleaseFlags, WaitKind, DELETE_PENDING, head, out } from './binding';
 import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from './errors';
-import { type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
+import { onSharedFs } from './fstype';
+import { type FileOptions, type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
+import { notRegularError, openError, otherKindName } from './lockfile';
+import { type WaitOutcome, waitOnThread } from './native-wait';
 import {
+  HEADER,
+  READ_MAX,
   type HolderRecord,
   describeHolder,
+  isLockFileContent,
   newId,
   parseRecords,
   recordLine,
@@ -16,23 +22,48 @@ import {
   toHolder,
 } from './record';
 import * as fs from 'node:fs';
-import { type WaitOutcome, waitOnThread } from './native-wait';
-
-/** Records from another host count as live while refreshed within this window. */
-export const STALE_MS = 10_000;
-const READ_MAX = 1 << 16;
 
 interface NativeHeld extends Held {
   fd: number;
   type: LockType;
   tombstone: string;
+  /** The file is fslock's own lock file: the record is retracted on release. */
+  ours: boolean;
+  /** And it may be removed when no one else holds it (local filesystem, no `keep`). */
+  remove: boolean;
 }
 
+/** One attempt's request: what acquire() and acquireSync() share. */
+interface Request {
+  path: string;
+  shared: boolean;
+  type: LockType;
+  content: string;
+  record: string;
+  tombstone: string;
+  o: FileOptions;
+}
+
+/** What an attempt came to: held, a wait on a busy fd, a fallback holder, or retry. */
+type Step =
+  | { kind: 'held'; held: NativeHeld }
+  | { kind: 'busy'; fd: number; created: boolean }
+  | { kind: 'fallback-holds' }
+  | { kind: 'retry' };
 
 export function isWouldBlock(result: number): boolean {
   const code = errorCode(result);
   return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EACCES';
 }
+
+/** The lock file went away under us (another client removed it): start again. */
+function isGone(result: number): boolean {
+  const code = errorCode(result);
+  return code === 'ESTALE' || code === 'ENOENT' || result === DELETE_PENDING;
+}
+
+/** Consecutive retries after which an attempt backs off (a name that keeps changing). */
+const FREE_RETRIES = 8;
 
 export class NativeLocks implements PathLockBackend {
   constructor(private readonly b: Binding) {}
@@ -43,133 +74,114 @@ export class NativeLocks implements PathLockBackend {
     return waitOnThread(this.b, kind, fd, type, start, length, deadline, signal, onTimeout);
   }
 
-  async acquire(path: string, shared: boolean, w: CheckedWait): Promise<Held> {
-    const b = this.b;
-    const type = shared ? LockType.Shared : LockType.Exclusive;
+  private request(path: string, shared: boolean, o: FileOptions): Request {
     const id = newId();
-    const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive');
-    const tombstone = tombstoneLine(id);
-    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-    for (let attempt = 0; ; attempt++) {
-      if (w.signal?.aborted) throw abortReason(w.signal);
-      const fd = b.pathLock(path, type, 0o666, record, tombstone);
-      if (fd === DELETE_PENDING) {
-        await sleep(pollDelay(attempt), w.signal, abortReason); // the last old handle closes soon
-        continue;
-      }
-      if (fd < 0) throw osError(fd, b.lastSyscall(), path);
-      let status = out[0] as PathStatus;
-      if (status === PathStatus.Busy) {
-        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
-        const o = await this.wait(WaitKind.PathLock, fd, type, 0, 0, deadline, w.signal, () =>
-          timeoutError(path, w.timeout!, this.holderOf(fd)),
-        );
-        if (o.cancelled !== undefined || o.result < 0) {
-          // Granted just as it was cancelled: release it the normal way (no record yet).
-          if (o.result === 0) b.pathRelease(path, fd, type, '');
-          else b.closeFile(fd);
-          throw o.cancelled ?? osError(o.result, o.syscall, path);
-        }
-        const r = b.pathAfterWait(fd, type, record, tombstone);
-        if (r < 0) throw osError(r, b.lastSyscall(), path);
-        status = out[0] as PathStatus;
-      }
-      const settled = this.settle(status, fd, path, type, record, tombstone);
-      if (settled === 'acquired') return { path, shared, fd, type, tombstone } as NativeHeld;
-      if (settled === 'fallback-holds') {
-        if (!w.wait) throw lockedError(path, describeHolder(this.probe(path).holder));
-        if (deadline !== undefined && Date.now() >= deadline)
-          throw timeoutError(path, w.timeout!, describeHolder(this.probe(path).holder));
-        const delay = pollDelay(attempt);
-        await sleep(deadline === undefined ? delay : Math.min(delay, Math.max(0, deadline - Date.now())), w.signal, abortReason);
-      }
+    const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease);
+    const type = shared ? LockType.Shared : LockType.Exclusive;
+    return { path, shared, type, content: HEADER + record, record, tombstone: tombstoneLine(id), o };
+  }
+
+  /** Opens (or creates) the lock file and tries the lock once. */
+  private open(q: Request): Step {
+    const b = this.b;
+    const fd = b.pathOpen(q.path, q.type, q.o.mode, q.content);
+    if (fd < 0) {
+      // EEXIST: created by someone else between our open and our create.
+      const code = errorCode(fd);
+      if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST') return { kind: 'retry' };
+      throw openError(code, b.lastSyscall(), q.path) ?? osError(fd, b.lastSyscall(), q.path);
+    }
+    switch (out[0] as PathStatus) {
+      case PathStatus.Retry:
+        return { kind: 'retry' };
+      case PathStatus.NotRegular:
+        throw this.notRegular(q.path);
+      case PathStatus.Created:
+        return { kind: 'held', held: this.held(q, fd, true) };
+      case PathStatus.Busy:
+        return { kind: 'busy', fd, created: false };
+      case PathStatus.CreatedBusy:
+        return { kind: 'busy', fd, created: true };
+      default:
+        return this.settle(q, fd, false);
     }
   }
 
-  acquireSync(path: string, shared: boolean, w: CheckedWait, conflictsHere: () => boolean): Held {
-    const b = this.b;
-    const type = shared ? LockType.Shared : LockType.Exclusive;
-    const id = newId();
-    const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive');
-    const tombstone = tombstoneLine(id);
-    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-    for (let attempt = 0; ; attempt++) {
-      const fd = b.pathLock(path, type, 0o666, record, tombstone);
-      if (fd === DELETE_PENDING) {
-        sleepSync(pollDelay(attempt));
-        continue;
-      }
-      if (fd < 0) throw osError(fd, b.lastSyscall(), path);
-      let status = out[0] as PathStatus;
-      if (status === PathStatus.Busy) {
-        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
-        if (conflictsHere()) {
-          b.closeFile(fd);
-          throw deadlockError(path);
-        }
-        const left = deadline === undefined ? -1 : Math.max(0, deadline - Date.now());
-        const r = b.waitSync(WaitKind.PathLock, fd, type, 0, 0, left);
-        if (r === b.INTERRUPTED) throw this.giveUp(fd, path, w.timeout);
-        if (r < 0) {
-          const err = osError(r, b.lastSyscall(), path);
-          b.closeFile(fd);
-          throw err;
-        }
-        const r2 = b.pathAfterWait(fd, type, record, tombstone);
-        if (r2 < 0) throw osError(r2, b.lastSyscall(), path);
-        status = out[0] as PathStatus;
-      }
-      const settled = this.settle(status, fd, path, type, record, tombstone);
-      if (settled === 'acquired') return { path, shared, fd, type, tombstone } as NativeHeld;
-      if (settled === 'fallback-holds') {
-        if (!w.wait) throw lockedError(path, describeHolder(this.probe(path).holder));
-        if (deadline !== undefined && Date.now() >= deadline)
-          throw timeoutError(path, w.timeout!, describeHolder(this.probe(path).holder));
-        sleepSync(pollDelay(attempt));
-      }
+  /** After a granted wait: the file is re-checked and judged like a fresh open. */
+  private afterWait(q: Request, fd: number, created: boolean): Step {
+    const r = this.b.pathAfterWait(fd);
+    if (r < 0) {
+      if (isGone(r)) return { kind: 'retry' };
+      throw osError(r, this.b.lastSyscall(), q.path);
     }
+    if (out[0] === PathStatus.Retry) return { kind: 'retry' };
+    return this.settle(q, fd, created);
   }
 
   /**
-   * Finishes an attempt that holds the kernel lock: 'acquired', 'retry' (the inode was
-   * removed meanwhile), or 'fallback-holds' (a live fallback process owns the lock by
-   * its record; our kernel lock is dropped).
+   * The lock is held on a regular file: someone else's file is kept as it is; fslock's
+   * own gets this holder's record, unless a live fallback process holds it by its record
+   * (then the kernel lock is dropped and the caller polls).
    */
-  private settle(status: PathStatus, fd: number, path: string, type: LockType, record: string,
-    tombstone: string): 'acquired' | 'retry' | 'fallback-holds' {
+  private settle(q: Request, fd: number, created: boolean): Step {
     const b = this.b;
-    if (status === PathStatus.Stale) return 'retry';
-    if (status === PathStatus.Content) {
-      const size = out[3];
-      const records = this.readRecords(fd, size);
-      if (records === undefined) throw osError(out[7], b.lastSyscall(), path);
-      if (records.some((r) => r.backend === 'fallback' && recordLive(r, mtimeOf(path), STALE_MS))) {
-        b.closeFile(fd);
-        return 'fallback-holds';
-      }
-      const r = b.pathCommit(fd, type, size, record, tombstone);
-      if (r < 0) throw osError(r, b.lastSyscall(), path);
-      status = out[0] as PathStatus;
+    const n = out[4];
+    const size = out[3];
+    const ours = isLockFileContent(head, n, size, out[5]) || (created && n === 0);
+    if (!ours) return { kind: 'held', held: this.held(q, fd, false) };
+    const records = n > 0 ? this.records(fd, n, size) : [];
+    const fallback = records.filter((r) => r.backend === 'fallback');
+    if (fallback.length && fallback.some((r) => recordLive(r, mtimeOf(q.path)))) {
+      b.closeFile(fd);
+      return { kind: 'fallback-holds' };
     }
-    return status === PathStatus.Acquired ? 'acquired' : 'retry';
+    const r = b.pathCommit(fd, q.type, q.content, q.record, q.tombstone);
+    if (r < 0) {
+      if (isGone(r)) return { kind: 'retry' };
+      throw osError(r, b.lastSyscall(), q.path);
+    }
+    if (out[0] === PathStatus.Retry) return { kind: 'retry' };
+    return { kind: 'held', held: this.held(q, fd, true) };
   }
 
-  /** Records in an open lock file, or undefined (out[7] = error) when unreadable. */
-  private readRecords(fd: number, size: number): HolderRecord[] | undefined {
-    const buf = Buffer.allocUnsafe(Math.min(size || 512, READ_MAX));
-    const n = this.b.readAt(fd, buf, 0);
-    if (n < 0) {
-      out[7] = n;
-      this.b.closeFile(fd);
-      return undefined;
+  private held(q: Request, fd: number, ours: boolean): NativeHeld {
+    // Lock files on network and FUSE filesystems stay: another machine may have them
+    // open, and removing them there gives its holders ESTALE (docs/protocol.md).
+    const remove = ours && !q.o.keep && !onSharedFs(q.path);
+    return { path: q.path, shared: q.shared, fd, type: q.type, tombstone: q.tombstone, ours, remove };
+  }
+
+  /** Records of an fslock lock file whose head (n of size bytes) was read into `head`. */
+  private records(fd: number, n: number, size: number): HolderRecord[] {
+    let bytes: Uint8Array = head.subarray(0, n);
+    if (size > n && n === head.length) {
+      const more = Buffer.allocUnsafe(Math.min(size, READ_MAX));
+      const m = this.b.readAt(fd, more, 0);
+      if (m > 0) bytes = more.subarray(0, m);
     }
-    return parseRecords(buf.toString('utf8', 0, n));
+    return parseRecords(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
+  }
+
+  private notRegular(path: string): Error {
+    const t = out[6] as FileType;
+    if (t === FileType.Directory) return notRegularError(path, 'directory');
+    if (t === FileType.Symlink) return notRegularError(path, 'symlink');
+    let what: string | undefined;
+    try {
+      what = otherKindName(fs.lstatSync(path));
+    } catch {
+      what = undefined;
+    }
+    return notRegularError(path, 'other', what);
   }
 
   /** "pid 1 on host since ..." of the current holder, read through an open fd. */
   private holderOf(fd: number): string | undefined {
-    const records = this.readRecords(fd, READ_MAX);
-    const r = records && records.length ? records[records.length - 1] : undefined;
+    const buf = Buffer.allocUnsafe(4096);
+    const n = this.b.readAt(fd, buf, 0);
+    if (n <= 0) return undefined;
+    const records = parseRecords(buf.toString('utf8', 0, n));
+    const r = records.length ? records[records.length - 1] : undefined;
     return describeHolder(r && toHolder(r));
   }
 
@@ -180,44 +192,126 @@ export class NativeLocks implements PathLockBackend {
     return timeout === undefined ? lockedError(path, holder) : timeoutError(path, timeout, holder);
   }
 
+  /** ELOCKED/ETIMEDOUT while a fallback process holds the lock, or undefined to go on. */
+  private fallbackGiveUp(path: string, w: CheckedWait, deadline: number | undefined): Error | undefined {
+    if (!w.wait) return lockedError(path, describeHolder(this.probe(path).holder));
+    if (deadline !== undefined && Date.now() >= deadline)
+      return timeoutError(path, w.timeout!, describeHolder(this.probe(path).holder));
+    return undefined;
+  }
+
+  async acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held> {
+    const b = this.b;
+    const q = this.request(path, shared, o);
+    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    for (let attempt = 0, polls = 0; ; attempt++) {
+      if (w.signal?.aborted) throw abortReason(w.signal);
+      let s = this.open(q);
+      if (s.kind === 'busy') {
+        const { fd, created } = s;
+        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
+        const r = await this.wait(WaitKind.PathLock, fd, q.type, 0, 0, deadline, w.signal, () =>
+          timeoutError(path, w.timeout!, this.holderOf(fd)),
+        );
+        if (r.cancelled !== undefined || r.result < 0) {
+          // Granted just as it was cancelled: close, which drops it (no record yet).
+          b.closeFile(fd);
+          if (r.cancelled === undefined && isGone(r.result)) continue;
+          throw r.cancelled ?? osError(r.result, r.syscall, path);
+        }
+        s = this.afterWait(q, fd, created);
+      }
+      if (s.kind === 'held') return s.held;
+      if (s.kind === 'fallback-holds') {
+        const e = this.fallbackGiveUp(path, w, deadline);
+        if (e) throw e;
+        const delay = pollDelay(polls++);
+        await sleep(deadline === undefined ? delay : Math.min(delay, Math.max(0, deadline - Date.now())), w.signal, abortReason);
+      } else if (attempt >= FREE_RETRIES) {
+        await sleep(pollDelay(attempt - FREE_RETRIES), w.signal, abortReason);
+      }
+    }
+  }
+
+  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held {
+    const b = this.b;
+    const q = this.request(path, shared, o);
+    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    for (let attempt = 0, polls = 0; ; attempt++) {
+      let s = this.open(q);
+      if (s.kind === 'busy') {
+        const { fd, created } = s;
+        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
+        if (conflictsHere()) {
+          b.closeFile(fd);
+          throw deadlockError(path);
+        }
+        const left = deadline === undefined ? -1 : Math.max(0, deadline - Date.now());
+        const r = b.waitSync(WaitKind.PathLock, fd, q.type, 0, 0, left);
+        if (r === b.INTERRUPTED) throw this.giveUp(fd, path, w.timeout);
+        if (r < 0) {
+          const err = osError(r, b.lastSyscall(), path);
+          b.closeFile(fd);
+          if (isGone(r)) continue;
+          throw err;
+        }
+        s = this.afterWait(q, fd, created);
+      }
+      if (s.kind === 'held') return s.held;
+      if (s.kind === 'fallback-holds') {
+        const e = this.fallbackGiveUp(path, w, deadline);
+        if (e) throw e;
+        sleepSync(pollDelay(polls++));
+      } else if (attempt >= FREE_RETRIES) {
+        sleepSync(pollDelay(attempt - FREE_RETRIES));
+      }
+    }
+  }
+
   release(held: Held): void {
     const h = held as NativeHeld;
-    const r = this.b.pathRelease(h.path, h.fd, h.type, h.tombstone);
-    // The lock is released whatever happens to the file; a file someone else already
-    // removed is no error.
-    if (r < 0 && errorCode(r) !== 'ENOENT') throw osError(r, this.b.lastSyscall(), h.path);
+    const flags = h.ours ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0;
+    // The lock is released (the fd closed) whatever happens to the file: a file that
+    // cannot be removed (EPERM in a sticky directory, ESTALE, EIO) stays, and release
+    // never fails because of it.
+    this.b.pathRelease(h.path, h.fd, h.type, flags, HEADER, h.tombstone);
   }
 
   probe(path: string): Probe {
     const b = this.b;
-    const fd = b.pathProbe(path);
-    if (fd < 0) {
-      if (errorCode(fd) === 'ENOENT') return { state: 0, holder: undefined };
-      throw osError(fd, b.lastSyscall(), path);
+    for (let attempt = 0; ; attempt++) {
+      const r = b.pathProbe(path);
+      if (r < 0) {
+        const code = errorCode(r);
+        if (code === 'ENOENT') return { state: 0, holder: undefined };
+        if ((code === 'ESTALE' || r === DELETE_PENDING) && attempt < 100) continue;
+        throw openError(code, b.lastSyscall(), path) ?? osError(r, b.lastSyscall(), path);
+      }
+      if (out[0] === PathStatus.NotRegular) throw this.notRegular(path);
+      let state = r as 0 | 1 | 2;
+      const n = out[4];
+      const ours = isLockFileContent(head, n, out[3], out[5]);
+      const records = ours ? parseRecords(Buffer.from(head.buffer, 0, n).toString('utf8')) : [];
+      const mtime = records.some((x) => x.backend === 'fallback') ? mtimeOf(path) : undefined;
+      const live = records.filter((x) => recordLive(x, mtime));
+      let holder: HolderRecord | undefined;
+      if (state === 0) {
+        // No kernel lock: only a fallback process can hold it, by its record.
+        holder = live.filter((x) => x.backend === 'fallback').pop();
+        if (holder) state = holder.mode === 'shared' ? 1 : 2;
+      } else {
+        const mode = state === 1 ? 'shared' : 'exclusive';
+        holder = live.filter((x) => x.mode === mode).pop();
+      }
+      return { state, holder: holder && toHolder(holder) };
     }
-    let state = out[0] as 0 | 1 | 2;
-    const size = out[3];
-    const records = size > 0 ? this.readRecords(fd, size) : [];
-    if (records === undefined) throw osError(out[7], b.lastSyscall(), path);
-    b.closeFile(fd);
-    const mtime = records.length ? mtimeOf(path) : undefined;
-    const live = records.filter((r) => recordLive(r, mtime, STALE_MS));
-    let holder: HolderRecord | undefined;
-    if (state === 0) {
-      // No kernel lock: only a fallback process can hold it, by its record.
-      holder = live.filter((r) => r.backend === 'fallback').pop();
-      if (holder) state = holder.mode === 'shared' ? 1 : 2;
-    } else {
-      const mode = state === 1 ? 'shared' : 'exclusive';
-      holder = live.filter((r) => r.mode === mode).pop();
-    }
-    return { state, holder: holder && toHolder(holder) };
   }
 }
 
+/** The lock file's mtime (fallback records from other hosts are judged by it). */
 function mtimeOf(path: string): number | undefined {
   try {
-    return fs.statSync(path).mtimeMs;
+    return fs.lstatSync(path).mtimeMs;
   } catch {
     return undefined;
   }

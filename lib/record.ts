@@ -1,12 +1,24 @@
-// The lock file's content: one JSON line per holder record, plus tombstone lines that
-// retract a record. Both backends read and write it (README, "On-disk protocol"):
-// native holders write a record for `lockHolder` and for fallback processes, which
-// cannot see kernel locks; fallback holders are *defined* by their record.
+// The lock file's content (docs/protocol.md): a header line that marks the file as
+// fslock's own, then one JSON line per holder record, plus tombstone lines that retract
+// a record. Both backends read and write it: native holders write a record for
+// `lockHolder` and for fallback processes, which cannot see kernel locks; fallback
+// holders are *defined* by their record. Everything read from a lock file is untrusted
+// input: parsing is bounded and every field is checked.
 import * as os from 'node:os';
 import * as crypto from 'node:crypto';
 
 export type Backend = 'native' | 'fallback';
 export type Mode = 'exclusive' | 'shared';
+
+/** First line of every lock file fslock creates (version 1 processes skip it). */
+export const HEADER = '{"fslock":2}\n';
+export const HEADER_BYTES = Buffer.from(HEADER);
+/** How long a fallback record stays valid for other hosts without a refresh. */
+export const DEFAULT_LEASE_MS = 10_000;
+export const MIN_LEASE_MS = 1_000;
+const MAX_LEASE_MS = 86_400_000;
+/** Bytes of a lock file that are ever read (records are short; more is not ours). */
+export const READ_MAX = 1 << 16;
 
 export interface HolderRecord {
   v: 1;
@@ -17,6 +29,8 @@ export interface HolderRecord {
   hostname: string;
   /** ms since the epoch */
   since: number;
+  /** ms a fallback record stays valid for other hosts after its last refresh */
+  lease: number;
 }
 
 export interface Holder {
@@ -35,12 +49,49 @@ export function newId(): string {
   return `${idPrefix}.${(idCounter++).toString(36)}`;
 }
 
-export function recordLine(id: string, backend: Backend, mode: Mode, since = Date.now()): string {
-  return `{"v":1,"id":"${id}","backend":"${backend}","mode":"${mode}","pid":${process.pid},"hostname":${JSON.stringify(hostname)},"since":${since}}\n`;
+export function recordLine(id: string, backend: Backend, mode: Mode, lease = DEFAULT_LEASE_MS, since = Date.now()): string {
+  return `{"v":1,"id":"${id}","backend":"${backend}","mode":"${mode}","pid":${process.pid},"hostname":${JSON.stringify(hostname)},"since":${since},"lease":${lease}}\n`;
 }
 
 export function tombstoneLine(id: string): string {
   return `{"v":1,"release":"${id}"}\n`;
+}
+
+const MAX_TIME = 8.64e15; // the Date range (ECMA-262 Time Values)
+
+/** A line as a record or tombstone, or undefined when it is neither (checked field by field). */
+function parseLine(line: string): HolderRecord | { release: string } | undefined {
+  if (line.length > 4096 || line[0] !== '{') return undefined;
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o)) return undefined;
+  const r = o as Record<string, unknown>;
+  if (r.v !== 1) return undefined;
+  if (typeof r.release === 'string' && r.release.length <= 256) return { release: r.release };
+  const { id, pid, hostname: host, since, mode, backend, lease } = r;
+  if (
+    typeof id !== 'string' ||
+    id.length > 256 ||
+    typeof pid !== 'number' ||
+    !Number.isSafeInteger(pid) ||
+    pid <= 0 ||
+    pid > 0x7fffffff ||
+    typeof host !== 'string' ||
+    host.length === 0 ||
+    host.length > 255 ||
+    typeof since !== 'number' ||
+    !(Math.abs(since) <= MAX_TIME) ||
+    (mode !== 'exclusive' && mode !== 'shared') ||
+    (backend !== 'native' && backend !== 'fallback') ||
+    (lease !== undefined && (typeof lease !== 'number' || !Number.isFinite(lease)))
+  )
+    return undefined;
+  const l = lease === undefined ? DEFAULT_LEASE_MS : Math.min(Math.max(lease, MIN_LEASE_MS), MAX_LEASE_MS);
+  return { v: 1, id, pid, hostname: host, since, mode, backend, lease: l };
 }
 
 /** The records of a lock file's content that no tombstone retracted (garbage skipped). */
@@ -48,27 +99,29 @@ export function parseRecords(text: string): HolderRecord[] {
   const records: HolderRecord[] = [];
   const released = new Set<string>();
   for (const line of text.split('\n')) {
-    if (!line) continue;
-    let o: unknown;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (!o || typeof o !== 'object') continue;
-    const r = o as Record<string, unknown>;
-    if (typeof r.release === 'string') released.add(r.release);
-    else if (
-      typeof r.id === 'string' &&
-      typeof r.pid === 'number' &&
-      typeof r.hostname === 'string' &&
-      typeof r.since === 'number' &&
-      (r.mode === 'exclusive' || r.mode === 'shared') &&
-      (r.backend === 'native' || r.backend === 'fallback')
-    )
-      records.push(r as unknown as HolderRecord);
+    const r = line ? parseLine(line) : undefined;
+    if (!r) continue;
+    if ('release' in r) released.add(r.release);
+    else records.push(r);
   }
   return records.filter((r) => !released.has(r.id));
+}
+
+/**
+ * Whether a file's head marks it as fslock's own lock file: it starts with the header,
+ * or (files of fslock 0.1) it has one link, is non-empty, was read whole and every line
+ * is a record or a tombstone. Anything else — empty files, data, scripts, a hard link to
+ * someone's file — belongs to someone else and is locked as it is, never written or
+ * removed.
+ */
+export function isLockFileContent(head: Uint8Array, n: number, size: number, nlink: number): boolean {
+  if (n >= HEADER_BYTES.length && Buffer.from(head.buffer, head.byteOffset, HEADER_BYTES.length).equals(HEADER_BYTES))
+    return true;
+  if (nlink !== 1 || n === 0 || n < size || n > READ_MAX) return false;
+  const text = Buffer.from(head.buffer, head.byteOffset, n).toString('utf8');
+  if (!text.endsWith('\n')) return false;
+  for (const line of text.slice(0, -1).split('\n')) if (!parseLine(line)) return false;
+  return true;
 }
 
 /**
@@ -87,11 +140,14 @@ export function processAlive(pid: number): boolean {
 
 /**
  * Whether a record's holder may still hold the lock. Same host: its process is alive.
- * Another host: its record was refreshed (file mtime) within `staleMs`.
+ * Another host: a native holder always may (its kernel lock cannot be seen from here;
+ * only a native process, which can take the kernel lock, clears such a record); a
+ * fallback holder while its record was refreshed (file mtime) within its lease.
  */
-export function recordLive(r: HolderRecord, mtimeMs: number | undefined, staleMs: number): boolean {
+export function recordLive(r: HolderRecord, mtimeMs: number | undefined): boolean {
   if (r.hostname === hostname) return processAlive(r.pid);
-  return mtimeMs === undefined || Date.now() - mtimeMs < staleMs;
+  if (r.backend === 'native') return true;
+  return mtimeMs === undefined || Date.now() - mtimeMs < r.lease;
 }
 
 export function toHolder(r: HolderRecord): Holder {

@@ -6,13 +6,18 @@
 namespace fslock {
 namespace {
 
-// setOut(Float64Array): the array that calls fill with secondary results (status,
-// dev, ino, size) so that the hot paths return a plain number and allocate nothing.
+// setOut(Float64Array, Uint8Array): the arrays that calls fill with secondary results
+// (status, dev, ino, size…) and with the head of a lock file, so that the hot paths
+// return a plain number and allocate nothing.
 Napi::Value SetOut(const Napi::CallbackInfo& info) {
   AddonData* d = Data(info.Env());
   auto arr = info[0].As<Napi::Float64Array>();
   d->outRef = Napi::Persistent(arr);
   d->out = arr.Data();
+  auto buf = info[1].As<Napi::Uint8Array>();
+  d->readRef = Napi::Persistent(buf);
+  d->readBuf = buf.Data();
+  d->readLen = buf.ByteLength();
   return info.Env().Undefined();
 }
 

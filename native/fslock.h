@@ -29,11 +29,15 @@ enum WaitKind : int {
   kWaitRange = 2,     // os::LockRange on a user fd
 };
 
+// What a path lock needs to know of a file it opened (never following a final link).
+enum FileType : int { kRegular = 0, kDirectory = 1, kSymlink = 2, kOtherType = 3 };
 struct FileInfo {
   double dev = 0;
   double ino = 0;
   double nlink = 0;
   double size = 0;
+  double uid = 0;  // POSIX owner (for EACCES messages); 0 on Windows
+  int type = kRegular;
 };
 
 // What a wait reports when os::InterruptThread stopped it (not an OS error code).
@@ -60,17 +64,26 @@ bool IsInterrupted(int err);  // EINTR / ERROR_OPERATION_ABORTED
 bool IsWouldBlock(int err);   // EAGAIN/EWOULDBLOCK/EACCES (fcntl) / ERROR_LOCK_VIOLATION
 // The negative error for a path longer than the glue's buffer (-ENAMETOOLONG).
 int NameTooLong();
+// The negative error of opening a missing file in an existing directory (-ENOENT).
+int NotFound();
 
 // ---- descriptor locks on user fds (POSIX fds; CRT fds on Windows) -------------
 int Flock(int64_t fd, int type, bool wait, const char** sc);
 int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char** sc);
 
 // ---- path locks on files this library opened ----------------------------------
-enum OpenFlags : int { kOpenCreate = 1, kOpenReadOnly = 2 };
-// Opens (creating it with kOpenCreate) the lock file for reading and appending
-// (O_APPEND / FILE_APPEND_DATA), or only for reading (kOpenReadOnly), close-on-exec
-// and deletable while open.
+enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };
+// Opens an existing lock file, or creates a new one with kOpenCreateNew (fails with
+// EEXIST if the name exists; permission bits exactly `mode`, umask not applied), for
+// reading and appending (O_APPEND / FILE_APPEND_DATA) or only for reading
+// (kOpenReadOnly). Never follows a final symlink (the link itself is opened or the
+// open fails), never blocks (FIFOs, leases), close-on-exec, deletable while open.
+// The caller checks with os::Stat what it opened before locking or writing anything.
 int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc);
+// Information about the name itself (lstat: a final symlink is not followed).
+int PathInfo(const pathchar* path, FileInfo* info, const char** sc);
+// Cuts the file to `len` bytes (retracting the records after the header).
+int Truncate(file_t f, int64_t len, const char** sc);
 // Whole-file lock used by path locks (OFD lock on Linux, LockFileEx on Windows).
 int LockFile(file_t f, int type, bool wait, const char** sc);
 // 0 = no lock conflicts with an exclusive request, 1 = shared holders, 2 = exclusive.

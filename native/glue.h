@@ -19,6 +19,10 @@ struct Waiter;
 struct AddonData {
   Napi::Reference<Napi::Float64Array> outRef;
   double* out = nullptr;
+  // Where path locks put the first bytes of a lock file for TypeScript to judge.
+  Napi::Reference<Napi::Uint8Array> readRef;
+  uint8_t* readBuf = nullptr;
+  size_t readLen = 0;
   const char* lastSyscall = "";
   // Lock files opened by path locks in this environment: a worker that exits (or is
   // terminated) without releasing must not keep holding them for the whole process.

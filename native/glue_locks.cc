@@ -1,6 +1,7 @@
 // Node-API glue for descriptor locks and path locks. Each path-lock function is one
 // fixed sequence of OS calls in one crossing (the hot path of lock() + release()); the
-// TypeScript layer reads the status written to out[0] and decides what happens next.
+// TypeScript layer reads the status written to out[0] and decides what happens next
+// (lib/native-locks.ts; the protocol: docs/protocol.md).
 #include "glue.h"
 
 namespace fslock {
@@ -8,11 +9,26 @@ namespace {
 
 // Status codes written to out[0] by the path-lock calls (mirrored in lib/binding.ts).
 enum PathStatus : int {
-  kAcquired = 0,  // locked, record written, inode verified still linked
-  kContent = 1,   // locked, file has content for TypeScript to judge (out[3] = size)
-  kBusy = 2,      // file open (fd returned), lock held by someone else
-  kStale = 3,     // locked an inode that was unlinked meanwhile; fd closed, retry
+  kAcquired = 0,    // record written, inode verified still linked
+  kLocked = 1,      // an existing regular file is locked; its first bytes are in the read
+                    // buffer (out[4] of them) for TypeScript to judge
+  kBusy = 2,        // regular file open (fd returned), lock held by someone else
+  kRetry = 3,       // the name went or changed meanwhile (fd closed): start again
+  kNotRegular = 4,  // not a regular file (out[6] = FileType); fd closed, nothing locked
+  kCreated = 5,     // created by this call, locked, content written: held
+  kCreatedBusy = 6, // created by this call, but someone locked it first (fd returned)
 };
+
+// Secondary results: out[1] dev, out[2] ino, out[3] size, out[4] bytes read, out[5] nlink,
+// out[6] file type, out[7] owner uid.
+void Report(double* out, const FileInfo& fi) {
+  out[1] = fi.dev;
+  out[2] = fi.ino;
+  out[3] = fi.size;
+  out[5] = fi.nlink;
+  out[6] = fi.type;
+  out[7] = fi.uid;
+}
 
 constexpr size_t kRecordMax = 2048;
 
@@ -34,166 +50,229 @@ void CloseTracked(Napi::Env env, file_t f) {
   Data(env)->openFiles.erase(f);
   os::Close(f);
 }
-
-// Retracts a record written into an inode that is no longer at the path, so that a
-// fallback process that displaced it (see README, on-disk protocol) stops waiting.
-void Retract(file_t f, const StrArg& tombstone) {
-  const char* sc = nullptr;
-  if (tombstone.size() > 0) os::WriteRecord(f, false, tombstone.data(), tombstone.size(), &sc);
+// Closes a failed attempt's file and passes the error through.
+int FailClose(Napi::Env env, file_t f, int err, const char* sc) {
+  CloseTracked(env, f);
+  return Fail(env, err, sc);
 }
 
-// Writes this holder's record and verifies the inode is still linked.
-int Commit(Napi::Env env, file_t f, int type, double size, const StrArg& rec,
-           const StrArg& tombstone) {
+int Append(file_t f, const StrArg& s) {
   const char* sc = nullptr;
-  double* out = Data(env)->out;
-  bool replace = false, downgrade = false;
-  if (size > 0) {
-    if (type == kExclusive) {
-      replace = true;
-    } else if (os::LockFile(f, kExclusive, false, &sc) == 0) {
-      // Sole holder of a shared lock: compact the records left by earlier holders.
-      replace = downgrade = true;
-    }
-  }
-  int r = rec.size() ? os::WriteRecord(f, replace, rec.data(), rec.size(), &sc) : 0;
-  // fcntl converts an exclusive OFD lock to shared atomically (no window).
-  if (r >= 0 && downgrade) r = os::LockFile(f, kShared, false, &sc);
-  FileInfo fi;
-  if (r >= 0) r = os::Stat(f, &fi, &sc);
-  if (r < 0) {
-    CloseTracked(env, f);
-    return Fail(env, r, sc);
-  }
-  if (fi.nlink == 0) {
-    Retract(f, tombstone);
-    CloseTracked(env, f);
-    out[0] = kStale;
-    return 0;
-  }
-  out[0] = kAcquired;
-  out[1] = fi.dev;
-  out[2] = fi.ino;
+  return s.size() > 0 ? os::WriteRecord(f, false, s.data(), s.size(), &sc) : 0;
+}
+
+// The first bytes of a locked file into the read buffer, for TypeScript to judge.
+int ReadHead(Napi::Env env, file_t f, const FileInfo& fi) {
+  AddonData* d = Data(env);
+  const char* sc = nullptr;
+  int n = fi.size > 0 ? os::ReadAt(f, reinterpret_cast<char*>(d->readBuf), d->readLen, 0, &sc) : 0;
+  if (n < 0) return FailClose(env, f, n, sc);
+  Report(d->out, fi);
+  d->out[4] = n;
+  d->out[0] = kLocked;
   return 0;
 }
 
-// After the lock is granted: a stale inode is retried, content goes to TypeScript,
-// a fresh empty file is committed at once.
-int AfterLock(Napi::Env env, file_t f, int type, const StrArg& rec, const StrArg& tombstone) {
+// After the lock is granted on an existing file: a removed inode is retried, a live one
+// is read for TypeScript (fslock's lock file, or someone else's file to leave alone).
+int AfterLock(Napi::Env env, file_t f) {
   const char* sc = nullptr;
   FileInfo fi;
   int r = os::Stat(f, &fi, &sc);
-  if (r < 0) {
-    CloseTracked(env, f);
-    return Fail(env, r, sc);
-  }
-  double* out = Data(env)->out;
+  if (r < 0) return FailClose(env, f, r, sc);
   if (fi.nlink == 0) {
     CloseTracked(env, f);
-    out[0] = kStale;
+    Data(env)->out[0] = kRetry;
     return 0;
   }
-  if (fi.size > 0) {
-    out[0] = kContent;
-    out[3] = fi.size;
-    return 0;
-  }
-  return Commit(env, f, type, 0, rec, tombstone);
+  return ReadHead(env, f, fi);
 }
 
-// pathLock(path, type, mode, record, tombstone) -> fd | -err; status in out[0].
-Napi::Value PathLock(const Napi::CallbackInfo& info) {
+// Creates the lock file (exclusive create, exact mode), locks it before anyone can, and
+// writes header + record: nobody ever sees it unlocked and empty. Someone who opened the
+// brand-new file and locked it first only makes this a normal wait.
+double Create(Napi::Env env, const PathArg& path, int type, int mode, const StrArg& content) {
+  const char* sc = nullptr;
+  double* out = Data(env)->out;
+  file_t f = -1;
+  int r = os::OpenLockFile(path.get(), os::kOpenCreateNew, mode, &f, &sc);
+  if (r < 0) return Fail(env, r, sc);
+  TrackOpen(env, f);
+  out[6] = kRegular;
+  r = os::LockFile(f, type, false, &sc);
+  if (r < 0) {
+    if (!os::IsWouldBlock(r)) return FailClose(env, f, r, sc);
+    out[0] = kCreatedBusy;
+    out[3] = 0;
+    return static_cast<double>(f);
+  }
+  FileInfo fi, at;
+  r = os::WriteRecord(f, false, content.data(), content.size(), &sc);
+  if (r >= 0) r = os::Stat(f, &fi, &sc);
+  if (r < 0) {
+    // ENOSPC, EDQUOT…: the file this call created goes again (it holds no record).
+    const char* sc2 = nullptr;
+    if (os::Stat(f, &fi, &sc2) == 0 && os::PathInfo(path.get(), &at, &sc2) == 0 && at.dev == fi.dev &&
+        at.ino == fi.ino)
+      os::Unlink(path.get(), &sc2);
+    return FailClose(env, f, r, sc);
+  }
+  Report(out, fi);
+  out[0] = kCreated;
+  return static_cast<double>(f);
+}
+
+// pathOpen(path, type, mode, content) -> fd | -err; status in out[0]. Opens an existing
+// lock file (never following a final link, never blocking), checks that it is a regular
+// file, and tries the lock; a missing name is created with `content` (header + record).
+Napi::Value PathOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
   if (path.truncated()) return Num(env, Fail(env, os::NameTooLong(), "open"));
   int type = I32(info, 1);
-  StrArg rec(env, info[3]), tombstone(env, info[4]);
+  StrArg content(env, info[3]);
+  double* out = Data(env)->out;
   const char* sc = nullptr;
   file_t f = -1;
-  int r = os::OpenLockFile(path.get(), os::kOpenCreate, I32(info, 2), &f, &sc);
-  if (r < 0) return Num(env, Fail(env, r, sc));
-  TrackOpen(env, f);
-  r = os::LockFile(f, type, false, &sc);
+  int r = os::OpenLockFile(path.get(), 0, 0, &f, &sc);
   if (r < 0) {
-    if (os::IsWouldBlock(r)) {
-      Data(env)->out[0] = kBusy;
-      return Num(env, static_cast<double>(f));
-    }
-    CloseTracked(env, f);
+    if (r == os::NotFound() && content.size() > 0) return Num(env, Create(env, path, type, I32(info, 2), content));
     return Num(env, Fail(env, r, sc));
   }
-  r = AfterLock(env, f, type, rec, tombstone);
-  return Num(env, r < 0 ? r : static_cast<double>(f));
+  TrackOpen(env, f);
+  FileInfo fi;
+  r = os::Stat(f, &fi, &sc);
+  if (r < 0) return Num(env, FailClose(env, f, r, sc));
+  out[6] = fi.type;
+  if (fi.type != kRegular || fi.nlink == 0) {
+    CloseTracked(env, f);
+    out[0] = fi.type != kRegular ? kNotRegular : kRetry;
+    return Num(env, 0);
+  }
+  r = os::LockFile(f, type, false, &sc);
+  if (r < 0) {
+    if (!os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
+    Report(out, fi);
+    out[0] = kBusy;
+    return Num(env, static_cast<double>(f));
+  }
+  r = AfterLock(env, f);
+  return Num(env, r < 0 ? r : out[0] == kRetry ? 0 : static_cast<double>(f));
 }
 
-// pathAfterWait(fd, type, record, tombstone) -> 0 | -err; status in out[0].
+// pathAfterWait(fd) -> 0 | -err; status in out[0] (kLocked or kRetry).
 Napi::Value PathAfterWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  StrArg rec(env, info[2]), tombstone(env, info[3]);
-  return Num(env, AfterLock(env, I64(info, 0), I32(info, 1), rec, tombstone));
+  return Num(env, AfterLock(env, I64(info, 0)));
 }
 
-// pathCommit(fd, type, size, record, tombstone) -> 0 | -err; status in out[0].
+// pathCommit(fd, type, content, record, tombstone) -> 0 | -err; status in out[0].
+// Writes this holder's record into fslock's own lock file and verifies the inode is
+// still linked (a fallback reclaimer may have replaced it: docs/protocol.md).
 Napi::Value PathCommit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  StrArg rec(env, info[3]), tombstone(env, info[4]);
-  return Num(env, Commit(env, I64(info, 0), I32(info, 1), info[2].As<Napi::Number>().DoubleValue(),
-                         rec, tombstone));
+  file_t f = I64(info, 0);
+  int type = I32(info, 1);
+  StrArg content(env, info[2]), rec(env, info[3]), tombstone(env, info[4]);
+  const char* sc = nullptr;
+  double* out = Data(env)->out;
+  // Exclusive, or the only shared holder (fcntl converts an exclusive OFD lock back to
+  // shared atomically): replace the content by header + own record, compacting what
+  // earlier holders left. Shared among others: append the own record.
+  bool sole = type == kExclusive || os::LockFile(f, kExclusive, false, &sc) == 0;
+  int r = sole ? os::WriteRecord(f, true, content.data(), content.size(), &sc) : Append(f, rec);
+  if (r >= 0 && sole && type == kShared) r = os::LockFile(f, kShared, false, &sc);
+  FileInfo fi;
+  if (r >= 0) r = os::Stat(f, &fi, &sc);
+  if (r < 0) return Num(env, FailClose(env, f, r, sc));
+  if (fi.nlink == 0) {
+    Append(f, tombstone);
+    CloseTracked(env, f);
+    out[0] = kRetry;
+    return Num(env, 0);
+  }
+  Report(out, fi);
+  out[0] = kAcquired;
+  return Num(env, 0);
 }
 
-// pathRelease(path, fd, type, tombstone) -> 0 | -err. The lock file is removed only
-// by a process that holds it exclusively and whose inode is still linked, so a
-// waiter never holds a removed file without noticing (it re-checks nlink).
+enum ReleaseFlags : int {
+  kReleaseRetract = 1,  // fslock's own file: take the record back
+  kReleaseRemove = 2,   // and remove the file when no one else holds it
+};
+
+// pathRelease(path, fd, type, flags, header, tombstone) -> 0 | -err; out[0] = 1 when the
+// file was removed. The lock is released whatever happens (close drops it); a file
+// that cannot be removed keeps only its header. Removal needs the lock exclusively and
+// the name still naming this inode, so a waiter never holds a removed file unnoticed
+// (it re-checks nlink) and no other file is ever removed.
 Napi::Value PathRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
   file_t f = I64(info, 1);
   int type = I32(info, 2);
-  StrArg tombstone(env, info[3]);
+  int flags = I32(info, 3);
+  StrArg header(env, info[4]), tombstone(env, info[5]);
   const char* sc = nullptr;
-  bool sole = true;
-  if (type == kShared && os::LockFile(f, kExclusive, false, &sc) != 0) {
-    // Others hold it shared. Drop ours first, then try once more: of several shared
-    // holders releasing together, the last one always wins this and cleans up.
-    os::LockFile(f, kUnlock, false, &sc);
-    sole = os::LockFile(f, kExclusive, false, &sc) == 0;
-  }
-  FileInfo fi;
-  int r = os::Stat(f, &fi, &sc);
+  double* out = Data(env)->out;
+  out[0] = 0;
   int err = 0;
-  if (r < 0) {
-    err = Fail(env, r, sc);
-  } else if (fi.nlink == 0) {
-    Retract(f, tombstone);
-  } else if (sole) {
-    r = os::Unlink(path.get(), &sc);
-    if (r < 0) err = Fail(env, r, sc);
+  if (flags & kReleaseRetract) {
+    bool sole = true;
+    if (type == kShared && os::LockFile(f, kExclusive, false, &sc) != 0) {
+      // Others hold it shared. Drop ours first, then try once more: of several shared
+      // holders releasing together, the last one always wins this and cleans up.
+      os::LockFile(f, kUnlock, false, &sc);
+      sole = os::LockFile(f, kExclusive, false, &sc) == 0;
+    }
+    FileInfo fi, at;
+    int r = os::Stat(f, &fi, &sc);
+    if (r < 0) {
+      err = Fail(env, r, sc);
+    } else if (fi.nlink == 0 || !sole) {
+      r = Append(f, tombstone);  // removed meanwhile, or shared with others
+    } else {
+      bool removed = false;
+      if ((flags & kReleaseRemove) && fi.nlink == 1 && os::PathInfo(path.get(), &at, &sc) == 0 &&
+          at.dev == fi.dev && at.ino == fi.ino && at.type == kRegular) {
+        removed = os::Unlink(path.get(), &sc) == 0;  // EPERM, EACCES, EBUSY…: kept
+      }
+      out[0] = removed ? 1 : 0;
+      if (!removed) r = os::WriteRecord(f, true, header.data(), header.size(), &sc);
+    }
+    if (r < 0 && err == 0) err = Fail(env, r, sc);
   }
   CloseTracked(env, f);
   return Num(env, err);
 }
 
-// pathProbe(path) -> fd | -err; out[0] = 0 free / 1 shared / 2 exclusive, out[3] = size.
+// pathProbe(path) -> state | -err: 0 free, 1 shared, 2 exclusive; out[0] = kLocked with
+// the head of the file in the read buffer (out[4] bytes), or kNotRegular.
 Napi::Value PathProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
   if (path.truncated()) return Num(env, Fail(env, os::NameTooLong(), "open"));
   const char* sc = nullptr;
+  double* out = Data(env)->out;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), os::kOpenReadOnly, 0, &f, &sc);
   if (r < 0) return Num(env, Fail(env, r, sc));
   TrackOpen(env, f);
   FileInfo fi;
-  int state = os::ProbeLockFile(f, &sc);
-  if (state >= 0) r = os::Stat(f, &fi, &sc);
-  if (state < 0 || r < 0) {
+  r = os::Stat(f, &fi, &sc);
+  if (r < 0) return Num(env, FailClose(env, f, r, sc));
+  if (fi.type != kRegular) {
     CloseTracked(env, f);
-    return Num(env, Fail(env, state < 0 ? state : r, sc));
+    out[6] = fi.type;
+    out[0] = kNotRegular;
+    return Num(env, 0);
   }
-  double* out = Data(env)->out;
-  out[0] = state;
-  out[3] = fi.size;
-  return Num(env, static_cast<double>(f));
+  int state = os::ProbeLockFile(f, &sc);
+  if (state < 0) return Num(env, FailClose(env, f, state, sc));
+  r = ReadHead(env, f, fi);
+  if (r < 0) return Num(env, r);
+  CloseTracked(env, f);
+  return Num(env, state);
 }
 
 // readAt(fd, buffer, offset) -> bytes read | -err
@@ -231,7 +310,7 @@ Napi::Value LockRange(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitLocks(Napi::Env env, Napi::Object exports) {
-  exports.Set("pathLock", Napi::Function::New(env, PathLock, "pathLock"));
+  exports.Set("pathOpen", Napi::Function::New(env, PathOpen, "pathOpen"));
   exports.Set("pathAfterWait", Napi::Function::New(env, PathAfterWait, "pathAfterWait"));
   exports.Set("pathCommit", Napi::Function::New(env, PathCommit, "pathCommit"));
   exports.Set("pathRelease", Napi::Function::New(env, PathRelease, "pathRelease"));

@@ -43,12 +43,14 @@ struct StatInfo {
   double dev = 0, ino = 0, nlink = 0, size = 0;
 };
 
-// fd >= 0: that descriptor; else `path`. Returns 0 or -1 with errno set.
-inline int StatOf(int fd, const char* path, StatInfo* out) {
+// fd >= 0: that descriptor; else `path` (a final symlink itself with `nofollow`).
+// Returns 0 or -1 with errno set.
+inline int StatOf(int fd, const char* path, StatInfo* out, bool nofollow = false) {
 #if defined(__linux__) && defined(STATX_BASIC_STATS)
   struct statx sx;
   int r = fd >= 0 ? statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx)
-                  : statx(AT_FDCWD, path ? path : "", 0, STATX_BASIC_STATS, &sx);
+                  : statx(AT_FDCWD, path ? path : "", nofollow ? AT_SYMLINK_NOFOLLOW : 0,
+                        STATX_BASIC_STATS, &sx);
   if (r != 0) return -1;
   out->mode = sx.stx_mode;
   out->uid = sx.stx_uid;
@@ -59,7 +61,7 @@ inline int StatOf(int fd, const char* path, StatInfo* out) {
   out->size = static_cast<double>(sx.stx_size);
 #else
   struct stat st;
-  if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) != 0) return -1;
+  if ((fd >= 0 ? fstat(fd, &st) : nofollow ? lstat(path, &st) : stat(path, &st)) != 0) return -1;
   out->mode = st.st_mode;
   out->uid = st.st_uid;
   out->gid = st.st_gid;

@@ -122,6 +122,7 @@ bool IsInterrupted(int err) { return err == -EINTR; }
 // fcntl(2): a conflicting F_SETLK fails with EACCES or EAGAIN; flock(2) with EWOULDBLOCK.
 bool IsWouldBlock(int err) { return err == -EAGAIN || err == -EWOULDBLOCK || err == -EACCES; }
 int NameTooLong() { return -ENAMETOOLONG; }
+int NotFound() { return -ENOENT; }
 
 int Flock(int64_t fd, int type, bool wait, const char** sc) {
   return flock(static_cast<int>(fd), FlockOp(type, wait)) == 0 ? 0 : Err("flock", sc);
@@ -132,14 +133,51 @@ int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const
 }
 
 int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc) {
-  int oflags = O_CLOEXEC | ((flags & kOpenReadOnly) ? O_RDONLY : O_RDWR | O_APPEND);
-  if (flags & kOpenCreate) oflags |= O_CREAT;
+  // O_NOFOLLOW: a planted symlink fails with ELOOP instead of being followed (open(2)).
+  // O_NONBLOCK: a FIFO or a file under a lease never blocks the open; it changes
+  // nothing for reads, writes or locks of a regular file. O_NOCTTY: a terminal planted
+  // at the path never becomes our controlling terminal.
+  int oflags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+               ((flags & kOpenReadOnly) ? O_RDONLY : O_RDWR | O_APPEND);
+  if (flags & kOpenCreateNew) oflags |= O_CREAT | O_EXCL;
   int fd;
   do fd = open(path, oflags, static_cast<mode_t>(mode));
   while (fd < 0 && errno == EINTR);
   if (fd < 0) return Err("open", sc);
+  // The umask applied at creation: set exactly the bits asked for, so that other users
+  // can share the lock. A filesystem without permissions (vfat, some FUSE) refuses:
+  // that changes nothing for locking.
+  if ((flags & kOpenCreateNew) && fchmod(fd, static_cast<mode_t>(mode)) != 0) errno = 0;
   *out = fd;
   return 0;
+}
+
+namespace {
+void Fill(const posix::StatInfo& st, FileInfo* info) {
+  info->dev = st.dev;
+  info->ino = st.ino;
+  info->nlink = st.nlink;
+  info->size = st.size;
+  info->uid = st.uid;
+  info->type = S_ISREG(st.mode)   ? kRegular
+               : S_ISDIR(st.mode) ? kDirectory
+               : S_ISLNK(st.mode) ? kSymlink
+                                  : kOtherType;
+}
+}  // namespace
+
+int PathInfo(const pathchar* path, FileInfo* info, const char** sc) {
+  posix::StatInfo st;
+  if (posix::StatOf(-1, path, &st, true) != 0) return Err("lstat", sc);
+  Fill(st, info);
+  return 0;
+}
+
+int Truncate(file_t f, int64_t len, const char** sc) {
+  int r;
+  do r = ftruncate(static_cast<int>(f), static_cast<off_t>(len));
+  while (r != 0 && errno == EINTR);
+  return r == 0 ? 0 : Err("ftruncate", sc);
 }
 
 int LockFile(file_t f, int type, bool wait, const char** sc) {
@@ -171,10 +209,7 @@ int ProbeLockFile(file_t f, const char** sc) {
 int Stat(file_t f, FileInfo* info, const char** sc) {
   posix::StatInfo st;
   if (posix::StatOf(static_cast<int>(f), nullptr, &st) != 0) return Err("fstat", sc);
-  info->dev = st.dev;
-  info->ino = st.ino;
-  info->nlink = st.nlink;
-  info->size = st.size;
+  Fill(st, info);
   return 0;
 }
 

@@ -160,6 +160,7 @@ bool IsWouldBlock(int err) {
   return err == -static_cast<int>(ERROR_LOCK_VIOLATION) || err == -static_cast<int>(ERROR_IO_PENDING);
 }
 int NameTooLong() { return -static_cast<int>(ERROR_FILENAME_EXCED_RANGE); }
+int NotFound() { return -static_cast<int>(ERROR_FILE_NOT_FOUND); }
 
 int Flock(int64_t fd, int type, bool wait, const char** sc) {
   HANDLE h = FromFd(fd);
@@ -200,14 +201,32 @@ int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const c
   DWORD access = (flags & kOpenReadOnly) ? GENERIC_READ : GENERIC_READ | GENERIC_WRITE;
   // FILE_SHARE_DELETE: the holder that releases may remove the file while waiters
   // have it open (they notice through Stat's nlink = 0 and retry).
+  // FILE_FLAG_OPEN_REPARSE_POINT: a symlink or junction at the path is opened itself,
+  // never followed (CreateFileW); os::Stat reports it and nothing is locked or written.
   HANDLE h = CreateFileW(path, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
-                         (flags & kOpenCreate) ? OPEN_ALWAYS : OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+                         (flags & kOpenCreateNew) ? CREATE_NEW : OPEN_EXISTING,
+                         FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
   if (h == INVALID_HANDLE_VALUE) {
     if (GetLastError() == ERROR_ACCESS_DENIED && DeletePending()) SetLastError(ERROR_DELETE_PENDING);
     return Err("open", sc);
   }
   *out = static_cast<file_t>(reinterpret_cast<intptr_t>(h));
   return 0;
+}
+
+int PathInfo(const pathchar* path, FileInfo* info, const char** sc) {
+  HANDLE h = CreateFileW(path, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         nullptr, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+  if (h == INVALID_HANDLE_VALUE) return Err("lstat", sc);
+  int r = Stat(static_cast<file_t>(reinterpret_cast<intptr_t>(h)), info, sc);
+  CloseHandle(h);
+  return r;
+}
+
+int Truncate(file_t f, int64_t len, const char** sc) {
+  FILE_END_OF_FILE_INFO eof = {};
+  eof.EndOfFile.QuadPart = len;
+  return SetFileInformationByHandle(H(f), FileEndOfFileInfo, &eof, sizeof eof) ? 0 : Err("ftruncate", sc);
 }
 
 int LockFile(file_t f, int type, bool wait, const char** sc) { return WholeFile(H(f), type, wait, sc); }
@@ -238,6 +257,11 @@ int Stat(file_t f, FileInfo* info, const char** sc) {
   // for the protocol it is gone (POSIX: nlink 0).
   info->nlink = si.DeletePending ? 0 : static_cast<double>(bi.nNumberOfLinks);
   info->size = static_cast<double>((static_cast<ULONGLONG>(bi.nFileSizeHigh) << 32) | bi.nFileSizeLow);
+  info->uid = 0;
+  info->type = (bi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ? kSymlink
+               : (bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)   ? kDirectory
+               : GetFileType(H(f)) != FILE_TYPE_DISK                ? kOtherType
+                                                                    : kRegular;
   return 0;
 }
 

@@ -1,0 +1,108 @@
+// Which filesystem a lock file lives on, and what that means for locks: on network and
+// FUSE filesystems another machine may hold the lock file open, so lock files there are
+// never removed (docs/protocol.md, "Shared filesystems").
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+
+// statfs(2) f_type magics (linux/magic.h) of filesystems whose files other machines
+// (or other kernels: FUSE daemons, virtiofs hosts) can reach.
+const SHARED_MAGIC = new Set<number>([
+  0x6969, // NFS
+  0x517b, // SMB
+  0xff534d42, // CIFS
+  0xfe534d42, // SMB2
+  0x65735546, // FUSE (GlusterFS, sshfs, virtiofs, …)
+  0x00c36400, // Ceph
+  0x01021997, // 9p (v9fs)
+  0x0bd00bd0, // Lustre
+  0x5346414f, // AFS
+  0x6b414653, // kAFS
+  0x7461636f, // OCFS2
+  0x01161970, // GFS2
+  0x73757245, // Coda
+  0x564c, // NCP
+]);
+
+/** Filesystem types (mountinfo names) whose locks are known to reach every client. */
+const CLUSTER_LOCKS = /^(nfs4?|cifs|smb3?|ceph|fuse\.glusterfs|glusterfs|lustre|gfs2|ocfs2|fuse\.ceph|fuse\.cephfs|9p)$/;
+/** FUSE filesystems known to keep locks on the local kernel only. */
+const LOCAL_LOCKS = /^fuse\.(sshfs|rclone|s3fs|gcsfuse)$/;
+const LOCAL_TYPES =
+  /^(ext[234]|xfs|btrfs|tmpfs|ramfs|f2fs|zfs|overlay|squashfs|vfat|exfat|ntfs3?|hfsplus|jfs|reiserfs|bcachefs|devtmpfs)$/;
+
+const cache = new Map<string, boolean>();
+
+/**
+ * Whether the directory of lock file `path` is on a network or FUSE filesystem (Linux:
+ * statfs; Windows: a UNC path). Cached per directory for the life of the process.
+ */
+export function onSharedFs(path: string): boolean {
+  const dir = nodePath.dirname(path);
+  let shared = cache.get(dir);
+  if (shared === undefined) {
+    shared = probeShared(dir);
+    if (cache.size > 4096) cache.clear();
+    cache.set(dir, shared);
+  }
+  return shared;
+}
+
+function probeShared(dir: string): boolean {
+  if (process.platform === 'win32') return /^\\\\(?![?.]\\)/.test(dir) || /^\\\\\?\\UNC\\/i.test(dir);
+  if (process.platform !== 'linux') return false; // macOS/BSD: statfs types are not stable numbers
+  try {
+    const t = fs.statfsSync(dir).type;
+    return SHARED_MAGIC.has(t) || SHARED_MAGIC.has(t >>> 0);
+  } catch {
+    return false; // the lock call reports what is wrong with the directory
+  }
+}
+
+export interface Mount {
+  /** Filesystem type as the mount table names it, e.g. 'ext4', 'nfs4', 'fuse.glusterfs'. */
+  fsType: string;
+  mountPoint: string;
+  source: string;
+}
+
+/** The mount holding `dir` (Linux: the longest mount point of /proc/self/mountinfo). */
+export function mountOf(dir: string): Mount | undefined {
+  if (process.platform !== 'linux') return undefined;
+  let real: string;
+  let text: string;
+  try {
+    real = fs.realpathSync(dir);
+    text = fs.readFileSync('/proc/self/mountinfo', 'latin1');
+  } catch {
+    return undefined;
+  }
+  let best: Mount | undefined;
+  for (const line of text.split('\n')) {
+    // id parent major:minor root mountpoint options [optional...] - fstype source superopts
+    const [left, right] = line.split(' - ');
+    if (!right) continue;
+    const mountPoint = unescape(left.split(' ')[4] ?? '');
+    const [fsType, source] = right.split(' ');
+    const inside = real === mountPoint || real.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`);
+    if (inside && (!best || mountPoint.length >= best.mountPoint.length))
+      best = { fsType, mountPoint, source: unescape(source ?? '') };
+  }
+  return best;
+}
+
+function unescape(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * Whether locks on this filesystem type exclude processes on other machines: true for
+ * network and cluster filesystems whose lock manager spans clients, false for local
+ * filesystems and FUSE filesystems known to lock locally only (sshfs), undefined when
+ * fslock cannot know (any other FUSE filesystem).
+ */
+export function crossHostLocks(fsType: string | undefined, shared: boolean): boolean | undefined {
+  if (fsType === undefined) return shared ? undefined : false;
+  if (CLUSTER_LOCKS.test(fsType)) return true;
+  if (LOCAL_LOCKS.test(fsType) || LOCAL_TYPES.test(fsType)) return false;
+  return shared ? undefined : false;
+}
