@@ -1,0 +1,39 @@
+'use strict';
+// Processes of fslock 0.1 (lock-file protocol version 1) and of this version on one lock
+// path exclude each other (docs/protocol.md, "Compatibility"): a version-1 native
+// contender (the same kernel lock and nlink checks, step by step) and 0.1's own fallback
+// code, frozen in test/fixtures/v1, against this version's native and fallback.
+const { test, suite } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { fslock, tmpdir, spawnFixture, stress } = require('./helpers');
+
+const NATIVE = { env: { FSLOCK_BACKEND: 'native' } };
+const FALLBACK = { env: { FSLOCK_BACKEND: 'fallback' } };
+
+suite(`protocol version 1 and 2 together (this process: ${fslock.backend})`, () => {
+  for (const [name, v2] of [['native', NATIVE], ['fallback', FALLBACK]]) {
+    test(`0.1 native + 0.1 fallback + this version's ${name}: nobody overlaps`, async (t) => {
+      const dir = tmpdir(t);
+      const file = path.join(dir, 'shared.lock');
+      const inside = path.join(dir, 'inside');
+      fs.mkdirSync(inside);
+      const per = stress ? 600 : 80;
+      const kids = [
+        spawnFixture(t, 'v1-worker.js', ['native-v1', file, inside, String(per)], NATIVE),
+        spawnFixture(t, 'v1-worker.js', ['fallback-v1', file, inside, String(per)], FALLBACK),
+        spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '0'], v2),
+        spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '0'], v2),
+      ];
+      const results = await Promise.all(
+        kids.map((k) => Promise.race([k.next('done', 240_000), k.next('error', 240_000).then((e) => assert.fail(e.message))])),
+      );
+      const overlaps = results.reduce((n, r) => n + r.overlaps, 0);
+      t.diagnostic(`${results.reduce((n, r) => n + r.acquired, 0)} acquisitions, ${overlaps} overlaps`);
+      assert.equal(overlaps, 0);
+      const left = fs.readdirSync(dir).filter((f) => f !== 'inside' && f !== 'shared.lock');
+      assert.deepEqual(left, [], 'no temp or claim file left');
+    });
+  }
+});
