@@ -1,0 +1,149 @@
+'use strict';
+// The lock file's life (docs/protocol.md, version 2): what a lock file holds while held
+// and after release, `keep`, exact modes, holders of other people's files, option
+// checks, failures that leave nothing behind, and named errno values.
+const { test, suite } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { fslock, native, tmpdir, rejectsWith, throwsWith, openFds } = require('./helpers');
+
+const HEADER = '{"fslock":2}\n';
+const posix = process.platform !== 'win32';
+
+suite(`lock files, version 2 (${fslock.backend})`, () => {
+  test('while held the file names its holder; release removes it, keep leaves the header alone', async (t) => {
+    const dir = tmpdir(t);
+    const p = path.join(dir, 'a.lock');
+    const l = await fslock.lock(p);
+    const text = fs.readFileSync(p, 'utf8');
+    assert.ok(text.startsWith(HEADER), 'header first');
+    const rec = JSON.parse(text.slice(HEADER.length).trim());
+    assert.equal(rec.pid, process.pid);
+    assert.equal(rec.hostname, os.hostname());
+    assert.equal(rec.backend, fslock.backend);
+    const h = await fslock.lockHolder(p);
+    assert.equal(h.pid, process.pid);
+    assert.ok(h.since instanceof Date && !Number.isNaN(h.since.getTime()));
+    await l.release();
+    assert.equal(fs.existsSync(p), false, 'removed on release (local filesystem, no keep)');
+
+    const k = await fslock.lock(p, { keep: true });
+    const ino = fs.statSync(p).ino;
+    await k.release();
+    assert.equal(fs.readFileSync(p, 'utf8'), HEADER, 'kept with the header alone');
+    assert.equal(await fslock.isLocked(p), false);
+    // A kept file is taken again as fslock's own: a record goes in, and out again.
+    const k2 = fslock.lockSync(p, { keep: true });
+    assert.match(fs.readFileSync(p, 'utf8'), /"pid":/);
+    k2.releaseSync();
+    assert.equal(fs.readFileSync(p, 'utf8'), HEADER);
+    if (native) assert.equal(fs.statSync(p).ino, ino, 'native: the kept inode is reused');
+    // Without keep, a kept file is fslock's own and is removed again.
+    await (await fslock.lock(p)).release();
+    assert.equal(fs.existsSync(p), false);
+  });
+
+  test('a created lock file has exactly the mode asked for, whatever the umask', { skip: !posix && 'POSIX modes' }, async (t) => {
+    const dir = tmpdir(t);
+    const old = process.umask(0o077);
+    t.after(() => process.umask(old));
+    const a = path.join(dir, 'default.lock');
+    const l = await fslock.lock(a, { keep: true });
+    assert.equal(fs.statSync(a).mode & 0o777, 0o666);
+    await l.release();
+    const b = path.join(dir, 'private.lock');
+    const m = fslock.lockSync(b, { mode: 0o600 });
+    assert.equal(fs.statSync(b).mode & 0o777, 0o600);
+    m.releaseSync();
+  });
+
+  test('an existing file that is not a lock file: locked in place (native), refused (fallback)', async (t) => {
+    const dir = tmpdir(t);
+    const p = path.join(dir, 'data.json');
+    fs.writeFileSync(p, '{"important":true}\n');
+    const before = fs.statSync(p);
+    if (native) {
+      const l = await fslock.lock(p);
+      assert.equal(await fslock.isLocked(p), true);
+      assert.equal(await fslock.lockHolder(p), undefined, 'no record is written into someone else\'s file');
+      await rejectsWith(fslock.lock(p, { wait: false }), { code: 'ELOCKED' });
+      await l.release();
+    } else {
+      await rejectsWith(fslock.lock(p), { code: 'ENOTSUP', path: p });
+      throwsWith(() => fslock.lockSync(p), { code: 'ENOTSUP' });
+      await rejectsWith(fslock.isLocked(p), { code: 'ENOTSUP' });
+    }
+    const after = fs.statSync(p);
+    assert.equal(fs.readFileSync(p, 'utf8'), '{"important":true}\n');
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.mtimeMs, before.mtimeMs);
+    assert.deepEqual(fs.readdirSync(dir), ['data.json']);
+  });
+
+  test('option checks: mode, lease, keep', async (t) => {
+    const p = path.join(tmpdir(t), 'o.lock');
+    await rejectsWith(fslock.lock(p, { mode: 0o10000 }), { code: 'ERR_INVALID_ARG_VALUE' });
+    await rejectsWith(fslock.lock(p, { mode: '644' }), { code: 'ERR_INVALID_ARG_TYPE' });
+    await rejectsWith(fslock.lock(p, { lease: 10 }), { code: 'ERR_INVALID_ARG_VALUE' });
+    throwsWith(() => fslock.lockSync(p, { keep: 1 }), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.equal(fs.existsSync(p), false, 'nothing happened');
+  });
+
+  test('Lock.signal: not aborted while held; release of a kept lock keeps it unaborted', async (t) => {
+    const p = path.join(tmpdir(t), 's.lock');
+    const l = await fslock.lock(p);
+    assert.ok(l.signal instanceof AbortSignal);
+    assert.equal(l.signal.aborted, false);
+    await l.release();
+    assert.equal(l.signal.aborted, false);
+  });
+
+  test('ENOSPC while creating the lock file: the error, and the directory as it was', { skip: !posix && 'mount(2)' }, async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-full-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'fslock-test', dir], { stdio: 'pipe' });
+    } catch (e) {
+      fs.rmdirSync(dir);
+      return t.skip(`cannot mount tmpfs here: ${String(e.stderr || e.message).trim()}`);
+    }
+    t.after(() => {
+      execFileSync('umount', ['-l', dir]);
+      fs.rmdirSync(dir);
+    });
+    // Fill it up to the last page.
+    const filler = path.join(dir, 'filler');
+    const fd = fs.openSync(filler, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+    } catch (e) {
+      assert.equal(e.code, 'ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    const before = fs.readdirSync(dir).sort();
+    const fds = openFds();
+    const p = path.join(dir, 'x.lock');
+    for (let i = 0; i < 5; i++) {
+      await rejectsWith(fslock.lock(p), { code: 'ENOSPC', path: p });
+      throwsWith(() => fslock.lockSync(p), { code: 'ENOSPC' });
+    }
+    assert.deepEqual(fs.readdirSync(dir).sort(), before, 'no lock file and no temp file left');
+    assert.equal(openFds(), fds, 'no descriptor leaked');
+  });
+
+  test('errno values libuv has no name for come out named (ESTALE, EBADFD, EDQUOT, ENOLCK)', { skip: process.platform !== 'linux' && 'Linux numbers' }, () => {
+    const { osError } = require(path.join(path.dirname(require.resolve('fslock')), 'errors.js'));
+    for (const [n, code] of [[116, 'ESTALE'], [77, 'EBADFD'], [122, 'EDQUOT'], [37, 'ENOLCK']]) {
+      const e = osError(-n, 'close', '/x.lock');
+      assert.equal(e.code, code);
+      assert.equal(e.errno, -n);
+      assert.equal(e.syscall, 'close');
+      assert.equal(e.path, '/x.lock');
+      assert.match(e.message, new RegExp(`^${code}: [a-z]`));
+      assert.doesNotMatch(e.message, /Unknown system error/);
+    }
+  });
+});
