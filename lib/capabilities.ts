@@ -6,10 +6,28 @@ import * as nodePath from 'node:path';
 import { toPath, type PathLike } from './args';
 import { AtomicFlags, LockType, binding, backendName } from './binding';
 import { errorCode } from './errors';
+import { crossHostLocks, mountOf, onSharedFs } from './fstype';
 
 export interface Capabilities {
   /** The backend that would run here. */
   backend: 'native' | 'fallback';
+  /**
+   * The filesystem type as the mount table names it (Linux: /proc/self/mountinfo), e.g.
+   * `'ext4'`, `'tmpfs'`, `'nfs4'`, `'fuse.glusterfs'`; undefined where fslock cannot tell.
+   */
+  fsType: string | undefined;
+  /**
+   * A network or FUSE filesystem (NFS, SMB/CIFS, FUSE, Ceph, Lustre, 9p…): other machines
+   * may reach these files, so lock files here are never removed (docs/protocol.md).
+   */
+  shared: boolean;
+  /**
+   * Whether locks taken here exclude processes on other machines: true for network and
+   * cluster filesystems whose lock manager spans clients (NFS, SMB, GlusterFS, CephFS…),
+   * false for local filesystems and FUSE filesystems that lock locally only (sshfs),
+   * undefined when fslock cannot know (another FUSE filesystem: test it).
+   */
+  crossHostLocks: boolean | undefined;
   /** Whole-file descriptor locks (`flock`) can be taken. */
   flock: boolean;
   /** Byte-range locks owned by the open file description (Linux `F_OFD_SETLK`). */
@@ -53,8 +71,13 @@ export async function capabilities(dir: PathLike): Promise<Capabilities> {
     const n = binding;
     let caps: Capabilities;
     try {
+      const shared = onSharedFs(nodePath.join(d, 'x'));
+      const fsType = mountOf(d)?.fsType;
       caps = {
         backend: backendName,
+        fsType,
+        shared,
+        crossHostLocks: crossHostLocks(fsType, shared),
         flock: !!n && tryIt(() => n.flock(fd, LockType.Exclusive, false) >= 0 && n.flock(fd, LockType.Unlock, false) >= 0),
         ofdLocks:
           !!n &&

@@ -54,6 +54,8 @@ for (const kind of KINDS) {
     const caps = await fslock.capabilities(m.dir);
     t.diagnostic(`${kind.name} capabilities: ${JSON.stringify(caps)}`);
     if (native) assert.deepEqual([caps.flock, caps.ofdLocks, caps.noReplaceRename, caps.hardLinks], [true, true, true, true]);
+    // The mount table names the filesystem; all of these are local: lock files go on release.
+    assert.deepEqual([caps.fsType, caps.shared, caps.crossHostLocks], [kind.name, false, false]);
 
     const inside = path.join(m.dir, 'inside');
     fs.mkdirSync(inside);
