@@ -73,8 +73,8 @@ export interface Binding {
 
   pathOpen(path: string, type: LockType, mode: number, content: string): number;
   pathAfterWait(fd: number): number;
-  pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string): number;
-  pathRelease(path: string, fd: number, type: LockType, flags: number, header: string, tombstone: string): number;
+  pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, headerLen: number): number;
+  pathRelease(path: string, fd: number, type: LockType, flags: number, header: string, tombstone: string, cut: boolean): number;
   pathProbe(path: string): number;
   readAt(fd: number, buffer: Uint8Array, offset: number): number;
   closeFile(fd: number): void;

@@ -170,7 +170,7 @@ function judge(path: string): Judgement {
     if (kind) throw notRegularError(path, kind, kind === 'other' ? otherKindName(st) : undefined);
     const text = readFd(fd, st.size);
     const bytes = Buffer.from(text);
-    if (!isLockFileContent(bytes, bytes.length, st.size, st.nlink)) {
+    if (!isLockFileContent(bytes, bytes.length, st.size)) {
       if (st.size === 0 && Date.now() - st.mtimeMs < EMPTY_GRACE_MS) return { kind: 'held', holder: undefined };
       throw codeError(
         'ENOTSUP',

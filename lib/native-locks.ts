@@ -10,6 +10,7 @@ import { notRegularError, openError, otherKindName } from './lockfile';
 import { type WaitOutcome, waitOnThread } from './native-wait';
 import {
   HEADER,
+  HEADER_BYTES,
   READ_MAX,
   type HolderRecord,
   describeHolder,
@@ -18,6 +19,7 @@ import {
   parseRecords,
   recordLine,
   recordLive,
+  startsWithHeader,
   tombstoneLine,
   toHolder,
 } from './record';
@@ -31,6 +33,8 @@ interface NativeHeld extends Held {
   ours: boolean;
   /** And it may be removed when no one else holds it (local filesystem, no `keep`). */
   remove: boolean;
+  /** It starts with the header (release cuts it back to it). */
+  v2: boolean;
 }
 
 /** One attempt's request: what acquire() and acquireSync() share. */
@@ -97,7 +101,7 @@ export class NativeLocks implements PathLockBackend {
       case PathStatus.NotRegular:
         throw this.notRegular(q.path);
       case PathStatus.Created:
-        return { kind: 'held', held: this.held(q, fd, true) };
+        return { kind: 'held', held: this.held(q, fd, true, true) };
       case PathStatus.Busy:
         return { kind: 'busy', fd, created: false };
       case PathStatus.CreatedBusy:
@@ -127,28 +131,30 @@ export class NativeLocks implements PathLockBackend {
     const b = this.b;
     const n = out[4];
     const size = out[3];
-    const ours = isLockFileContent(head, n, size, out[5]) || (created && n === 0);
-    if (!ours) return { kind: 'held', held: this.held(q, fd, false) };
+    const ours = isLockFileContent(head, n, size) || (created && n === 0);
+    if (!ours) return { kind: 'held', held: this.held(q, fd, false, false) };
+    const v2 = startsWithHeader(head, n);
     const records = n > 0 ? this.records(fd, n, size) : [];
     const fallback = records.filter((r) => r.backend === 'fallback');
     if (fallback.length && fallback.some((r) => recordLive(r, mtimeOf(q.path)))) {
       b.closeFile(fd);
       return { kind: 'fallback-holds' };
     }
-    const r = b.pathCommit(fd, q.type, q.content, q.record, q.tombstone);
+    const r = b.pathCommit(fd, q.type, q.content, q.record, q.tombstone, v2 ? HEADER_BYTES.length : 0);
     if (r < 0) {
       if (isGone(r)) return { kind: 'retry' };
       throw osError(r, b.lastSyscall(), q.path);
     }
     if (out[0] === PathStatus.Retry) return { kind: 'retry' };
-    return { kind: 'held', held: this.held(q, fd, true) };
+    // A sole holder rewrote a 0.1 file with the header; one among shared holders appended.
+    return { kind: 'held', held: this.held(q, fd, true, v2 || out[3] === Buffer.byteLength(q.content)) };
   }
 
-  private held(q: Request, fd: number, ours: boolean): NativeHeld {
+  private held(q: Request, fd: number, ours: boolean, v2: boolean): NativeHeld {
     // Lock files on network and FUSE filesystems stay: another machine may have them
     // open, and removing them there gives its holders ESTALE (docs/protocol.md).
     const remove = ours && !q.o.keep && !onSharedFs(q.path);
-    return { path: q.path, shared: q.shared, fd, type: q.type, tombstone: q.tombstone, ours, remove };
+    return { path: q.path, shared: q.shared, fd, type: q.type, tombstone: q.tombstone, ours, remove, v2 };
   }
 
   /** Records of an fslock lock file whose head (n of size bytes) was read into `head`. */
@@ -274,7 +280,7 @@ export class NativeLocks implements PathLockBackend {
     // The lock is released (the fd closed) whatever happens to the file: a file that
     // cannot be removed (EPERM in a sticky directory, ESTALE, EIO) stays, and release
     // never fails because of it.
-    this.b.pathRelease(h.path, h.fd, h.type, flags, HEADER, h.tombstone);
+    this.b.pathRelease(h.path, h.fd, h.type, flags, HEADER, h.tombstone, h.v2);
   }
 
   probe(path: string): Probe {
@@ -290,7 +296,7 @@ export class NativeLocks implements PathLockBackend {
       if (out[0] === PathStatus.NotRegular) throw this.notRegular(path);
       let state = r as 0 | 1 | 2;
       const n = out[4];
-      const ours = isLockFileContent(head, n, out[3], out[5]);
+      const ours = isLockFileContent(head, n, out[3]);
       const records = ours ? parseRecords(Buffer.from(head.buffer, 0, n).toString('utf8')) : [];
       const mtime = records.some((x) => x.backend === 'fallback') ? mtimeOf(path) : undefined;
       const live = records.filter((x) => recordLive(x, mtime));

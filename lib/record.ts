@@ -107,17 +107,21 @@ export function parseRecords(text: string): HolderRecord[] {
   return records.filter((r) => !released.has(r.id));
 }
 
+/** Whether the first `n` bytes of `head` begin with the header line. */
+export function startsWithHeader(head: Uint8Array, n: number): boolean {
+  return n >= HEADER_BYTES.length && Buffer.from(head.buffer, head.byteOffset, HEADER_BYTES.length).equals(HEADER_BYTES);
+}
+
 /**
  * Whether a file's head marks it as fslock's own lock file: it starts with the header,
- * or (files of fslock 0.1) it has one link, is non-empty, was read whole and every line
- * is a record or a tombstone. Anything else — empty files, data, scripts, a hard link to
- * someone's file — belongs to someone else and is locked as it is, never written or
- * removed.
+ * or (files of fslock 0.1) it is non-empty, was read whole and every line is a record or
+ * a tombstone. Anything else — empty files, data, scripts — belongs to someone else and
+ * is locked as it is, never written or removed. (The link count does not decide: a
+ * fallback holder links its record file into place, so for an instant it has two.)
  */
-export function isLockFileContent(head: Uint8Array, n: number, size: number, nlink: number): boolean {
-  if (n >= HEADER_BYTES.length && Buffer.from(head.buffer, head.byteOffset, HEADER_BYTES.length).equals(HEADER_BYTES))
-    return true;
-  if (nlink !== 1 || n === 0 || n < size || n > READ_MAX) return false;
+export function isLockFileContent(head: Uint8Array, n: number, size: number): boolean {
+  if (startsWithHeader(head, n)) return true;
+  if (n === 0 || n < size || n > READ_MAX) return false;
   const text = Buffer.from(head.buffer, head.byteOffset, n).toString('utf8');
   if (!text.endsWith('\n')) return false;
   for (const line of text.slice(0, -1).split('\n')) if (!parseLine(line)) return false;

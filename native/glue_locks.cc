@@ -166,7 +166,7 @@ Napi::Value PathAfterWait(const Napi::CallbackInfo& info) {
   return Num(env, AfterLock(env, I64(info, 0)));
 }
 
-// pathCommit(fd, type, content, record, tombstone) -> 0 | -err; status in out[0].
+// pathCommit(fd, type, content, record, tombstone, headerLen) -> 0 | -err; status in out[0].
 // Writes this holder's record into fslock's own lock file and verifies the inode is
 // still linked (a fallback reclaimer may have replaced it: docs/protocol.md).
 Napi::Value PathCommit(const Napi::CallbackInfo& info) {
@@ -174,13 +174,19 @@ Napi::Value PathCommit(const Napi::CallbackInfo& info) {
   file_t f = I64(info, 0);
   int type = I32(info, 1);
   StrArg content(env, info[2]), rec(env, info[3]), tombstone(env, info[4]);
+  int64_t headerLen = I64(info, 5);
   const char* sc = nullptr;
   double* out = Data(env)->out;
   // Exclusive, or the only shared holder (fcntl converts an exclusive OFD lock back to
-  // shared atomically): replace the content by header + own record, compacting what
-  // earlier holders left. Shared among others: append the own record.
+  // shared atomically): the content becomes header + own record, compacting what
+  // earlier holders left. Shared among others: append the own record. The file is cut
+  // back to its header, never to zero: ext4 (auto_da_alloc) flushes a file truncated to
+  // zero and rewritten when it is closed, which costs a disk write per lock.
   bool sole = type == kExclusive || os::LockFile(f, kExclusive, false, &sc) == 0;
-  int r = sole ? os::WriteRecord(f, true, content.data(), content.size(), &sc) : Append(f, rec);
+  int r;
+  if (!sole) r = Append(f, rec);
+  else if (headerLen > 0 && (r = os::Truncate(f, headerLen, &sc)) >= 0) r = Append(f, rec);
+  else if (headerLen <= 0) r = os::WriteRecord(f, true, content.data(), content.size(), &sc);
   if (r >= 0 && sole && type == kShared) r = os::LockFile(f, kShared, false, &sc);
   FileInfo fi;
   if (r >= 0) r = os::Stat(f, &fi, &sc);
@@ -201,9 +207,11 @@ enum ReleaseFlags : int {
   kReleaseRemove = 2,   // and remove the file when no one else holds it
 };
 
-// pathRelease(path, fd, type, flags, header, tombstone) -> 0 | -err; out[0] = 1 when the
-// file was removed. The lock is released whatever happens (close drops it); a file
-// that cannot be removed keeps only its header. Removal needs the lock exclusively and
+// pathRelease(path, fd, type, flags, header, tombstone, cut) -> 0 | -err; out[0] = 1 when
+// the file was removed. The lock is released whatever happens (close drops it); a file
+// that is not removed keeps only its header: cut back to it (`cut`: the file starts
+// with it) or rewritten to it (a file of fslock 0.1), or, shared with others, gets a
+// tombstone. Removal needs the lock exclusively and
 // the name still naming this inode, so a waiter never holds a removed file unnoticed
 // (it re-checks nlink) and no other file is ever removed.
 Napi::Value PathRelease(const Napi::CallbackInfo& info) {
@@ -213,6 +221,7 @@ Napi::Value PathRelease(const Napi::CallbackInfo& info) {
   int type = I32(info, 2);
   int flags = I32(info, 3);
   StrArg header(env, info[4]), tombstone(env, info[5]);
+  bool cut = info[6].As<Napi::Boolean>().Value();
   const char* sc = nullptr;
   double* out = Data(env)->out;
   out[0] = 0;
@@ -238,7 +247,9 @@ Napi::Value PathRelease(const Napi::CallbackInfo& info) {
         removed = os::Unlink(path.get(), &sc) == 0;  // EPERM, EACCES, EBUSY…: kept
       }
       out[0] = removed ? 1 : 0;
-      if (!removed) r = os::WriteRecord(f, true, header.data(), header.size(), &sc);
+      if (!removed)
+        r = cut ? os::Truncate(f, static_cast<int64_t>(header.size()), &sc)
+                : os::WriteRecord(f, true, header.data(), header.size(), &sc);
     }
     if (r < 0 && err == 0) err = Fail(env, r, sc);
   }
