@@ -86,34 +86,43 @@ void CallJs(napi_env env, napi_value, void* context, void*) {
   std::vector<WaitPtr> batch;
   {
     std::lock_guard<std::mutex> g(PoolMutex());
-    if (!ch->alive) return;
+    if (!ch->alive) return;  // torn down already: nothing may run (env is still valid here)
     batch.swap(ch->completed);
     ch->posted = false;
     for (auto& w : batch) ch->live.erase(w);
   }
   for (auto& w : batch) {
-    CloseOwnFd(*w);
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
-    auto ref = static_cast<napi_ref>(w->cb);
-    w->cb = nullptr;
     napi_value cb, recv, argv[2];
-    napi_get_reference_value(env, ref, &cb);
-    napi_delete_reference(env, ref);
+    napi_get_reference_value(env, static_cast<napi_ref>(w->cb), &cb);
     napi_get_undefined(env, &recv);
     napi_create_double(env, w->result, &argv[0]);
     napi_create_string_utf8(env, w->sc, NAPI_AUTO_LENGTH, &argv[1]);
-    if (napi_call_function(env, recv, cb, 2, argv, nullptr) != napi_ok) {
+    bool heard = napi_call_function(env, recv, cb, 2, argv, nullptr) == napi_ok;
+    if (!heard) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
       if (pending) {
-        // An exception from one callback must not swallow the others' results.
+        // The callback ran and threw: report it, and let the other results through.
+        heard = true;
         napi_value e;
         napi_get_and_clear_last_exception(env, &e);
         napi_fatal_exception(env, e);
       }
     }
     napi_close_handle_scope(env, scope);
+    if (!heard) {
+      // JavaScript can no longer run here: the environment is being torn down (a
+      // terminated worker still drains its handles first). The result goes back to
+      // the channel, for the teardown hook to undo.
+      std::lock_guard<std::mutex> g(PoolMutex());
+      ch->live.insert(w);
+      continue;
+    }
+    napi_delete_reference(env, static_cast<napi_ref>(w->cb));
+    w->cb = nullptr;
+    CloseOwnFd(*w);
     ch->pending--;
   }
   if (ch->pending == 0 && !batch.empty()) napi_unref_threadsafe_function(env, ch->tsfn);
