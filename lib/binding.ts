@@ -100,7 +100,7 @@ export interface Binding {
   /**
    * The process-wide thread budget of the waits (native/wait_pool.cc): up to
    * `maxBlocking` blocking waits at once (default 32), further waits polled by one more
-   * thread with a backoff capped at max(pollCapMs, queued / 100) ms (default 50), and
+   * thread with a backoff capped at max(pollCapMs, queued / 100) ms (default 10), and
    * parked threads exit after `idleMs` (default 2000).
    */
   waitLimits(maxBlocking: number, pollCapMs: number, idleMs: number): void;

@@ -40,7 +40,7 @@ struct Pool {
   int idle = 0;                  // of those, parked and not yet signalled
   int signalled = 0;             // parked threads told that work arrived
   bool poller = false;
-  int maxBlocking = 32, pollCapMs = 50, idleMs = 2000;
+  int maxBlocking = 32, pollCapMs = 10, idleMs = 2000;
 };
 
 Pool& P() {
