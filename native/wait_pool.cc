@@ -5,11 +5,12 @@
 // - Up to maxBlocking waits each get a thread blocked in the kernel's own wait
 //   (F_OFD_SETLKW / flock): woken by the kernel at release, interrupted by a signal
 //   (os::InterruptThread) for timeout, abort and environment teardown.
-// - Further waits queue, oldest first. One poller thread tries each queued wait without
-//   blocking, with a per-wait backoff (1 ms doubling to the cap), so a queued wait is
-//   granted when its holder releases even while every blocking thread waits on a lock
-//   that is never released. A blocking thread that finishes takes the oldest queued
-//   wait (promotion back to a kernel wake-up).
+// - Further waits queue, oldest first. One poller thread (started before the second
+//   blocking thread, see Submit) tries each queued wait without blocking, with a
+//   per-wait backoff (1 ms doubling to the cap), so a queued wait is granted when its
+//   holder releases even while every blocking thread waits on a lock that is never
+//   released. A blocking thread that finishes takes the oldest queued wait (promotion
+//   back to a kernel wake-up).
 // - Threads park between waits (a hand-off reuses one instead of creating one) and
 //   exit after idleMs without work, so an idle process returns to its baseline.
 // Nothing here is destroyed: the pool is allocated once and never freed, because its
@@ -242,6 +243,10 @@ int Submit(const WaitPtr& w, const char** sc) {
     return 0;
   }
   int err = 0;
+  // Before a second blocking thread, the poller: it is what guarantees that a queued
+  // wait progresses, so where threads run short (a pids cgroup, RLIMIT_NPROC) it must be
+  // among the threads that did start. It parks while nothing is queued.
+  if (!p.poller && p.threads >= 1 && Start(PollerThread, &err)) p.poller = true;
   if (p.threads < p.maxBlocking) {
     if (Start(BlockingThread, &err)) {
       p.threads++;
