@@ -103,7 +103,6 @@ WaitPtr TakeQueued() {
 
 void BlockingThread() {
   Pool& p = P();
-  ThreadToken token = os::CurrentThreadToken();
   std::unique_lock<std::mutex> lk(p.mu);
   for (;;) {
     WaitPtr w = TakeQueued();
@@ -120,6 +119,9 @@ void BlockingThread() {
       Finish(w, kInterruptedResult, "");
       continue;
     }
+    // A token per wait, not per thread: on Windows it is an event that stays set once
+    // interrupted (win32_locks.cc), which must not end the thread's next wait.
+    ThreadToken token = os::CurrentThreadToken();
     w->state = Wait::kRunning;
     w->blocking = true;
     w->token = token;
@@ -137,11 +139,10 @@ void BlockingThread() {
       // A stray signal: keep waiting.
     }
     lk.lock();
-    Finish(w, r, sc);
+    Finish(w, r, sc);  // no interrupt reaches the token after this (w->blocking is false)
+    os::ReleaseThreadToken(token);
   }
   p.threads--;
-  lk.unlock();
-  os::ReleaseThreadToken(token);
 }
 
 // Rebuilds the queue without stale entries and picks the waits due for an attempt
