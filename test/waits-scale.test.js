@@ -41,7 +41,7 @@ test('10,000 concurrent lock() waits on distinct held paths: all granted, thread
   for (const l of locks) l.releaseSync();
 });
 
-test('waits beyond the blocking threads are polled, promoted, cancellable, and never deadlock', { skip: (!native && 'the thread pool is native') || (!linux && 'reads /proc') }, async (t) => {
+test('waits beyond the blocking threads are polled, promoted, cancellable, and never deadlock', { skip: !native && 'the thread pool is native' }, async (t) => {
   binding.waitLimits(2, 10, 200); // 2 blocking threads, then the poller; parked threads exit after 200 ms
   t.after(() => binding.waitLimits(32, 10, 2000));
   await until(() => binding.waitThreads() === 0, undefined, 'an idle pool');
@@ -96,11 +96,12 @@ test('waits beyond the blocking threads are polled, promoted, cancellable, and n
   for (const l of locks) l.releaseSync();
   // Parked threads exit when idle: back to no pool thread, and no descriptor left.
   await until(() => binding.waitThreads() === 0, undefined, 'idle threads exit');
-  for (const { B } of files) {
-    fslock.flockSync(B, 'unlock');
-    fslock.unlockRangeSync(B, { start: 0, length: 4 });
+  for (const [i, { B }] of files.entries()) {
+    if (i % 2) fslock.unlockRangeSync(B, { start: 0, length: 4 });
+    else fslock.flockSync(B, 'unlock');
   }
-  assert.equal(openFds(), fdsBefore + 2 * files.length, 'only the test\'s own descriptors are open');
+  // (openFds() is null where no descriptor list is readable: Windows.)
+  if (fdsBefore !== null) assert.equal(openFds(), fdsBefore + 2 * files.length, "only the test's own descriptors are open");
 });
 
 /**

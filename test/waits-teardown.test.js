@@ -10,7 +10,6 @@ const { spawn } = require('node:child_process');
 const { Worker } = require('node:worker_threads');
 const { fslock, native, tmpdir, within, until, stress, openFds } = require('./helpers');
 
-const linux = process.platform === 'linux';
 
 /** Runs a fixture to its end: { code, signal, stdout, stderr }. */
 function runFixture(name, args, ms = 600_000) {
@@ -28,7 +27,7 @@ function runFixture(name, args, ms = 600_000) {
   ).finally(() => child.exitCode === null && child.kill('SIGKILL'));
 }
 
-test('workers terminated or exiting while they wait: no abort, nothing left held or open', { skip: !linux && 'reads /proc' }, async (t) => {
+test('workers terminated or exiting while they wait: no abort, nothing left held or open', async (t) => {
   const cycles = stress ? 2000 : 60;
   const r = await runFixture('wait-cycles.js', [String(cycles), tmpdir(t)]);
   assert.deepEqual([r.code, r.signal], [0, null], `fixture ended with ${r.code}/${r.signal}: ${r.stderr}`);
@@ -36,7 +35,8 @@ test('workers terminated or exiting while they wait: no abort, nothing left held
   t.diagnostic(`${fslock.backend}: ${JSON.stringify(res)}`);
   assert.equal(res.cycles, cycles);
   assert.equal(res.fdsAfter, res.fdsBefore, 'descriptors opened for the waits were all closed');
-  assert.ok(res.maxThreads <= 64, `threads stayed bounded (${res.maxThreads})`);
+  // (Counts come from /proc: null on Windows.)
+  assert.ok(res.maxThreads === null || res.maxThreads <= 64, `threads stayed bounded (${res.maxThreads})`);
 });
 
 test('process.exit() on the main thread with its own and workers\' waits pending', async (t) => {
