@@ -101,10 +101,11 @@ void CallJs(napi_env env, napi_value, void* context, void*) {
     napi_create_string_utf8(env, w->sc, NAPI_AUTO_LENGTH, &argv[1]);
     bool heard = napi_call_function(env, recv, cb, 2, argv, nullptr) == napi_ok;
     if (!heard) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        // The callback ran and threw: report it, and let the other results through.
+      bool threw = false;
+      napi_is_exception_pending(env, &threw);
+      if (threw) {
+        // The callback ran and threw: an uncaught exception like any other (a no-op
+        // once JavaScript cannot run), and the rest of the batch still goes through.
         heard = true;
         napi_value e;
         napi_get_and_clear_last_exception(env, &e);

@@ -107,3 +107,11 @@ test('a lock granted while its worker could not hear of it is undone when the wo
   }
   assert.equal(openFds(), fdsBefore, 'no descriptor left open');
 });
+
+test('a wait callback that throws is an uncaught exception; the other results still arrive', { skip: !native && 'binding-level' }, async (t) => {
+  const r = await runFixture('wait-throw.js', [tmpdir(t)], 60_000);
+  assert.deepEqual([r.code, r.signal], [0, null], r.stderr);
+  // All three callbacks ran, each exception reached 'uncaughtException', and nothing
+  // kept the event loop alive afterwards (the fixture exited by itself).
+  assert.deepEqual(JSON.parse(r.stdout), { called: ['0:0', '1:0', '2:0'], caught: ['cb 0', 'cb 1', 'cb 2'] });
+});
