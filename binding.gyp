@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/waiter.cc",
+        "native/wait_pool.cc",
         "native/glue_locks.cc",
         "native/glue_atomic.cc"
       ],
@@ -14,9 +15,9 @@
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [
         ["OS=='win'", {
-          "sources": ["native/win32_locks.cc", "native/win32_atomic.cc"]
+          "sources": ["native/win32_locks.cc", "native/win32_atomic.cc", "native/win32_wait.cc"]
         }, {
-          "sources": ["native/posix_locks.cc", "native/posix_atomic.cc"]
+          "sources": ["native/posix_locks.cc", "native/posix_atomic.cc", "native/posix_wait.cc"]
         }],
         ["OS=='linux'", {
           "cflags_cc": ["-include", "<(module_root_dir)/native/glibc_compat.h"]

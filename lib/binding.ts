@@ -79,6 +79,11 @@ export interface Binding {
   readAt(fd: number, buffer: Uint8Array, offset: number): number;
   closeFile(fd: number): void;
 
+  /**
+   * Starts a wait on the waiter threads. `done` runs once, later, on this thread: 0, a
+   * negative OS error (-EAGAIN 'pthread_create' when no thread could serve it), or
+   * INTERRUPTED after cancel(). Environment teardown ends pending waits silently.
+   */
   wait(
     kind: WaitKind,
     fd: number,
@@ -104,7 +109,20 @@ export interface Binding {
   syncDir(dir: string): number;
   syncDir(dir: string, done: NativeCallback): void;
 
+  /**
+   * Blocks this thread until granted; timeoutMs >= 0 waits on a pool thread and returns
+   * INTERRUPTED at the deadline. A thread that cannot start: -EAGAIN ('pthread_create').
+   */
   waitSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, timeoutMs: number): number;
+  /**
+   * The process-wide thread budget of the waits (native/wait_pool.cc): up to
+   * `maxBlocking` blocking waits at once (default 32), further waits polled by one more
+   * thread with a backoff capped at max(pollCapMs, queued / 100) ms (default 10), and
+   * parked threads exit after `idleMs` (default 2000).
+   */
+  waitLimits(maxBlocking: number, pollCapMs: number, idleMs: number): void;
+  /** Waiter threads alive now (blocking, parked and the poller). */
+  waitThreads(): number;
 }
 
 export type BackendName = 'native' | 'fallback';

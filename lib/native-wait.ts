@@ -1,5 +1,9 @@
-// Waits on the binding's waiter threads (native/waiter.cc): the one place that starts
-// a kernel lock wait from JavaScript and interrupts it for timeout and abort.
+// Waits on the binding's waiter threads (native/waiter.cc, native/wait_pool.cc): the
+// one place that starts a lock wait from JavaScript and interrupts it for timeout and
+// abort. The threads are a process-wide pool: up to 32 waits block in the kernel, more
+// are polled by one more thread; a wait no thread could be started for reports
+// -EAGAIN ('pthread_create') like any OS error. A worker that ends while waiting needs
+// nothing from here: its environment's teardown cancels and undoes its waits.
 import { type Binding, type LockType, type WaitKind } from './binding';
 import { abortReason } from './errors';
 
@@ -11,9 +15,10 @@ export interface WaitOutcome {
 }
 
 /**
- * Blocks a waiter thread on the lock. Timeout and abort interrupt it; an interrupt
+ * Waits for the lock on a waiter thread. Timeout and abort interrupt it; an interrupt
  * can land just before the thread enters the blocking call and be lost, so it is
- * repeated until the thread reports (almost always at once).
+ * repeated until the thread reports (almost always at once; a queued wait ends at
+ * the first).
  */
 export function waitOnThread(b: Binding, kind: WaitKind, fd: number, type: LockType, start: number, length: number,
   deadline: number | undefined, signal: AbortSignal | undefined, onTimeout: () => unknown): Promise<WaitOutcome> {

@@ -61,6 +61,16 @@ void ReleaseThreadToken(ThreadToken t);
 // (os::IsInterrupted). May be called more than once; harmless after the call returned.
 void InterruptThread(ThreadToken t);
 bool IsInterrupted(int err);  // EINTR / ERROR_OPERATION_ABORTED
+// The descriptor a wait of `kind` on `f` blocks through (posix_wait.cc, win32_wait.cc):
+// a private duplicate where it locks exactly what `f` locks (same open file
+// description: flock and OFD locks), so that the wait and the undo of a lock granted
+// to an environment that is gone never touch a descriptor number the caller may have
+// closed and reused; `f` itself otherwise. Returns 1 (duplicate: os::Close it after),
+// 0 (`f` itself) or a negative error.
+int WaitDescriptor(int kind, file_t f, file_t* out, const char** sc);
+// The negative error for a thread that could not be started (std::system_error's
+// value, 0 if unknown): -EAGAIN "pthread_create" on POSIX.
+int ThreadStartFailed(int err, const char** sc);
 bool IsWouldBlock(int err);   // EAGAIN/EWOULDBLOCK/EACCES (fcntl) / ERROR_LOCK_VIOLATION
 // The negative error for a path longer than the glue's buffer (-ENAMETOOLONG).
 int NameTooLong();

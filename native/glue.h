@@ -15,8 +15,9 @@ namespace fslock {
 
 // Per-environment state (one per main thread or worker): the out-parameter array that
 // calls fill instead of allocating result objects, and the last failing syscall.
-struct Waiter;
+struct WaitChannel;
 struct AddonData {
+  napi_env env = nullptr;
   Napi::Reference<Napi::Float64Array> outRef;
   double* out = nullptr;
   // Where path locks put the first bytes of a lock file for TypeScript to judge.
@@ -26,10 +27,12 @@ struct AddonData {
   const char* lastSyscall = "";
   // Lock files opened by path locks in this environment: a worker that exits (or is
   // terminated) without releasing must not keep holding them for the whole process.
+  // Closed at teardown after this environment's waits have ended (native/waiter.cc).
   std::unordered_set<file_t> openFiles;
-  // Waiters still blocked: interrupted when the environment is torn down.
-  std::mutex waitersMutex;
-  std::unordered_set<std::shared_ptr<Waiter>> waiters;
+  // This environment's async lock waits and their way back to its event loop
+  // (native/waiter.cc). Environment teardown (an env cleanup hook) cancels them, waits
+  // until no thread is in a call on their behalf, and undoes what was granted to them.
+  std::shared_ptr<WaitChannel> waits;
   ~AddonData();
 };
 

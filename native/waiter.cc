@@ -1,52 +1,68 @@
-// Blocking lock waits on dedicated threads (never libuv's threadpool: a lock wait is
-// unbounded, and a pool thread stuck in one starves every fs call — fs-ext #49).
+// Node-API glue of the lock waits. The waiting itself happens on the process-wide pool
+// of waiter threads (native/wait_pool.cc), never on libuv's threadpool.
 //
-// Threads: wait() runs on the JS thread and starts one waiter thread per wait. The
-// waiter thread makes the blocking call and reports through a ThreadSafeFunction,
-// whose callback runs on the JS thread. cancel() runs on the JS thread and interrupts
-// the blocking call (a signal without SA_RESTART on POSIX, CancelSynchronousIo on
-// Windows). An interrupt that lands just before the thread enters the call is lost,
-// so TypeScript repeats cancel() until the waiter reports (see lib/native.ts).
-#include <chrono>
-#include <condition_variable>
-#include <thread>
+// Threads: wait(), cancel() and waitSync() run on the JS thread of some environment
+// (the main thread or a worker). A pool thread finishes a wait under PoolMutex() and,
+// through WaitFinished, appends it to its environment's WaitChannel and pokes that
+// environment's one threadsafe function; CallJs then runs on the JS thread and calls
+// each wait's callback. An interrupt can land just before a pool thread enters its
+// blocking call and be lost, so TypeScript repeats cancel() until the wait reports
+// (lib/native-wait.ts), and teardown and waitSync repeat it themselves.
+//
+// Teardown (a worker terminated or calling process.exit(), or the main environment
+// freed): Node deletes the threadsafe function once the environment's handles close,
+// so no pool thread may touch it after the cleanup hook below has marked the channel
+// dead — it runs before that deletion (hooks run before the handles they closed are
+// freed). The hook cancels the environment's waits, waits (bounded: an interrupt ends a
+// blocking call at once, a poll attempt does not block) until no thread is in a call
+// on their behalf, undoes every lock granted to a wait nobody will hear of, and closes
+// the environment's lock files. process.exit() on the main thread runs no cleanup:
+// pool threads then simply die with the process, and the pool is never freed (see
+// wait_pool.cc), so they touch no destroyed object meanwhile.
+#include <algorithm>
+#include <unordered_set>
+#include <vector>
 
 #include "glue.h"
+#include "wait_pool.h"
 
 namespace fslock {
 
-struct Waiter {
-  int kind = 0, type = 0;
-  int64_t fd = -1, start = 0, len = 0;
-  std::mutex m;
-  std::condition_variable cv;
-  bool started = false, done = false, cancelled = false;
-  ThreadToken token = 0;
-  int result = 0;
-  const char* sc = "";
-  Napi::ThreadSafeFunction tsfn;  // empty for waitSync
-  AddonData* data = nullptr;
+using WaitPtr = std::shared_ptr<Wait>;
+
+struct WaitChannel {
+  napi_threadsafe_function tsfn = nullptr;
+  // Guarded by PoolMutex().
+  bool alive = true;
+  bool posted = false;                  // a call of tsfn is on its way
+  std::vector<WaitPtr> completed;       // finished, not yet reported to JS
+  std::unordered_set<WaitPtr> live;     // submitted, not yet reported to JS
+  // JS thread only.
+  int pending = 0;  // live waits: the event loop stays alive while there are any
+  bool tornDown = false;
 };
 
-namespace {
-
-int BlockingCall(const Waiter& w, const char** sc) {
-  switch (w.kind) {
-    case kWaitPathLock:
-      return os::LockFile(w.fd, w.type, true, sc);
-    case kWaitFlock:
-      return os::Flock(w.fd, w.type, true, sc);
-    default:
-      return os::LockRange(w.fd, w.type, w.start, w.len, true, sc);
+void WaitFinished(const WaitPtr& w) {
+  WaitChannel* ch = w->ch.get();
+  if (!ch || !ch->alive) return;  // waitSync waits on PoolDone(); teardown undoes the rest
+  ch->completed.push_back(w);
+  if (!ch->posted) {
+    ch->posted = true;
+    // Non-blocking with an unbounded queue (one entry per batch). napi_closing after
+    // the threadsafe function's own cleanup hook: the results stay in `completed` for
+    // the teardown below.
+    napi_call_threadsafe_function(ch->tsfn, nullptr, napi_tsfn_nonblocking);
   }
 }
 
-// A lock granted to a waiter nobody can hear any more (its environment is gone).
-void Undo(const Waiter& w) {
+namespace {
+
+// A lock granted to a wait whose environment is gone: nobody will ever release it.
+void Undo(const Wait& w) {
   const char* sc = nullptr;
   switch (w.kind) {
     case kWaitPathLock:
-      os::Close(w.fd);
+      os::LockFile(w.fd, kUnlock, false, &sc);  // the fd itself is closed with openFiles
       break;
     case kWaitFlock:
       os::Flock(w.fd, kUnlock, false, &sc);
@@ -56,144 +72,247 @@ void Undo(const Waiter& w) {
   }
 }
 
-void Run(std::shared_ptr<Waiter> w) {
-  ThreadToken token = os::CurrentThreadToken();
-  {
-    std::lock_guard<std::mutex> g(w->m);
-    w->token = token;
-    w->started = true;
-  }
-  const char* sc = nullptr;
-  int r;
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> g(w->m);
-      if (w->cancelled) {
-        r = kInterruptedResult;
-        break;
-      }
-    }
-    r = BlockingCall(*w, &sc);
-    if (r < 0 && os::IsInterrupted(r)) {
-      std::lock_guard<std::mutex> g(w->m);
-      if (w->cancelled) {
-        r = kInterruptedResult;
-        break;
-      }
-      continue;  // a stray signal: keep waiting
-    }
-    break;
-  }
-  {
-    std::lock_guard<std::mutex> g(w->m);
-    w->done = true;
-    w->result = r;
-    if (sc) w->sc = sc;
-  }
-  w->cv.notify_all();
-  os::ReleaseThreadToken(token);
-  if (!w->tsfn) return;
-  auto* copy = new std::shared_ptr<Waiter>(w);
-  napi_status st = w->tsfn.BlockingCall(copy, [](Napi::Env env, Napi::Function cb,
-                                                 std::shared_ptr<Waiter>* p) {
-    std::shared_ptr<Waiter> w = *p;
-    delete p;
-    {
-      std::lock_guard<std::mutex> g(w->data->waitersMutex);
-      w->data->waiters.erase(w);
-    }
-    if (env != nullptr && cb != nullptr)
-      cb.Call({Num(env, w->result), Napi::String::New(env, w->sc)});
-  });
-  if (st != napi_ok) {
-    delete copy;
-    if (r == 0) Undo(*w);
-  }
-  w->tsfn.Release();
+void CloseOwnFd(Wait& w) {
+  if (!w.ownFd) return;
+  w.ownFd = false;
+  os::Close(w.fd);
 }
 
-void Interrupt(Waiter& w) {
-  std::lock_guard<std::mutex> g(w.m);
-  w.cancelled = true;
-  if (w.started && !w.done) os::InterruptThread(w.token);
+// Runs on the JS thread (env null when Node drops queued calls at teardown: then the
+// teardown hook has taken care of everything).
+void CallJs(napi_env env, napi_value, void* context, void*) {
+  if (env == nullptr) return;
+  auto* ch = static_cast<WaitChannel*>(context);
+  std::vector<WaitPtr> batch;
+  {
+    std::lock_guard<std::mutex> g(PoolMutex());
+    if (!ch->alive) return;  // torn down already: nothing may run (env is still valid here)
+    batch.swap(ch->completed);
+    ch->posted = false;
+    for (auto& w : batch) ch->live.erase(w);
+  }
+  for (auto& w : batch) {
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value cb, recv, argv[2];
+    napi_get_reference_value(env, static_cast<napi_ref>(w->cb), &cb);
+    napi_get_undefined(env, &recv);
+    napi_create_double(env, w->result, &argv[0]);
+    napi_create_string_utf8(env, w->sc, NAPI_AUTO_LENGTH, &argv[1]);
+    bool heard = napi_call_function(env, recv, cb, 2, argv, nullptr) == napi_ok;
+    if (!heard) {
+      bool threw = false;
+      napi_is_exception_pending(env, &threw);
+      if (threw) {
+        // The callback ran and threw: an uncaught exception like any other (a no-op
+        // once JavaScript cannot run), and the rest of the batch still goes through.
+        heard = true;
+        napi_value e;
+        napi_get_and_clear_last_exception(env, &e);
+        napi_fatal_exception(env, e);
+      }
+    }
+    napi_close_handle_scope(env, scope);
+    if (!heard) {
+      // JavaScript can no longer run here: the environment is being torn down (a
+      // terminated worker still drains its handles first). The result goes back to
+      // the channel, for the teardown hook to undo.
+      std::lock_guard<std::mutex> g(PoolMutex());
+      ch->live.insert(w);
+      continue;
+    }
+    napi_delete_reference(env, static_cast<napi_ref>(w->cb));
+    w->cb = nullptr;
+    CloseOwnFd(*w);
+    ch->pending--;
+  }
+  if (ch->pending == 0 && !batch.empty()) napi_unref_threadsafe_function(env, ch->tsfn);
 }
 
-std::shared_ptr<Waiter> Make(const Napi::CallbackInfo& info) {
+void Teardown(AddonData* d) {
+  std::shared_ptr<WaitChannel> ch = d->waits;
+  if (ch && !ch->tornDown) {
+    ch->tornDown = true;
+    std::vector<WaitPtr> mine;
+    {
+      std::unique_lock<std::mutex> lk(PoolMutex());
+      ch->alive = false;
+      mine.assign(ch->live.begin(), ch->live.end());
+      ch->live.clear();
+      ch->completed.clear();
+      auto running = [&] {
+        for (auto& w : mine)
+          if (w->state != Wait::kDone) return true;
+        return false;
+      };
+      while (running()) {
+        for (auto& w : mine) CancelLocked(w);  // again: an interrupt may have been lost
+        PoolDone().wait_for(lk, std::chrono::milliseconds(1));
+      }
+    }
+    for (auto& w : mine) {
+      if (w->result == 0) Undo(*w);
+      CloseOwnFd(*w);
+    }
+  }
+  for (file_t f : d->openFiles) os::Close(f);
+  d->openFiles.clear();
+}
+
+void TeardownHook(void* arg) { Teardown(static_cast<AddonData*>(arg)); }
+
+WaitPtr Make(const Napi::CallbackInfo& info) {
   // Not make_shared: its RTTI tag check needs GLIBCXX_3.4.26 (libstdc++ of GCC 9).
-  std::shared_ptr<Waiter> w(new Waiter());
+  WaitPtr w(new Wait());
   w->kind = I32(info, 0);
   w->fd = I64(info, 1);
   w->type = I32(info, 2);
   w->start = I64(info, 3);
   w->len = I64(info, 4);
-  w->data = Data(info.Env());
   return w;
 }
 
-// wait(kind, fd, type, start, length, callback) -> handle. callback(result) runs on
-// the JS thread once: (0 | negative OS error | kInterruptedResult, failing syscall).
-Napi::Value Wait(const Napi::CallbackInfo& info) {
+// The descriptor the wait locks through (os::WaitDescriptor).
+int UseWaitDescriptor(Wait& w, const char** sc) {
+  file_t fd = -1;
+  int r = os::WaitDescriptor(w.kind, w.fd, &fd, sc);
+  if (r < 0) return r;
+  w.fd = fd;
+  w.ownFd = r == 1;
+  return 0;
+}
+
+// wait(kind, fd, type, start, length, callback) -> handle. callback(result, syscall)
+// runs on the JS thread once, later: 0, a negative OS error (also when no thread could
+// be started: -EAGAIN 'pthread_create'), or INTERRUPTED after cancel().
+Napi::Value Wait_(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<Waiter> w = Make(info);
-  w->tsfn = Napi::ThreadSafeFunction::New(env, info[5].As<Napi::Function>(), "fslock.wait", 0, 1);
-  {
-    std::lock_guard<std::mutex> g(w->data->waitersMutex);
-    w->data->waiters.insert(w);
+  AddonData* d = Data(env);
+  std::shared_ptr<WaitChannel> ch = d->waits;
+  if (!ch || !ch->tsfn) {
+    Napi::Error::New(env, "fslock: no threadsafe function for lock waits").ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  std::thread(Run, w).detach();
-  return Napi::External<std::shared_ptr<Waiter>>::New(
-      env, new std::shared_ptr<Waiter>(w),
-      [](Napi::Env, std::shared_ptr<Waiter>* p) { delete p; });
+  WaitPtr w = Make(info);
+  w->ch = ch;
+  napi_ref ref;
+  napi_create_reference(env, info[5], 1, &ref);
+  w->cb = ref;
+  if (ch->pending++ == 0) napi_ref_threadsafe_function(env, ch->tsfn);
+  {
+    std::lock_guard<std::mutex> g(PoolMutex());
+    ch->live.insert(w);
+  }
+  const char* sc = nullptr;
+  int r = UseWaitDescriptor(*w, &sc);
+  if (r >= 0) r = Submit(w, &sc);
+  if (r < 0) {
+    CloseOwnFd(*w);
+    std::lock_guard<std::mutex> g(PoolMutex());
+    w->state = Wait::kDone;
+    w->result = r;
+    w->sc = sc ? sc : "";
+    WaitFinished(w);  // reported like any result: asynchronously, through the callback
+  }
+  return Napi::External<WaitPtr>::New(env, new WaitPtr(w), [](Napi::Env, WaitPtr* p) { delete p; });
 }
 
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
-  Interrupt(**info[0].As<Napi::External<std::shared_ptr<Waiter>>>().Data());
+  const WaitPtr& w = *info[0].As<Napi::External<WaitPtr>>().Data();
+  std::lock_guard<std::mutex> g(PoolMutex());
+  if (w->ch && w->ch->alive) CancelLocked(w);
   return info.Env().Undefined();
 }
 
 // waitSync(kind, fd, type, start, length, timeoutMs) -> result. Blocks this thread;
-// timeoutMs < 0 waits forever (the blocking call runs right here).
+// timeoutMs < 0 waits forever (the blocking call runs right here), otherwise a pool
+// thread waits and is interrupted at the deadline.
 Napi::Value WaitSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<Waiter> w = Make(info);
+  WaitPtr w = Make(info);
   double timeout = info[5].As<Napi::Number>().DoubleValue();
   const char* sc = nullptr;
   if (timeout < 0) {
     int r;
-    do r = BlockingCall(*w, &sc);
-    while (r < 0 && os::IsInterrupted(r));
+    switch (w->kind) {
+      case kWaitPathLock:
+        do r = os::LockFile(w->fd, w->type, true, &sc);
+        while (r < 0 && os::IsInterrupted(r));
+        break;
+      case kWaitFlock:
+        do r = os::Flock(w->fd, w->type, true, &sc);
+        while (r < 0 && os::IsInterrupted(r));
+        break;
+      default:
+        do r = os::LockRange(w->fd, w->type, w->start, w->len, true, &sc);
+        while (r < 0 && os::IsInterrupted(r));
+    }
     return Num(env, Fail(env, r, sc));
   }
-  std::thread(Run, w).detach();
-  std::unique_lock<std::mutex> lk(w->m);
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::microseconds(static_cast<int64_t>(timeout * 1000));
-  if (!w->cv.wait_until(lk, deadline, [&] { return w->done; })) {
-    // Interrupt until the thread reports: a signal that arrives before the thread
-    // enters the call is lost, the next one is not.
-    while (!w->done) {
-      w->cancelled = true;
-      if (w->started) os::InterruptThread(w->token);
-      w->cv.wait_for(lk, std::chrono::milliseconds(1), [&] { return w->done; });
-    }
+  int r = UseWaitDescriptor(*w, &sc);
+  if (r >= 0) r = Submit(w, &sc);
+  if (r < 0) {
+    CloseOwnFd(*w);
+    return Num(env, Fail(env, r, sc));
   }
-  int r = w->result;
-  if (r < 0 && r != kInterruptedResult) w->data->lastSyscall = w->sc;
+  // 1e12 ms (31 years) keeps the deadline inside steady_clock's range.
+  auto span = std::chrono::microseconds(static_cast<int64_t>(std::min(timeout, 1e12) * 1000));
+  auto deadline = std::chrono::steady_clock::now() + span;
+  {
+    std::unique_lock<std::mutex> lk(PoolMutex());
+    auto done = [&] { return w->state == Wait::kDone; };
+    if (!PoolDone().wait_until(lk, deadline, done)) {
+      while (!done()) {
+        CancelLocked(w);  // again until it reports: an interrupt may have been lost
+        PoolDone().wait_for(lk, std::chrono::milliseconds(1), done);
+      }
+    }
+    r = w->result;
+    sc = w->sc;
+  }
+  CloseOwnFd(*w);
+  if (r < 0 && r != kInterruptedResult) Data(env)->lastSyscall = sc;
   return Num(env, r);
 }
+
+// waitLimits(maxBlocking, pollCapMs, idleMs): the process-wide thread budget (see
+// native/wait_pool.cc); waitThreads() -> pool threads alive now.
+Napi::Value WaitLimits(const Napi::CallbackInfo& info) {
+  SetPoolLimits(I32(info, 0), I32(info, 1), I32(info, 2));
+  return info.Env().Undefined();
+}
+
+Napi::Value WaitThreads(const Napi::CallbackInfo& info) { return Num(info.Env(), PoolThreads()); }
 
 }  // namespace
 
 AddonData::~AddonData() {
-  std::lock_guard<std::mutex> g(waitersMutex);
-  for (auto& w : waiters) Interrupt(*w);
-  for (file_t f : openFiles) os::Close(f);
+  // Normally the cleanup hook ran already (then this only finds nothing left to do).
+  Teardown(this);
+  if (env != nullptr) napi_remove_env_cleanup_hook(env, TeardownHook, this);
 }
 
 void InitWaiter(Napi::Env env, Napi::Object exports) {
-  exports.Set("wait", Napi::Function::New(env, Wait, "wait"));
+  AddonData* d = Data(env);
+  d->env = env;
+  std::shared_ptr<WaitChannel> ch(new WaitChannel());
+  napi_value name;
+  napi_create_string_utf8(env, "fslock.wait", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, ch.get(), CallJs,
+                                      &ch->tsfn) == napi_ok) {
+    napi_unref_threadsafe_function(env, ch->tsfn);  // referenced only while waits are pending
+  } else {
+    ch->tsfn = nullptr;
+  }
+  d->waits = ch;
+  // Added after the threadsafe function, so it runs before that function's own hook
+  // (hooks run in reverse order of addition); either order is safe (see the top).
+  napi_add_env_cleanup_hook(env, TeardownHook, d);
+  exports.Set("wait", Napi::Function::New(env, Wait_, "wait"));
   exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
   exports.Set("waitSync", Napi::Function::New(env, WaitSync, "waitSync"));
+  exports.Set("waitLimits", Napi::Function::New(env, WaitLimits, "waitLimits"));
+  exports.Set("waitThreads", Napi::Function::New(env, WaitThreads, "waitThreads"));
   exports.Set("INTERRUPTED", Num(env, kInterruptedResult));
 }
 

@@ -23,7 +23,8 @@ function main() {
   const outDir = path.join(root, 'prebuilds', 'win32-x64');
   fs.mkdirSync(outDir, { recursive: true });
   const out = path.join(outDir, 'fslock.node');
-  const sources = ['binding.cc', 'waiter.cc', 'glue_locks.cc', 'glue_atomic.cc', 'win32_locks.cc', 'win32_atomic.cc'].map((f) =>
+  const sources = ['binding.cc', 'waiter.cc', 'wait_pool.cc', 'glue_locks.cc', 'glue_atomic.cc', 'win32_locks.cc', 'win32_atomic.cc',
+    'win32_wait.cc'].map((f) =>
     path.join(root, 'native', f),
   );
   const started = Date.now();

@@ -24,6 +24,8 @@ const FILES = [
   'test/atomic.test.js',
   'test/atomic-process.test.js',
   'test/fd-locks.test.js',
+  'test/waits-teardown.test.js',
+  'test/waits-scale.test.js',
 ];
 
 function main() {
