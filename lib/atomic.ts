@@ -3,11 +3,27 @@
 // lib/atomic-ops.ts (native: one crossing per job).
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { threadId } from 'node:worker_threads';
-import { toBool, toFunction, toInteger, toOptions, toPath, toSignal, toTimeout, type PathLike } from './args';
+import { types } from 'node:util';
+import {
+  basenameOf,
+  dirnameOf,
+  displayPath,
+  joinName,
+  pathKey,
+  toBool,
+  toFsPath,
+  toFunction,
+  toInteger,
+  toOptions,
+  toSignal,
+  toTimeout,
+  type FsPath,
+  type PathLike,
+} from './args';
 import { AtomicFlags, backendName } from './binding';
 import { abortReason, codeError, invalidArgType, invalidArgValue, type FsLockError } from './errors';
 import { ops, writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
+import { sweep, sweepAgain, sweepSync, tempPath } from './atomic-temp';
 import { sleep, sleepSync } from './lock-backend';
 import { lock } from './locks';
 
@@ -66,9 +82,17 @@ function checkOptions(options: unknown): Checked {
   return { mode, flags, encoding, signal: toSignal(o.signal) };
 }
 
+/**
+ * The bytes to write. A view on a SharedArrayBuffer is copied (as node:fs accepts it):
+ * other threads may change its memory while the write runs on another thread, and
+ * Node-API cannot hand such memory to native code.
+ */
 function toBytes(data: unknown, encoding: BufferEncoding, name = 'data'): ArrayBufferView {
   if (typeof data === 'string') return Buffer.from(data, encoding);
-  if (ArrayBuffer.isView(data)) return data;
+  if (ArrayBuffer.isView(data)) {
+    if (!types.isSharedArrayBuffer(data.buffer)) return data;
+    return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
   throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', data);
 }
 
@@ -85,50 +109,27 @@ async function* bytesOf(chunks: Iterable<Data> | AsyncIterable<Data>, encoding: 
   for await (const chunk of chunks) yield toBytes(chunk, encoding, 'data chunk');
 }
 
-// ---- temp names ----------------------------------------------------------------------
-
-let seq = 0;
-// pid and thread make names unique on this host; the random part keeps two hosts that
-// share a directory (NFS) apart. A name taken anyway is retried (O_EXCL).
-const tag =
-  process.pid.toString(36) +
-  (threadId ? `t${threadId.toString(36)}` : '') +
-  Math.floor(Math.random() * 36 ** 3).toString(36);
-
-/**
- * `.name.<token>` in the target's directory. Never longer than the target's name or 24
- * bytes, whichever is larger, so a target whose name is near NAME_MAX (255) still gets
- * a temp name that fits: the name is truncated, not the token.
- */
-function tempPath(dir: string, base: string): string {
-  const token = `${tag}.${(seq++).toString(36)}`;
-  const bytes = Buffer.byteLength(base);
-  const room = Math.max(bytes, 24) - 2 - token.length;
-  let prefix = base;
-  if (bytes > room) {
-    if (bytes === base.length) prefix = base.slice(0, Math.max(room, 0));
-    else {
-      // Whole characters only: a cut through a UTF-8 sequence would make a bad name.
-      const chars = Array.from(base);
-      while (chars.length > 0 && Buffer.byteLength(chars.join('')) > room) chars.pop();
-      prefix = chars.join('');
-    }
-  }
-  return `${dir}${nodePath.sep}.${prefix}.${token}`;
-}
-
 // ---- strategies ----------------------------------------------------------------------
 
-/** Directories whose filesystem refused O_TMPFILE (bounded: a cache, not a registry). */
+/**
+ * Linux, native: every write goes through an unnamed O_TMPFILE file, which a killed
+ * writer cannot leave behind; it gets a name only for the instant of the commit.
+ */
+const tmpFiles = backendName === 'native' && process.platform === 'linux';
+
+/** Directories whose filesystem refused O_TMPFILE (bounded: a cache, not a registry; pathKey). */
 const noTmpFile = new Set<string>();
 
 function code(e: unknown): string | undefined {
   return (e as FsLockError | undefined)?.code;
 }
 
-/** EEXIST from creating the temp file: its name is taken, another name is tried. */
+/** EEXIST from creating (or naming) the temp file: its name is taken, another name is tried. */
 function tempTaken(e: unknown, job: AtomicJob): boolean {
-  return code(e) === 'EEXIST' && (e as FsLockError).syscall === 'open' && !(job.flags & AtomicFlags.TmpFile);
+  if (code(e) !== 'EEXIST') return false;
+  const syscall = (e as FsLockError).syscall;
+  if (!(job.flags & AtomicFlags.TmpFile)) return syscall === 'open';
+  return syscall === 'linkat' && !(job.flags & AtomicFlags.Link);
 }
 
 /** The filesystem has no O_TMPFILE or the linkat through /proc failed: use a named temp. */
@@ -165,7 +166,7 @@ function transient(e: unknown): boolean {
  * the read-only attribute (Node reports it as a mode without write bits; MoveFileExW
  * never replaces such a file). Those fail at once instead of after the retries.
  */
-function deniedForGood(p: string): boolean {
+function deniedForGood(p: FsPath): boolean {
   try {
     const st = fs.statSync(p);
     return st.isDirectory() || (st.mode & 0o222) === 0;
@@ -175,19 +176,22 @@ function deniedForGood(p: string): boolean {
 }
 
 /** Re-labels an error with the caller's paths (a temp path means nothing to them). */
-function report(e: unknown, path: string, dest?: string): Error {
+function report(e: unknown, fsPath: FsPath, fsDest?: FsPath): Error {
   const err = e as FsLockError;
   if (!err || typeof err.code !== 'string' || typeof err.syscall !== 'string') return e as Error;
+  const path = displayPath(fsPath);
+  const dest = fsDest === undefined ? undefined : displayPath(fsDest);
   if (err.path === path && err.dest === dest) return err;
   const out = codeError(err.code, err.syscall, path, dest, err.message.replace(/^[A-Z0-9_]+: ([^,]*),.*$/s, '$1'));
   return out;
 }
 
-function job(target: string, data: ArrayBufferView, c: Checked, commit: number): AtomicJob {
-  const dir = nodePath.dirname(target);
+/** `commit`: 0 (rename over the target) or AtomicFlags.Link (exclusive create). */
+function job(target: FsPath, data: ArrayBufferView, c: Checked, commit: number): AtomicJob {
+  const dir = dirnameOf(target);
   let flags = c.flags | commit;
-  if (flags & AtomicFlags.TmpFile && noTmpFile.has(dir)) flags = (flags & ~AtomicFlags.TmpFile) | AtomicFlags.Link;
-  return { target, temp: tempPath(dir, nodePath.basename(target)), dir, data, mode: c.mode, flags };
+  if (tmpFiles && !noTmpFile.has(pathKey(dir))) flags |= AtomicFlags.TmpFile;
+  return { target, temp: tempPath(dir, target), dir, data, mode: c.mode, flags };
 }
 
 /** Jittered backoff, so that retrying writers do not collide again in step. */
@@ -200,19 +204,31 @@ function backoff(attempt: number): number {
  * the first transient failure of this write happened (0: none yet).
  */
 function next(j: AtomicJob, e: unknown, attempt: number, since: number): AtomicJob | undefined {
-  if (tempTaken(e, j) && attempt < 1000) return { ...j, temp: tempPath(j.dir, nodePath.basename(j.target)) };
+  if (tempTaken(e, j) && attempt < 1000) {
+    sweepAgain(j.dir);
+    return { ...j, temp: tempPath(j.dir, j.target) };
+  }
   if (tmpFileUnusable(e, j)) {
     if (noTmpFile.size > 1000) noTmpFile.clear();
-    noTmpFile.add(j.dir);
-    return { ...j, flags: (j.flags & ~AtomicFlags.TmpFile) | AtomicFlags.Link };
+    noTmpFile.add(pathKey(j.dir));
+    return { ...j, flags: j.flags & ~AtomicFlags.TmpFile };
   }
-  const temp = () => tempPath(j.dir, nodePath.basename(j.target));
+  const temp = () => tempPath(j.dir, j.target);
   if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: temp() };
   if (transient(e) && Date.now() - since < RETRY_MS && !deniedForGood(j.target)) return { ...j, temp: temp() };
   return undefined;
 }
 
+/** Runs a job (retrying as {@link next} says), then sweeps its directory once per process. */
 function runSync(first: AtomicJob): void {
+  try {
+    runSyncOnce(first);
+  } finally {
+    sweepSync(first.dir);
+  }
+}
+
+function runSyncOnce(first: AtomicJob): void {
   let since = 0;
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
@@ -229,13 +245,19 @@ function runSync(first: AtomicJob): void {
 
 /**
  * Without a signal, one crossing. With one, two: the temp file is written, the signal
- * checked, then the commit — so an abort never touches the target.
+ * checked, then the commit — so an abort never touches the target. A job that is
+ * itself write-only (createUnique's, which commits on its own) stops after the first;
+ * an unnamed temp linked at the target (exclusive create on Linux) has a single step.
  */
 async function runOne(j: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return ops.write(j);
+  const oneStep = AtomicFlags.TmpFile | AtomicFlags.Link;
+  if (!signal || (j.flags & oneStep) === oneStep) {
+    signal?.throwIfAborted();
+    return ops.write(j);
+  }
   signal.throwIfAborted();
   await ops.write({ ...j, flags: j.flags | AtomicFlags.WriteOnly });
-  if (j.flags & AtomicFlags.TmpFile) return; // already linked: kTmpFile has one step
+  if (j.flags & AtomicFlags.WriteOnly) return;
   if (signal.aborted) {
     await fs.promises.unlink(j.temp).catch(() => undefined);
     throw abortReason(signal);
@@ -248,7 +270,16 @@ async function runOne(j: AtomicJob, signal: AbortSignal | undefined): Promise<vo
   }
 }
 
+/** Runs a job (retrying as {@link next} says), then sweeps its directory once per process. */
 async function run(first: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await runOnce(first, signal);
+  } finally {
+    await sweep(first.dir);
+  }
+}
+
+async function runOnce(first: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
   let since = 0;
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
@@ -276,28 +307,38 @@ async function run(first: AtomicJob, signal: AbortSignal | undefined): Promise<v
  * @param data string, any ArrayBufferView, or an (async) iterable of those chunks.
  */
 export async function writeFileAtomic(path: PathLike, data: DataSource, options?: WriteOptions): Promise<void> {
-  const target = toPath(path);
+  const target = toFsPath(path);
   const c = checkOptions(options);
   if (typeof data === 'string' || ArrayBuffer.isView(data)) {
     return run(job(target, toBytes(data, c.encoding), c, 0), c.signal);
   }
   if (!isIterable(data)) throw invalidArgType('data', 'of type string, an ArrayBufferView, or an (async) iterable', data);
   if (c.signal?.aborted) throw abortReason(c.signal);
-  // Chunks can be consumed once: a taken temp name is the only retry.
-  const j = job(target, new Uint8Array(0), c, 0);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await writeChunks({ ...j, temp: attempt ? tempPath(j.dir, nodePath.basename(target)) : j.temp }, bytesOf(data, c.encoding), c.signal);
-    } catch (e) {
-      if (c.signal?.aborted) throw abortReason(c.signal);
-      if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+  // Chunks can be consumed once: a taken temp name is the only retry. They are written
+  // through node:fs, to a named temp file.
+  const j = named(job(target, new Uint8Array(0), c, 0));
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await writeChunks({ ...j, temp: attempt ? tempPath(j.dir, target) : j.temp }, bytesOf(data, c.encoding), c.signal);
+      } catch (e) {
+        if (c.signal?.aborted) throw abortReason(c.signal);
+        if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+      }
     }
+  } finally {
+    await sweep(j.dir);
   }
+}
+
+/** The job with a named temp file (the node:fs sequence has no O_TMPFILE). */
+function named(j: AtomicJob): AtomicJob {
+  return { ...j, flags: j.flags & ~AtomicFlags.TmpFile };
 }
 
 /** Synchronous {@link writeFileAtomic} (string or ArrayBufferView data). */
 export function writeFileAtomicSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
-  const target = toPath(path);
+  const target = toFsPath(path);
   const c = checkOptions(options);
   runSync(job(target, toBytes(data, c.encoding), c, 0));
 }
@@ -305,8 +346,7 @@ export function writeFileAtomicSync(path: PathLike, data: Data, options?: Omit<W
 // ---- createExclusive / createUnique ------------------------------------------------------
 
 /** Linux: an unnamed O_TMPFILE linked at the target; elsewhere a named temp + link(2). */
-const exclusiveCommit =
-  backendName === 'native' && process.platform === 'linux' ? AtomicFlags.TmpFile : AtomicFlags.Link;
+const exclusiveCommit = AtomicFlags.Link;
 
 function exclusiveOptions(options: unknown): Checked {
   const c = checkOptions(options);
@@ -319,14 +359,14 @@ function exclusiveOptions(options: unknown): Checked {
  * its whole content at once: there is no instant at which it exists empty or partial.
  */
 export async function createExclusive(path: PathLike, data: Data, options?: WriteOptions): Promise<void> {
-  const target = toPath(path);
+  const target = toFsPath(path);
   const c = exclusiveOptions(options);
   return run(job(target, toBytes(data, c.encoding), c, exclusiveCommit), c.signal);
 }
 
 /** Synchronous {@link createExclusive}. */
 export function createExclusiveSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
-  const target = toPath(path);
+  const target = toFsPath(path);
   const c = exclusiveOptions(options);
   runSync(job(target, toBytes(data, c.encoding), c, exclusiveCommit));
 }
@@ -350,7 +390,7 @@ class UniqueNames {
   private canList = true;
 
   constructor(
-    private readonly dir: string,
+    private readonly dir: FsPath,
     private readonly fn: (attempt: number) => string,
   ) {}
 
@@ -360,41 +400,41 @@ class UniqueNames {
   }
 
   /** The directory's entries, or undefined where it cannot be listed (then: probe every name). */
-  listed(names: string[] | undefined): void {
+  listed(names: Buffer[] | undefined): void {
     this.takenInARow = 0;
-    if (names) this.listing = new Set(names);
+    if (names) this.listing = new Set(names.map((n) => n.toString('latin1')));
     else this.canList = false;
   }
 
   /** The next name to probe, or undefined after MAX_UNIQUE_ATTEMPTS names. */
-  next(): string | undefined {
+  next(): FsPath | undefined {
     while (++this.attempt < MAX_UNIQUE_ATTEMPTS) {
       const target = uniqueName(this.dir, this.fn, this.attempt);
-      if (!this.listing?.has(nodePath.basename(target))) return target;
+      if (!this.listing?.has(Buffer.from(basenameOf(target)).toString('latin1'))) return target;
     }
     return undefined;
   }
 }
 
 /** The directory's entries; undefined where it cannot be read (write-only directories). */
-function listSync(dir: string): string[] | undefined {
+function listSync(dir: FsPath): Buffer[] | undefined {
   try {
-    return fs.readdirSync(dir);
+    return fs.readdirSync(dir, { encoding: 'buffer' });
   } catch {
     return undefined;
   }
 }
 
-function uniqueName(dir: string, name: (attempt: number) => string, attempt: number): string {
+function uniqueName(dir: FsPath, name: (attempt: number) => string, attempt: number): FsPath {
   const n = name(attempt);
   if (typeof n !== 'string' || n.length === 0 || n.includes('\0') || n !== nodePath.basename(n) || n === '.' || n === '..') {
     throw invalidArgValue('name', n, `must return a non-empty file name without directory parts (attempt ${attempt})`);
   }
-  return nodePath.join(dir, n);
+  return joinName(dir, n);
 }
 
 function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unknown) {
-  const dir = toPath(dirArg, 'dir');
+  const dir = toFsPath(dirArg, 'dir');
   const fn = toFunction<(attempt: number) => string>(name, 'name');
   const c = exclusiveOptions(options);
   const bytes = toBytes(data, c.encoding);
@@ -410,13 +450,27 @@ function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unk
  * lets it pass over names that existed then without a rename each.
  *
  * @param name called with 0, 1, 2, ... for every attempt; returns a plain file name.
+ * @returns the path created: a string, or a Buffer when `dir` is a Buffer whose bytes
+ *   are not valid UTF-8 (its exact bytes, which a string cannot hold).
  */
+export async function createUnique(
+  dir: string | URL,
+  name: (attempt: number) => string,
+  data: Data,
+  options?: WriteOptions,
+): Promise<string>;
 export async function createUnique(
   dir: PathLike,
   name: (attempt: number) => string,
   data: Data,
   options?: WriteOptions,
-): Promise<string> {
+): Promise<string | Buffer>;
+export async function createUnique(
+  dir: PathLike,
+  name: (attempt: number) => string,
+  data: Data,
+  options?: WriteOptions,
+): Promise<FsPath> {
   const u = uniqueSetup(dir, name, data, options);
   await run(u.j, u.c.signal);
   const names = new UniqueNames(u.dir, u.fn);
@@ -427,7 +481,7 @@ export async function createUnique(
         await moveNoReplace(u.j.temp, target, true);
       } catch (e) {
         if (code(e) !== 'EEXIST') throw report(e, target);
-        if (names.taken()) names.listed(await fs.promises.readdir(u.dir).catch(() => undefined));
+        if (names.taken()) names.listed(await fs.promises.readdir(u.dir, { encoding: 'buffer' }).catch(() => undefined));
         const after = names.next();
         if (after === undefined) throw report(e, target);
         target = after;
@@ -444,11 +498,23 @@ export async function createUnique(
 
 /** Synchronous {@link createUnique}. */
 export function createUniqueSync(
+  dir: string | URL,
+  name: (attempt: number) => string,
+  data: Data,
+  options?: Omit<WriteOptions, 'signal'>,
+): string;
+export function createUniqueSync(
   dir: PathLike,
   name: (attempt: number) => string,
   data: Data,
   options?: Omit<WriteOptions, 'signal'>,
-): string {
+): string | Buffer;
+export function createUniqueSync(
+  dir: PathLike,
+  name: (attempt: number) => string,
+  data: Data,
+  options?: Omit<WriteOptions, 'signal'>,
+): FsPath {
   const u = uniqueSetup(dir, name, data, options);
   runSync(u.j);
   const names = new UniqueNames(u.dir, u.fn);
@@ -492,10 +558,12 @@ function noReplaceMissing(e: unknown): boolean {
  * rename(2) replaces atomically. A crash between the two steps leaves both names of the
  * file, or an empty directory at `to` — never a lost or replaced one.
  */
-async function emulateNoReplace(from: string, to: string, file: boolean): Promise<void> {
+async function emulateNoReplace(from: FsPath, to: FsPath, file: boolean): Promise<void> {
   if (file || !(await fs.promises.lstat(from)).isDirectory()) {
     await fs.promises.link(from, to);
-    await fs.promises.unlink(from);
+    // `file`: our own temp file (createUnique), now in place: its old name is ours to drop.
+    if (file) await fs.promises.unlink(from).catch(() => undefined);
+    else await fs.promises.unlink(from);
     return;
   }
   await fs.promises.mkdir(to);
@@ -507,10 +575,14 @@ async function emulateNoReplace(from: string, to: string, file: boolean): Promis
   }
 }
 
-function emulateNoReplaceSync(from: string, to: string, file: boolean): void {
+function emulateNoReplaceSync(from: FsPath, to: FsPath, file: boolean): void {
   if (file || !fs.lstatSync(from).isDirectory()) {
     fs.linkSync(from, to);
-    fs.unlinkSync(from);
+    try {
+      fs.unlinkSync(from);
+    } catch (e) {
+      if (!file) throw e; // see emulateNoReplace
+    }
     return;
   }
   fs.mkdirSync(to);
@@ -527,7 +599,7 @@ function emulateNoReplaceSync(from: string, to: string, file: boolean): void {
 }
 
 /** `file`: the caller knows `from` is a file (saves an lstat). */
-async function moveNoReplace(from: string, to: string, file = false): Promise<void> {
+async function moveNoReplace(from: FsPath, to: FsPath, file = false): Promise<void> {
   if (ops.noReplace) {
     try {
       return await ops.rename(from, to, true);
@@ -538,7 +610,7 @@ async function moveNoReplace(from: string, to: string, file = false): Promise<vo
   await emulateNoReplace(from, to, file);
 }
 
-function moveNoReplaceSync(from: string, to: string, file = false): void {
+function moveNoReplaceSync(from: FsPath, to: FsPath, file = false): void {
   if (ops.noReplace) {
     try {
       return ops.renameSync(from, to, true);
@@ -549,9 +621,9 @@ function moveNoReplaceSync(from: string, to: string, file = false): void {
   emulateNoReplaceSync(from, to, file);
 }
 
-function moveArgs(from: unknown, to: unknown, options: unknown): [string, string, boolean] {
-  const f = toPath(from, 'from');
-  const t = toPath(to, 'to');
+function moveArgs(from: unknown, to: unknown, options: unknown): [FsPath, FsPath, boolean] {
+  const f = toFsPath(from, 'from');
+  const t = toFsPath(to, 'to');
   return [f, t, toBool(toOptions<MoveOptions>(options).overwrite, 'options.overwrite', true)];
 }
 
@@ -593,11 +665,12 @@ export type Updater = (current: Buffer | undefined) => Data | undefined | Promis
  * sees the previous one's result: no update is ever lost.
  */
 export async function update(path: PathLike, fn: Updater, options?: UpdateOptions): Promise<void> {
-  const target = toPath(path);
+  const target = toFsPath(path);
   const f = toFunction<Updater>(fn, 'fn');
   const c = checkOptions(options);
   const timeout = toTimeout(toOptions<UpdateOptions>(options).timeout);
-  const held = await lock(`${target}.lock`, { timeout, signal: c.signal });
+  const lockPath = typeof target === 'string' ? `${target}.lock` : Buffer.concat([target, Buffer.from('.lock')]);
+  const held = await lock(lockPath, { timeout, signal: c.signal });
   try {
     let current: Buffer | undefined;
     try {
@@ -630,26 +703,39 @@ export interface FsHooks {
 export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: true): void;
 export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: false): Promise<void>;
 export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: boolean): void | Promise<void> {
-  const target = toPath(path);
+  const target = toFsPath(path);
   const c = checkOptions(options);
-  const j = { ...job(target, toBytes(data, c.encoding), c, 0), ...hooks };
+  const onTemp = hooks.onTemp;
+  const j: AtomicJob = {
+    ...named(job(target, toBytes(data, c.encoding), c, 0)),
+    chown: hooks.chown,
+    onTemp: onTemp && ((temp) => onTemp(displayPath(temp))),
+  };
   if (sync) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return writeSyncJs(attempt ? { ...j, temp: tempPath(j.dir, nodePath.basename(target)) } : j);
-      } catch (e) {
-        if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return writeSyncJs(attempt ? { ...j, temp: tempPath(j.dir, target) } : j);
+        } catch (e) {
+          if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+        }
       }
+    } finally {
+      sweepSync(j.dir);
     }
   }
   return (async () => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await writeChunks(attempt ? { ...j, temp: tempPath(j.dir, nodePath.basename(target)) } : j, [j.data], c.signal);
-      } catch (e) {
-        if (c.signal?.aborted) throw abortReason(c.signal);
-        if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await writeChunks(attempt ? { ...j, temp: tempPath(j.dir, target) } : j, [j.data], c.signal);
+        } catch (e) {
+          if (c.signal?.aborted) throw abortReason(c.signal);
+          if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+        }
       }
+    } finally {
+      await sweep(j.dir);
     }
   })();
 }

@@ -37,6 +37,9 @@ export const enum AtomicFlags {
   CommitOnly = 256,
 }
 
+/** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */
+export type NativePath = string | Buffer;
+
 export type NativeCallback = (result: number, syscall: string) => void;
 
 /** Opaque handle of a waiter thread. */
@@ -72,20 +75,20 @@ export interface Binding {
   ): WaitHandle;
   cancel(handle: WaitHandle): void;
   /** One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool. */
-  atomicWrite(target: string, temp: string, dir: string, data: ArrayBufferView, mode: number, flags: number): number;
+  atomicWrite(target: NativePath, temp: NativePath, dir: NativePath, data: ArrayBufferView, mode: number, flags: number): number;
   atomicWrite(
-    target: string,
-    temp: string,
-    dir: string,
+    target: NativePath,
+    temp: NativePath,
+    dir: NativePath,
     data: ArrayBufferView,
     mode: number,
     flags: number,
     done: NativeCallback,
   ): void;
-  rename(from: string, to: string, noReplace: boolean): number;
-  rename(from: string, to: string, noReplace: boolean, done: NativeCallback): void;
-  syncDir(dir: string): number;
-  syncDir(dir: string, done: NativeCallback): void;
+  rename(from: NativePath, to: NativePath, noReplace: boolean): number;
+  rename(from: NativePath, to: NativePath, noReplace: boolean, done: NativeCallback): void;
+  syncDir(dir: NativePath): number;
+  syncDir(dir: NativePath, done: NativeCallback): void;
 
   waitSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, timeoutMs: number): number;
 }
