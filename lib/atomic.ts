@@ -219,20 +219,24 @@ function next(j: AtomicJob, e: unknown, attempt: number, since: number): AtomicJ
   return undefined;
 }
 
-/** Runs a job (retrying as {@link next} says), then sweeps its directory once per process. */
-function runSync(first: AtomicJob): void {
+/**
+ * Runs a job (retrying as {@link next} says), then sweeps its directory once per
+ * process. Returns the job that succeeded (its temp is the one a write-only job made).
+ */
+function runSync(first: AtomicJob): AtomicJob {
   try {
-    runSyncOnce(first);
+    return runSyncOnce(first);
   } finally {
     sweepSync(first.dir);
   }
 }
 
-function runSyncOnce(first: AtomicJob): void {
+function runSyncOnce(first: AtomicJob): AtomicJob {
   let since = 0;
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
-      return ops.writeSync(j);
+      ops.writeSync(j);
+      return j;
     } catch (e) {
       if (transient(e)) since ||= Date.now();
       const again: AtomicJob | undefined = next(j, e, attempt, since);
@@ -270,20 +274,21 @@ async function runOne(j: AtomicJob, signal: AbortSignal | undefined): Promise<vo
   }
 }
 
-/** Runs a job (retrying as {@link next} says), then sweeps its directory once per process. */
-async function run(first: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
+/** {@link runSync}'s promise form. */
+async function run(first: AtomicJob, signal: AbortSignal | undefined): Promise<AtomicJob> {
   try {
-    await runOnce(first, signal);
+    return await runOnce(first, signal);
   } finally {
     await sweep(first.dir);
   }
 }
 
-async function runOnce(first: AtomicJob, signal: AbortSignal | undefined): Promise<void> {
+async function runOnce(first: AtomicJob, signal: AbortSignal | undefined): Promise<AtomicJob> {
   let since = 0;
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
-      return await runOne(j, signal);
+      await runOne(j, signal);
+      return j;
     } catch (e) {
       if (signal?.aborted) throw abortReason(signal);
       if (transient(e)) since ||= Date.now();
@@ -309,18 +314,28 @@ async function runOnce(first: AtomicJob, signal: AbortSignal | undefined): Promi
 export async function writeFileAtomic(path: PathLike, data: DataSource, options?: WriteOptions): Promise<void> {
   const target = toFsPath(path);
   const c = checkOptions(options);
-  if (typeof data === 'string' || ArrayBuffer.isView(data)) {
-    return run(job(target, toBytes(data, c.encoding), c, 0), c.signal);
-  }
+  await runData(job(target, new Uint8Array(0), c, 0), data, c);
+}
+
+/** A job whose data is `data` (string, view or (async) iterable of chunks), written in turn. */
+async function runData(j: AtomicJob, data: unknown, c: Checked): Promise<AtomicJob> {
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) return run({ ...j, data: toBytes(data, c.encoding) }, c.signal);
+  return runChunks(j, data, c);
+}
+
+async function runChunks(first: AtomicJob, data: unknown, c: Checked): Promise<AtomicJob> {
   if (!isIterable(data)) throw invalidArgType('data', 'of type string, an ArrayBufferView, or an (async) iterable', data);
+  const target = first.target;
   if (c.signal?.aborted) throw abortReason(c.signal);
   // Chunks can be consumed once: a taken temp name is the only retry. They are written
   // through node:fs, to a named temp file.
-  const j = named(job(target, new Uint8Array(0), c, 0));
+  const j = named(first);
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await writeChunks({ ...j, temp: attempt ? tempPath(j.dir, target) : j.temp }, bytesOf(data, c.encoding), c.signal);
+        const jt = { ...j, temp: attempt ? tempPath(j.dir, target) : j.temp };
+        await writeChunks(jt, bytesOf(data, c.encoding), c.signal);
+        return jt;
       } catch (e) {
         if (c.signal?.aborted) throw abortReason(c.signal);
         if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
@@ -358,10 +373,10 @@ function exclusiveOptions(options: unknown): Checked {
  * Creates `path` with `data`, failing with `EEXIST` if it exists. The file appears with
  * its whole content at once: there is no instant at which it exists empty or partial.
  */
-export async function createExclusive(path: PathLike, data: Data, options?: WriteOptions): Promise<void> {
+export async function createExclusive(path: PathLike, data: DataSource, options?: WriteOptions): Promise<void> {
   const target = toFsPath(path);
   const c = exclusiveOptions(options);
-  return run(job(target, toBytes(data, c.encoding), c, exclusiveCommit), c.signal);
+  await runData(job(target, new Uint8Array(0), c, exclusiveCommit), data, c);
 }
 
 /** Synchronous {@link createExclusive}. */
@@ -433,12 +448,14 @@ function uniqueName(dir: FsPath, name: (attempt: number) => string, attempt: num
   return joinName(dir, n);
 }
 
-function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unknown) {
+/** `iterable`: the promise API, which also takes chunks (written as they come). */
+function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unknown, iterable: boolean) {
   const dir = toFsPath(dirArg, 'dir');
   const fn = toFunction<(attempt: number) => string>(name, 'name');
   const c = exclusiveOptions(options);
-  const bytes = toBytes(data, c.encoding);
+  const bytes = iterable && isIterable(data) && typeof data !== 'string' ? new Uint8Array(0) : toBytes(data, c.encoding);
   const j = job(uniqueName(dir, fn, 0), bytes, c, 0);
+  // Written once, to a temp file that createUnique then moves itself.
   return { dir, fn, c, j: { ...j, flags: (j.flags & ~AtomicFlags.SyncDir) | AtomicFlags.WriteOnly } };
 }
 
@@ -456,29 +473,29 @@ function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unk
 export async function createUnique(
   dir: string | URL,
   name: (attempt: number) => string,
-  data: Data,
+  data: DataSource,
   options?: WriteOptions,
 ): Promise<string>;
 export async function createUnique(
   dir: PathLike,
   name: (attempt: number) => string,
-  data: Data,
+  data: DataSource,
   options?: WriteOptions,
 ): Promise<string | Buffer>;
 export async function createUnique(
   dir: PathLike,
   name: (attempt: number) => string,
-  data: Data,
+  data: DataSource,
   options?: WriteOptions,
 ): Promise<FsPath> {
-  const u = uniqueSetup(dir, name, data, options);
-  await run(u.j, u.c.signal);
+  const u = uniqueSetup(dir, name, data, options, true);
+  const { temp } = await runData(u.j, data, u.c);
   const names = new UniqueNames(u.dir, u.fn);
   try {
     for (let target = u.j.target; ; ) {
       u.c.signal?.throwIfAborted();
       try {
-        await moveNoReplace(u.j.temp, target, true);
+        await moveNoReplace(temp, target, true);
       } catch (e) {
         if (code(e) !== 'EEXIST') throw report(e, target);
         if (names.taken()) names.listed(await fs.promises.readdir(u.dir, { encoding: 'buffer' }).catch(() => undefined));
@@ -491,7 +508,7 @@ export async function createUnique(
       return target;
     }
   } catch (e) {
-    await fs.promises.unlink(u.j.temp).catch(() => undefined);
+    await fs.promises.unlink(temp).catch(() => undefined);
     throw u.c.signal?.aborted ? abortReason(u.c.signal) : e;
   }
 }
@@ -515,13 +532,13 @@ export function createUniqueSync(
   data: Data,
   options?: Omit<WriteOptions, 'signal'>,
 ): FsPath {
-  const u = uniqueSetup(dir, name, data, options);
-  runSync(u.j);
+  const u = uniqueSetup(dir, name, data, options, false);
+  const { temp } = runSync(u.j);
   const names = new UniqueNames(u.dir, u.fn);
   try {
     for (let target = u.j.target; ; ) {
       try {
-        moveNoReplaceSync(u.j.temp, target, true);
+        moveNoReplaceSync(temp, target, true);
       } catch (e) {
         if (code(e) !== 'EEXIST') throw report(e, target);
         if (names.taken()) names.listed(listSync(u.dir));
@@ -535,7 +552,7 @@ export function createUniqueSync(
     }
   } catch (e) {
     try {
-      fs.unlinkSync(u.j.temp);
+      fs.unlinkSync(temp);
     } catch {
       // the temp file may be gone already
     }
