@@ -125,6 +125,17 @@ function tmpFileUnusable(e: unknown, job: AtomicJob): boolean {
   return syscall === 'linkat' && (c === 'ENOENT' || c === 'EXDEV' || c === 'EPERM');
 }
 
+/**
+ * linkat(AT_EMPTY_PATH) names an O_TMPFILE file without a /proc lookup (a cheaper call),
+ * but needs CAP_DAC_READ_SEARCH before Linux 6.10: refused once, /proc/self/fd is used
+ * from then on.
+ */
+let linkEmptyPath = true;
+function emptyPathRefused(e: unknown, job: AtomicJob): boolean {
+  const { code: c, syscall } = e as FsLockError;
+  return !!(job.flags & AtomicFlags.LinkEmptyPath) && syscall === 'linkat' && (c === 'ENOENT' || c === 'EPERM');
+}
+
 /** FAT, some SMB and FUSE filesystems have no hard links: exclusive create then uses renameat2. */
 function noHardLinks(e: unknown, job: AtomicJob): boolean {
   const c = code(e);
@@ -175,7 +186,7 @@ export function report(e: unknown, fsPath: FsPath, fsDest?: FsPath): Error {
 export function job(target: FsPath, data: ArrayBufferView, c: Checked, commit: number): AtomicJob {
   const dir = dirnameOf(target);
   let flags = c.flags | commit;
-  if (tmpFiles && !noTmpFile.has(pathKey(dir))) flags |= AtomicFlags.TmpFile;
+  if (tmpFiles && !noTmpFile.has(pathKey(dir))) flags |= AtomicFlags.TmpFile | (linkEmptyPath ? AtomicFlags.LinkEmptyPath : 0);
   return { target, temp: tempPath(dir, target), dir, data, mode: c.mode, flags };
 }
 
@@ -193,10 +204,14 @@ function next(j: AtomicJob, e: unknown, attempt: number, since: number): AtomicJ
     sweepAgain(j.dir);
     return { ...j, temp: tempPath(j.dir, j.target) };
   }
+  if (emptyPathRefused(e, j)) {
+    linkEmptyPath = false;
+    return { ...j, flags: j.flags & ~AtomicFlags.LinkEmptyPath };
+  }
   if (tmpFileUnusable(e, j)) {
     if (noTmpFile.size > 1000) noTmpFile.clear();
     noTmpFile.add(pathKey(j.dir));
-    return { ...j, flags: j.flags & ~AtomicFlags.TmpFile };
+    return { ...j, flags: j.flags & ~(AtomicFlags.TmpFile | AtomicFlags.LinkEmptyPath) };
   }
   const temp = () => tempPath(j.dir, j.target);
   if (noHardLinks(e, j)) return { ...j, flags: (j.flags & ~AtomicFlags.Link) | AtomicFlags.NoReplace, temp: temp() };
@@ -316,7 +331,7 @@ async function runChunks(first: AtomicJob, data: unknown, c: Checked): Promise<A
 
 /** The job with a named temp file (the node:fs sequence has no O_TMPFILE). */
 export function named(j: AtomicJob): AtomicJob {
-  return { ...j, flags: j.flags & ~AtomicFlags.TmpFile };
+  return { ...j, flags: j.flags & ~(AtomicFlags.TmpFile | AtomicFlags.LinkEmptyPath) };
 }
 
 /** Linux: an unnamed O_TMPFILE linked at the target; elsewhere a named temp + link(2). */

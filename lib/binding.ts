@@ -35,6 +35,7 @@ export const enum AtomicFlags {
   TmpFile = 64,
   WriteOnly = 128,
   CommitOnly = 256,
+  LinkEmptyPath = 512,
 }
 
 /** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */

@@ -96,6 +96,7 @@ enum AtomicFlags : int {
                       // target with kLink (no-replace), else at temp for the commit
   kWriteOnly = 128,   // stop after the temp file is written and closed
   kCommitOnly = 256,  // the temp file exists already: only commit (and sync the dir)
+  kLinkEmptyPath = 512,  // name the O_TMPFILE file with linkat(AT_EMPTY_PATH), not /proc
 };
 struct AtomicWriteArgs {
   const pathchar* target;

@@ -66,9 +66,15 @@ int RenameNoReplace(const char* from, const char* to, const char** sc) {
 }
 
 // Gives the unnamed O_TMPFILE file the name `name` (fails with EEXIST, never replaces).
-// AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH; the /proc/self/fd form is the
-// documented unprivileged way (open(2), O_TMPFILE example).
-int LinkTmpFile(int fd, const char* name, const char** sc) {
+// kLinkEmptyPath: linkat(fd, "", AT_EMPTY_PATH), which needs CAP_DAC_READ_SEARCH before
+// Linux 6.10 (ENOENT without it) and saves a /proc path lookup; else the /proc/self/fd
+// form, the documented unprivileged way (open(2), O_TMPFILE example).
+int LinkTmpFile(int fd, const char* name, int flags, const char** sc) {
+#ifdef AT_EMPTY_PATH
+  if (flags & kLinkEmptyPath) return linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH) == 0 ? 0 : Err("linkat", sc);
+#else
+  (void)flags;
+#endif
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
   return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : Err("linkat", sc);
@@ -124,7 +130,7 @@ int WriteTemp(const AtomicWriteArgs& a, const char** sc) {
   if (r == 0 && (a.flags & kSync)) r = SyncFile(fd, sc);
   if (a.flags & kTmpFile) {
     if (r == 0 && !(a.flags & kSync)) r = FlushByClose(fd, sc);
-    if (r == 0) r = LinkTmpFile(fd, (a.flags & kLink) ? a.target : a.temp, sc);
+    if (r == 0) r = LinkTmpFile(fd, (a.flags & kLink) ? a.target : a.temp, a.flags, sc);
     close(fd);  // an unnamed file that got no name vanishes here: nothing to clean up
     return r;
   }
