@@ -9,6 +9,7 @@
 // whether its writer is still alive (kill(pid, 0)), and remove it when not.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as nodePath from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { basenameOf, joinName, pathKey, type FsPath } from './args';
 
@@ -60,6 +61,11 @@ export const TEMP_MIN_BYTES = 24;
 export function tempPath(dir: FsPath, target: FsPath): FsPath {
   const token = `${me}${(seq++).toString(36)}`;
   const base = basenameOf(target);
+  if (typeof base === 'string' && typeof dir === 'string') {
+    const size = Buffer.byteLength(base);
+    const room = Math.max(size, TEMP_MIN_BYTES) - 2 - token.length;
+    if (size <= room) return `${dir}${nodePath.sep}.${base}.${token}`; // the usual case: no cut
+  }
   const bytes = typeof base === 'string' ? Buffer.from(base) : base;
   const room = Math.max(bytes.length, TEMP_MIN_BYTES) - 2 - token.length;
   let cut = Math.max(Math.min(room, bytes.length), 0);
