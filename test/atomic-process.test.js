@@ -65,7 +65,10 @@ test('writers killed with SIGKILL at random instants: one complete version, thei
       `${seen.size} temp files left by killed writers, at most ${most} at once, ${atEnd} after the last kill, ${left.length} after one more write`,
   );
   assert.ok(versions.size > 1, 'no writer ever completed a write: the test proved nothing');
-  assert.deepEqual(left, [], 'temp files of dead writers not swept');
+  if (process.platform === 'linux') assert.deepEqual(left, [], 'temp files of dead writers not swept');
+  // Elsewhere a pid is matched by host name only, so a dead writer's temp must also be
+  // 10 minutes old to be removed (README): these are not yet.
+  else for (const n of left) assert.match(n, /^\.target\./);
 });
 
 test('update() from several processes loses no increment', async (t) => {
