@@ -126,6 +126,32 @@ function tmpFileUnusable(e: unknown, job: AtomicJob): boolean {
 }
 
 /**
+ * Local filesystems whose files have no flush operation, so close(2) never reports a
+ * write error there (statfs f_type: tmpfs, ext2/3/4, xfs, btrfs, f2fs, bcachefs, ramfs).
+ * Elsewhere (NFS, SMB, FUSE, overlay...) an unnamed file written without fsync is
+ * checked by closing a duplicate descriptor before it gets a name.
+ */
+const FLUSH_FREE = new Set([0x01021994, 0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0xca451a4e, 0x858458f6]);
+/** pathKey(dir) -> its filesystem is in FLUSH_FREE (bounded: a cache). */
+const flushFreeDirs = new Map<string, boolean>();
+
+/**
+ * Whether `dir`'s filesystem has no flush operation. Unknown at first: the answer is
+ * "no" (the safe one) while one asynchronous statfs, never blocking, finds out.
+ */
+function flushFree(dir: FsPath): boolean {
+  const key = pathKey(dir);
+  const known = flushFreeDirs.get(key);
+  if (known !== undefined) return known;
+  if (flushFreeDirs.size >= 1000) flushFreeDirs.clear();
+  flushFreeDirs.set(key, false);
+  fs.statfs(dir, (err, st) => {
+    if (!err) flushFreeDirs.set(key, FLUSH_FREE.has(st.type));
+  });
+  return false;
+}
+
+/**
  * linkat(AT_EMPTY_PATH) names an O_TMPFILE file without a /proc lookup (a cheaper call),
  * but needs CAP_DAC_READ_SEARCH before Linux 6.10: refused once, /proc/self/fd is used
  * from then on.
@@ -186,7 +212,10 @@ export function report(e: unknown, fsPath: FsPath, fsDest?: FsPath): Error {
 export function job(target: FsPath, data: ArrayBufferView, c: Checked, commit: number): AtomicJob {
   const dir = dirnameOf(target);
   let flags = c.flags | commit;
-  if (tmpFiles && !noTmpFile.has(pathKey(dir))) flags |= AtomicFlags.TmpFile | (linkEmptyPath ? AtomicFlags.LinkEmptyPath : 0);
+  if (tmpFiles && !noTmpFile.has(pathKey(dir))) {
+    flags |= AtomicFlags.TmpFile | (linkEmptyPath ? AtomicFlags.LinkEmptyPath : 0);
+    if (!(flags & AtomicFlags.Sync) && !flushFree(dir)) flags |= AtomicFlags.FlushBeforeLink;
+  }
   return { target, temp: tempPath(dir, target), dir, data, mode: c.mode, flags };
 }
 

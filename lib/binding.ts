@@ -36,6 +36,7 @@ export const enum AtomicFlags {
   WriteOnly = 128,
   CommitOnly = 256,
   LinkEmptyPath = 512,
+  FlushBeforeLink = 1024,
 }
 
 /** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */

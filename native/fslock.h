@@ -97,6 +97,7 @@ enum AtomicFlags : int {
   kWriteOnly = 128,   // stop after the temp file is written and closed
   kCommitOnly = 256,  // the temp file exists already: only commit (and sync the dir)
   kLinkEmptyPath = 512,  // name the O_TMPFILE file with linkat(AT_EMPTY_PATH), not /proc
+  kFlushBeforeLink = 1024,  // check the O_TMPFILE file's close-time errors before naming it
 };
 struct AtomicWriteArgs {
   const pathchar* target;

@@ -107,7 +107,8 @@ int OpenTemp(const AtomicWriteArgs& a, const char** sc) {
 // runs on every close of any descriptor of the file). An unnamed file must be checked
 // before it gets a name, while it is still open: closing a duplicate runs that flush
 // and reports its error (close(2), "Dealing with error returns from close()").
-// Unneeded after fdatasync, which reports the same errors.
+// TypeScript asks for it (kFlushBeforeLink) unless fdatasync ran, which reports the same
+// errors, or the filesystem is a local one without a flush operation.
 int FlushByClose(int fd, const char** sc) {
   int d = dup(fd);
   if (d < 0) return Err("dup", sc);
@@ -129,7 +130,7 @@ int WriteTemp(const AtomicWriteArgs& a, const char** sc) {
   if (r == 0) r = WriteAll(fd, a.data, a.len, sc);
   if (r == 0 && (a.flags & kSync)) r = SyncFile(fd, sc);
   if (a.flags & kTmpFile) {
-    if (r == 0 && !(a.flags & kSync)) r = FlushByClose(fd, sc);
+    if (r == 0 && (a.flags & kFlushBeforeLink)) r = FlushByClose(fd, sc);
     if (r == 0) r = LinkTmpFile(fd, (a.flags & kLink) ? a.target : a.temp, a.flags, sc);
     close(fd);  // an unnamed file that got no name vanishes here: nothing to clean up
     return r;
