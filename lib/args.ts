@@ -1,12 +1,16 @@
 // Argument checks shared by every public function: bad input fails before anything
 // touches the disk, with Node's own codes.
+import { isUtf8 } from 'node:buffer';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 export type PathLike = string | Buffer | URL;
 
-/** A path argument as an absolute string (string, Buffer or file: URL; no NUL bytes). */
+/**
+ * A path argument as an absolute string (string, Buffer or file: URL; no NUL bytes).
+ * A Buffer that is not valid UTF-8 is converted lossily: {@link toFsPath} keeps its bytes.
+ */
 export function toPath(value: unknown, name = 'path'): string {
   let p: string;
   if (typeof value === 'string') p = value;
@@ -19,6 +23,78 @@ export function toPath(value: unknown, name = 'path'): string {
   if (p.length === 0) throw invalidArgValue(name, p, 'must be a non-empty path');
   // Resolved once: release() must remove this file even if the process chdir()s.
   return nodePath.resolve(p);
+}
+
+/**
+ * A path as the OS gets it: a string, or on POSIX a Buffer with the bytes of a path that
+ * is not valid UTF-8 (a name written by another program in another encoding). Those
+ * bytes are passed through exactly, as node:fs does: converting them to a string would
+ * replace each bad byte with U+FFFD, so `a\xff` and `a\xfe` would name the same file,
+ * and not the one the caller meant. The native binding takes either form.
+ */
+export type FsPath = string | Buffer;
+
+const bytesPaths = process.platform !== 'win32';
+
+/** The bytes of a Buffer path as a string of one char per byte (path functions work on it). */
+function latin1(b: Buffer): string {
+  return b.toString('latin1');
+}
+
+/** Bytes back to an FsPath: a string when they are valid UTF-8. */
+function fromLatin1(s: string): FsPath {
+  const b = Buffer.from(s, 'latin1');
+  return isUtf8(b) ? b.toString('utf8') : b;
+}
+
+/**
+ * A path argument as an absolute {@link FsPath}: a string for strings, URLs and Buffers
+ * holding valid UTF-8 (the same as {@link toPath}); the Buffer's own bytes, resolved
+ * against the working directory, otherwise (POSIX; Windows names are UTF-16, so there
+ * a Buffer is read as UTF-8, as node:fs does).
+ */
+export function toFsPath(value: unknown, name = 'path'): FsPath {
+  if (!bytesPaths || !Buffer.isBuffer(value) || isUtf8(value)) return toPath(value, name);
+  if (value.includes(0)) {
+    throw invalidArgValue(name, value, 'must be a string, Uint8Array, or URL without null bytes');
+  }
+  const s = latin1(value);
+  return fromLatin1(s.startsWith('/') ? nodePath.posix.resolve(s) : nodePath.posix.resolve(latin1(Buffer.from(process.cwd())), s));
+}
+
+/**
+ * A string naming an {@link FsPath} for messages and `error.path`: the bytes read as
+ * UTF-8 with U+FFFD for bad ones (what node:fs puts in its errors). Not unique: use
+ * {@link pathKey} to tell paths apart.
+ */
+export function displayPath(p: FsPath): string {
+  return typeof p === 'string' ? p : p.toString('utf8');
+}
+
+/**
+ * A string that identifies an {@link FsPath} exactly (for Map and Set keys): the path
+ * itself for a string; for bytes, NUL (which no path contains) and one char per byte.
+ */
+export function pathKey(p: FsPath): string {
+  return typeof p === 'string' ? p : `\0${latin1(p)}`;
+}
+
+/** The directory part of an absolute {@link FsPath} (node:path's dirname, on bytes too). */
+export function dirnameOf(p: FsPath): FsPath {
+  return typeof p === 'string' ? nodePath.dirname(p) : fromLatin1(nodePath.posix.dirname(latin1(p)));
+}
+
+/** The last part of an {@link FsPath}, as bytes in a latin1 string when `p` is a Buffer. */
+export function basenameOf(p: FsPath): FsPath {
+  return typeof p === 'string' ? nodePath.basename(p) : fromLatin1(nodePath.posix.basename(latin1(p)));
+}
+
+/** `dir` + separator + `name` (`name` a string, or the bytes of a Buffer). */
+export function joinName(dir: FsPath, name: string | Buffer): FsPath {
+  if (typeof dir === 'string' && typeof name === 'string') return nodePath.join(dir, name);
+  const d = typeof dir === 'string' ? latin1(Buffer.from(dir)) : latin1(dir);
+  const n = typeof name === 'string' ? latin1(Buffer.from(name)) : latin1(name);
+  return fromLatin1(nodePath.posix.join(d, n));
 }
 
 export function toOptions<T extends object>(value: unknown, name = 'options'): Partial<T> {

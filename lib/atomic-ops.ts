@@ -5,12 +5,13 @@
 import * as fs from 'node:fs';
 import { AtomicFlags, binding, type Binding } from './binding';
 import { codeError, osError, type FsLockError } from './errors';
+import { displayPath, type FsPath } from './args';
 
 export interface AtomicJob {
-  target: string;
-  /** Temp file path (ignored with AtomicFlags.TmpFile). */
-  temp: string;
-  dir: string;
+  target: FsPath;
+  /** Temp file path (unused with AtomicFlags.TmpFile | AtomicFlags.Link). */
+  temp: FsPath;
+  dir: FsPath;
   data: ArrayBufferView;
   /** Creation mode (umask applies), or the exact mode with AtomicFlags.Chmod. */
   mode: number;
@@ -18,7 +19,7 @@ export interface AtomicJob {
   /** Owner to give the temp file (node:fs path only; the write-file-atomic drop-in). */
   chown?: { uid: number; gid: number };
   /** Told the temp file's name once it exists (node:fs path only; may return a promise). */
-  onTemp?: (temp: string) => unknown;
+  onTemp?: (temp: FsPath) => unknown;
 }
 
 export interface AtomicOps {
@@ -26,23 +27,24 @@ export interface AtomicOps {
   noReplace: boolean;
   writeSync(job: AtomicJob): void;
   write(job: AtomicJob): Promise<void>;
-  renameSync(from: string, to: string, noReplace: boolean): void;
-  rename(from: string, to: string, noReplace: boolean): Promise<void>;
+  renameSync(from: FsPath, to: FsPath, noReplace: boolean): void;
+  rename(from: FsPath, to: FsPath, noReplace: boolean): Promise<void>;
   /** Flushes a directory's entries; best effort (errors are not reported). */
-  syncDirSync(dir: string): void;
-  syncDir(dir: string): Promise<void>;
+  syncDirSync(dir: FsPath): void;
+  syncDir(dir: FsPath): Promise<void>;
 }
 
 // ---- native ----------------------------------------------------------------------
 
 function nativeOps(b: Binding): AtomicOps {
-  const settle = (resolve: () => void, reject: (e: Error) => void, path: string, dest?: string) =>
-    (r: number, syscall: string) => (r < 0 ? reject(osError(r, syscall, path, dest)) : resolve());
+  const settle = (resolve: () => void, reject: (e: Error) => void, path: FsPath, dest?: FsPath) =>
+    (r: number, syscall: string) =>
+      r < 0 ? reject(osError(r, syscall, displayPath(path), dest === undefined ? undefined : displayPath(dest))) : resolve();
   return {
     noReplace: true,
     writeSync(j) {
       const r = b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags);
-      if (r < 0) throw osError(r, b.lastSyscall(), j.target);
+      if (r < 0) throw osError(r, b.lastSyscall(), displayPath(j.target));
     },
     write(j) {
       return new Promise((resolve, reject) =>
@@ -51,7 +53,7 @@ function nativeOps(b: Binding): AtomicOps {
     },
     renameSync(from, to, noReplace) {
       const r = b.rename(from, to, noReplace);
-      if (r < 0) throw osError(r, b.lastSyscall(), from, to);
+      if (r < 0) throw osError(r, b.lastSyscall(), displayPath(from), displayPath(to));
     },
     rename(from, to, noReplace) {
       return new Promise((resolve, reject) => b.rename(from, to, noReplace, settle(resolve, reject, from, to)));
@@ -68,8 +70,8 @@ function nativeOps(b: Binding): AtomicOps {
 // ---- fallback (node:fs) ----------------------------------------------------------
 
 /** node:fs has no renameat2: lib/atomic.ts emulates the no-replace rename. */
-function noReplaceUnsupported(from: string, to: string): FsLockError {
-  return codeError('ENOSYS', 'renameat2', from, to);
+function noReplaceUnsupported(from: FsPath, to: FsPath): FsLockError {
+  return codeError('ENOSYS', 'renameat2', displayPath(from), displayPath(to));
 }
 
 function ignore(fn: () => void): void {
@@ -81,7 +83,7 @@ function ignore(fn: () => void): void {
 }
 
 /** The existing target's owner (when it differs; EPERM tolerated) and mode. */
-function copyOwnerSync(fd: number, target: string): void {
+function copyOwnerSync(fd: number, target: FsPath): void {
   let st: fs.Stats;
   try {
     st = fs.statSync(target);
@@ -99,7 +101,7 @@ function copyOwnerSync(fd: number, target: string): void {
   fs.fchmodSync(fd, st.mode & 0o7777);
 }
 
-async function copyOwner(fh: fs.promises.FileHandle, target: string): Promise<void> {
+async function copyOwner(fh: fs.promises.FileHandle, target: FsPath): Promise<void> {
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(target);
@@ -116,7 +118,7 @@ async function copyOwner(fh: fs.promises.FileHandle, target: string): Promise<vo
 }
 
 /** fsync of a directory: Windows cannot open one (EISDIR/EPERM), where it is not needed. */
-function syncDirSync(dir: string): void {
+function syncDirSync(dir: FsPath): void {
   ignore(() => {
     const fd = fs.openSync(dir, 'r');
     try {
@@ -127,7 +129,7 @@ function syncDirSync(dir: string): void {
   });
 }
 
-async function syncDir(dir: string): Promise<void> {
+async function syncDir(dir: FsPath): Promise<void> {
   const fh = await fs.promises.open(dir, 'r').catch(() => undefined);
   if (!fh) return;
   await fh.sync().catch(() => undefined);
@@ -162,7 +164,7 @@ function creationMode(j: AtomicJob): number {
 
 /** The synchronous sequence on node:fs (the fallback's, and the drop-in's with hooks). */
 export function writeSyncJs(j: AtomicJob): void {
-  if (j.flags & AtomicFlags.TmpFile) throw codeError('EOPNOTSUPP', 'open', j.dir);
+  if (j.flags & AtomicFlags.TmpFile) throw codeError('EOPNOTSUPP', 'open', displayPath(j.dir));
   if (!(j.flags & AtomicFlags.CommitOnly)) {
     const fd = fs.openSync(j.temp, 'wx', creationMode(j)); // EEXIST: the temp name is taken
     try {
@@ -205,7 +207,7 @@ export async function writeChunks(
   chunks: Iterable<ArrayBufferView> | AsyncIterable<ArrayBufferView>,
   signal?: AbortSignal,
 ): Promise<void> {
-  if (j.flags & AtomicFlags.TmpFile) throw codeError('EOPNOTSUPP', 'open', j.dir);
+  if (j.flags & AtomicFlags.TmpFile) throw codeError('EOPNOTSUPP', 'open', displayPath(j.dir));
   if (!(j.flags & AtomicFlags.CommitOnly)) {
     const fh = await fs.promises.open(j.temp, 'wx', creationMode(j));
     try {

@@ -52,7 +52,12 @@ export const enum AtomicFlags {
   TmpFile = 64,
   WriteOnly = 128,
   CommitOnly = 256,
+  LinkEmptyPath = 512,
+  FlushBeforeLink = 1024,
 }
+
+/** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */
+export type NativePath = string | Buffer;
 
 export type NativeCallback = (result: number, syscall: string) => void;
 
@@ -94,20 +99,20 @@ export interface Binding {
   ): WaitHandle;
   cancel(handle: WaitHandle): void;
   /** One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool. */
-  atomicWrite(target: string, temp: string, dir: string, data: ArrayBufferView, mode: number, flags: number): number;
+  atomicWrite(target: NativePath, temp: NativePath, dir: NativePath, data: ArrayBufferView, mode: number, flags: number): number;
   atomicWrite(
-    target: string,
-    temp: string,
-    dir: string,
+    target: NativePath,
+    temp: NativePath,
+    dir: NativePath,
     data: ArrayBufferView,
     mode: number,
     flags: number,
     done: NativeCallback,
   ): void;
-  rename(from: string, to: string, noReplace: boolean): number;
-  rename(from: string, to: string, noReplace: boolean, done: NativeCallback): void;
-  syncDir(dir: string): number;
-  syncDir(dir: string, done: NativeCallback): void;
+  rename(from: NativePath, to: NativePath, noReplace: boolean): number;
+  rename(from: NativePath, to: NativePath, noReplace: boolean, done: NativeCallback): void;
+  syncDir(dir: NativePath): number;
+  syncDir(dir: NativePath, done: NativeCallback): void;
 
   /**
    * Blocks this thread until granted; timeoutMs >= 0 waits on a pool thread and returns

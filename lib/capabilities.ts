@@ -88,7 +88,7 @@ export async function capabilities(dir: PathLike): Promise<Capabilities> {
         tmpfile:
           !!n &&
           process.platform === 'linux' &&
-          tryIt(() => n.atomicWrite(`${base}-t`, '', d, new Uint8Array(0), 0o600, AtomicFlags.TmpFile) >= 0),
+          tryIt(() => n.atomicWrite(`${base}-t`, '', d, new Uint8Array(0), 0o600, AtomicFlags.TmpFile | AtomicFlags.Link) >= 0),
         dirFsync: process.platform !== 'win32' && tryIt(() => (n ? n.syncDir(d) >= 0 : syncDirJs(d))),
         hardLinks: tryIt(() => {
           fs.linkSync(a, `${base}-l`);

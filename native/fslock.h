@@ -115,13 +115,16 @@ enum AtomicFlags : int {
   kChmod = 8,         // set exactly `mode` on the temp file (umask not applied)
   kNoReplace = 16,    // commit with a no-replace rename (EEXIST if target exists)
   kLink = 32,         // commit with link(temp, target) + unlink(temp) (no-replace)
-  kTmpFile = 64,      // unnamed temp file (O_TMPFILE) linked at target (no-replace)
+  kTmpFile = 64,      // the temp file is an unnamed O_TMPFILE one (Linux), linked at the
+                      // target with kLink (no-replace), else at temp for the commit
   kWriteOnly = 128,   // stop after the temp file is written and closed
   kCommitOnly = 256,  // the temp file exists already: only commit (and sync the dir)
+  kLinkEmptyPath = 512,  // name the O_TMPFILE file with linkat(AT_EMPTY_PATH), not /proc
+  kFlushBeforeLink = 1024,  // check the O_TMPFILE file's close-time errors before naming it
 };
 struct AtomicWriteArgs {
   const pathchar* target;
-  const pathchar* temp;  // unused with kTmpFile
+  const pathchar* temp;  // unused with kTmpFile | kLink
   const pathchar* dir;   // the target's directory (kSyncDir, kTmpFile)
   const uint8_t* data;
   size_t len;

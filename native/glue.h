@@ -44,16 +44,38 @@ inline int Fail(Napi::Env env, int err, const char* sc) {
   return err;
 }
 
-// Paths arrive as JS strings already checked by TypeScript (no NUL bytes).
+// Paths arrive checked by TypeScript (absolute, no NUL bytes) as JS strings, or on
+// POSIX as a Buffer holding the path's bytes when they are not valid UTF-8: those are
+// passed through byte for byte, as node:fs does, instead of a lossy conversion that
+// would make `a\xff` and `a\xfe` the same name. A path that does not fit is
+// reported as truncated (the caller answers ENAMETOOLONG).
 class PathArg {
  public:
   PathArg(Napi::Env env, Napi::Value v) {
     size_t n = 0;
+    bool isBuffer = false;
+    napi_is_buffer(env, v, &isBuffer);
+    if (isBuffer) {
+      void* bytes = nullptr;
+      size_t len = 0;
+      napi_get_buffer_info(env, v, &bytes, &len);
 #ifdef _WIN32
-    napi_get_value_string_utf16(env, v, reinterpret_cast<char16_t*>(buf_), kMax, &n);
+      // Windows names are UTF-16: the bytes are read as UTF-8, as node:fs does.
+      napi_value s;
+      napi_create_string_utf8(env, static_cast<const char*>(bytes), len, &s);
+      napi_get_value_string_utf16(env, s, reinterpret_cast<char16_t*>(buf_), kMax, &n);
 #else
-    napi_get_value_string_utf8(env, v, buf_, kMax, &n);
+      n = len < kMax - 1 ? len : kMax - 1;
+      if (n > 0) std::memcpy(buf_, bytes, n);
+      buf_[n] = 0;
 #endif
+    } else {
+#ifdef _WIN32
+      napi_get_value_string_utf16(env, v, reinterpret_cast<char16_t*>(buf_), kMax, &n);
+#else
+      napi_get_value_string_utf8(env, v, buf_, kMax, &n);
+#endif
+    }
     truncated_ = n >= kMax - 1;
   }
   const pathchar* get() const { return buf_; }

@@ -45,7 +45,9 @@ struct WriteJob {
         mode(I32(info, 4)),
         flags(I32(info, 5)) {
     ViewBytes(info[3], &data, &len);
-    tooLong = target.empty() || dir.empty() || (temp.empty() && !(flags & os::kTmpFile));
+    // Only an O_TMPFILE file linked at the target (kTmpFile | kLink) has no temp name.
+    const int unnamed = os::kTmpFile | os::kLink;
+    tooLong = target.empty() || dir.empty() || (temp.empty() && (flags & unnamed) != unnamed);
   }
   int Run(const char** sc) const {
     if (tooLong) {

@@ -65,13 +65,19 @@ int RenameNoReplace(const char* from, const char* to, const char** sc) {
 #endif
 }
 
-// Links the unnamed O_TMPFILE file at `target`. AT_EMPTY_PATH would need
-// CAP_DAC_READ_SEARCH; the /proc/self/fd form is the documented unprivileged way
-// (open(2), O_TMPFILE example).
-int LinkTmpFile(int fd, const char* target, const char** sc) {
+// Gives the unnamed O_TMPFILE file the name `name` (fails with EEXIST, never replaces).
+// kLinkEmptyPath: linkat(fd, "", AT_EMPTY_PATH), which needs CAP_DAC_READ_SEARCH before
+// Linux 6.10 (ENOENT without it) and saves a /proc path lookup; else the /proc/self/fd
+// form, the documented unprivileged way (open(2), O_TMPFILE example).
+int LinkTmpFile(int fd, const char* name, int flags, const char** sc) {
+#ifdef AT_EMPTY_PATH
+  if (flags & kLinkEmptyPath) return linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH) == 0 ? 0 : Err("linkat", sc);
+#else
+  (void)flags;
+#endif
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  return linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW) == 0 ? 0 : Err("linkat", sc);
+  return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : Err("linkat", sc);
 }
 
 int Commit(const AtomicWriteArgs& a, const char** sc) {
@@ -97,6 +103,43 @@ int OpenTemp(const AtomicWriteArgs& a, const char** sc) {
   return fd >= 0 ? fd : Err("open", sc);
 }
 
+// close(2) is where NFS, CIFS and FUSE report a deferred write error (their ->flush
+// runs on every close of any descriptor of the file). An unnamed file must be checked
+// before it gets a name, while it is still open: closing a duplicate runs that flush
+// and reports its error (close(2), "Dealing with error returns from close()").
+// TypeScript asks for it (kFlushBeforeLink) unless fdatasync ran, which reports the same
+// errors, or the filesystem is a local one without a flush operation.
+int FlushByClose(int fd, const char** sc) {
+  int d = dup(fd);
+  if (d < 0) return Err("dup", sc);
+  if (close(d) != 0 && errno != EINTR) return Err("close", sc);
+  return 0;
+}
+
+// Creates the temp file with the data: a named one (O_EXCL at a.temp), or an unnamed
+// O_TMPFILE one linked at a.target (kLink: exclusive create) or at a.temp (to be
+// renamed). On failure nothing is left. Once a name exists the content has been
+// flushed and checked, so the last close cannot fail the call (its error is ignored:
+// the descriptor is released in any case, close(2)).
+int WriteTemp(const AtomicWriteArgs& a, const char** sc) {
+  int fd = OpenTemp(a, sc);
+  if (fd < 0) return fd;  // nothing created: EEXIST here means the temp name is taken
+  int r = 0;
+  if (a.flags & kKeepOwner) r = CopyOwnerAndMode(fd, a.target, sc);
+  if (r == 0 && (a.flags & kChmod) && fchmod(fd, a.mode & 07777) != 0) r = Err("fchmod", sc);
+  if (r == 0) r = WriteAll(fd, a.data, a.len, sc);
+  if (r == 0 && (a.flags & kSync)) r = SyncFile(fd, sc);
+  if (a.flags & kTmpFile) {
+    if (r == 0 && (a.flags & kFlushBeforeLink)) r = FlushByClose(fd, sc);
+    if (r == 0) r = LinkTmpFile(fd, (a.flags & kLink) ? a.target : a.temp, a.flags, sc);
+    close(fd);  // an unnamed file that got no name vanishes here: nothing to clean up
+    return r;
+  }
+  if (close(fd) != 0 && r == 0 && errno != EINTR) r = Err("close", sc);
+  if (r != 0) unlink(a.temp);
+  return r;
+}
+
 }  // namespace
 
 bool IsUnsupported(int err) { return err == -EINVAL || err == -ENOSYS || err == -EOPNOTSUPP; }
@@ -115,7 +158,6 @@ int Rename(const pathchar* from, const pathchar* to, bool noReplace, const char*
 }
 
 int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
-  int r = 0;
   if (!(a.flags & kCommitOnly)) {
 #ifndef O_TMPFILE
     if (a.flags & kTmpFile) {
@@ -123,26 +165,16 @@ int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
       return -EOPNOTSUPP;
     }
 #endif
-    int fd = OpenTemp(a, sc);
-    if (fd < 0) return fd;  // nothing created: EEXIST here means the temp name is taken
-    if (a.flags & kKeepOwner) r = CopyOwnerAndMode(fd, a.target, sc);
-    if (r == 0 && (a.flags & kChmod) && fchmod(fd, a.mode & 07777) != 0) r = Err("fchmod", sc);
-    if (r == 0) r = WriteAll(fd, a.data, a.len, sc);
-    if (r == 0 && (a.flags & kSync)) r = SyncFile(fd, sc);
-    if (r == 0 && (a.flags & kTmpFile)) r = LinkTmpFile(fd, a.target, sc);
-    // close(2) can report a deferred write error (NFS): the content is not safe then.
-    if (close(fd) != 0 && r == 0 && errno != EINTR) r = Err("close", sc);
-    if (a.flags & kTmpFile) {
-      // An unnamed file vanishes with its last descriptor: nothing to clean up.
-      if (r == 0 && (a.flags & kSyncDir)) SyncDir(a.dir, sc);
-      return r;
-    }
-    if (r != 0 || (a.flags & kWriteOnly)) {
-      if (r != 0) unlink(a.temp);
-      return r;
+    int r = WriteTemp(a, sc);
+    if (r != 0 || (a.flags & kWriteOnly)) return r;
+    if ((a.flags & (kTmpFile | kLink)) == (kTmpFile | kLink)) {
+      // Linked at the target already. Best effort, as after a commit (below).
+      const char* ignored = nullptr;
+      if (a.flags & kSyncDir) SyncDir(a.dir, &ignored);
+      return 0;
     }
   }
-  r = Commit(a, sc);
+  int r = Commit(a, sc);
   if (r != 0) {
     // With kCommitOnly the temp file is the caller's (it may try another name).
     if (!(a.flags & kCommitOnly)) unlink(a.temp);

@@ -27,13 +27,14 @@ test('a shared cache entry: rewritten, expired and deleted by several processes,
   assert.deepEqual(left, [], 'temp files left behind');
 });
 
-test('a writer killed with SIGKILL at random instants leaves one complete version', async (t) => {
+test('writers killed with SIGKILL at random instants: one complete version, their temp files swept', async (t) => {
   const dir = tmpdir(t);
   const target = path.join(dir, 'target');
   fs.writeFileSync(target, blob.make('initial', 0, 100));
   const rounds = stress ? 200 : 15;
   const versions = new Set();
-  let litter = 0;
+  const seen = new Set();
+  let most = 0;
   for (let i = 0; i < rounds; i++) {
     const w = spawnFixture(t, 'atomic-worker.js', ['writer', target]);
     await w.next('ready');
@@ -45,17 +46,29 @@ test('a writer killed with SIGKILL at random instants leaves one complete versio
     const body = blob.check(fs.readFileSync(target, 'utf8'));
     assert.ok(body, `round ${i}: target is not one complete version`);
     versions.add(`${body.writer}:${body.seq}`);
-    // Named temp files of a killed writer stay (nothing runs to remove them); they
-    // never take the target's name. Removed here so each round starts clean.
-    for (const n of fs.readdirSync(dir)) {
-      if (n === 'target') continue;
+    // A killed writer may leave a named temp file (Linux native: only if killed in the
+    // instant between naming its O_TMPFILE file and the rename). It never takes the
+    // target's name, and the next writer's first write removes it.
+    const temps = fs.readdirSync(dir).filter((n) => n !== 'target');
+    for (const n of temps) {
       assert.match(n, /^\.target\./, `unexpected file ${n}`);
-      litter++;
-      fs.rmSync(path.join(dir, n));
+      seen.add(n);
     }
+    most = Math.max(most, temps.length);
   }
-  t.diagnostic(`${rounds} kills, ${versions.size} distinct versions seen, ${litter} temp files left by killed writers`);
+  const atEnd = fs.readdirSync(dir).length - 1;
+  // One write by a live process that has not written here yet sweeps what is left.
+  fslock.writeFileAtomicSync(path.join(dir, 'other'), 'x');
+  const left = fs.readdirSync(dir).filter((n) => n !== 'target' && n !== 'other');
+  t.diagnostic(
+    `${rounds} kills (backend ${fslock.backend}), ${versions.size} distinct versions seen, ` +
+      `${seen.size} temp files left by killed writers, at most ${most} at once, ${atEnd} after the last kill, ${left.length} after one more write`,
+  );
   assert.ok(versions.size > 1, 'no writer ever completed a write: the test proved nothing');
+  if (process.platform === 'linux') assert.deepEqual(left, [], 'temp files of dead writers not swept');
+  // Elsewhere a pid is matched by host name only, so a dead writer's temp must also be
+  // 10 minutes old to be removed (README): these are not yet.
+  else for (const n of left) assert.match(n, /^\.target\./);
 });
 
 test('update() from several processes loses no increment', async (t) => {
