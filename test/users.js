@@ -83,16 +83,24 @@ function spawnAs(t, user, name, args = [], opts = {}) {
   const queue = [];
   const waiters = [];
   child.on('message', (m) => {
-    const i = waiters.findIndex((w) => w.type === m.type);
+    const i = waiters.findIndex((w) => w.types.includes(m.type));
     if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
     else queue.push(m);
   });
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   child.pending = () => queue.map((m) => m.type);
-  child.next = (type, ms = LIMIT) => {
-    const i = queue.findIndex((m) => m.type === type);
+  /** The next message of one of `types` (a type or an array of them). */
+  child.next = (types, ms = LIMIT) => {
+    types = [].concat(types);
+    const i = queue.findIndex((m) => types.includes(m.type));
     if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0]);
-    return within(new Promise((resolve) => waiters.push({ type, resolve })), ms, `message '${type}' from ${user} ${name}`);
+    const waiter = { types };
+    const got = new Promise((resolve) => (waiter.resolve = resolve));
+    waiters.push(waiter);
+    return within(got, ms, `message '${types.join("' or '")}' from ${user} ${path.basename(name)}`).finally(() => {
+      const j = waiters.indexOf(waiter);
+      if (j >= 0) waiters.splice(j, 1);
+    });
   };
   child.exited = (ms = LIMIT) => within(exited, ms, `exit of ${user} ${name}`);
   t.after(() => {
