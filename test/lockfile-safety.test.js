@@ -302,8 +302,9 @@ suite(`not a regular file at the lock path (${fslock.backend})`, { skip: process
         });
         results.push(m);
       }
-      await child.next('done', 30_000);
+      const done = await child.next('done', 30_000);
       const bad = [];
+      if (done.fdsAfter !== done.fdsBefore) bad.push(`failed calls leaked ${done.fdsAfter - done.fdsBefore} descriptors`);
       const after = snapshot(p);
       if (JSON.stringify(after) !== JSON.stringify(before)) bad.push(`the ${s.kind} was changed or removed: ${JSON.stringify(after)}`);
       for (const r of results) {

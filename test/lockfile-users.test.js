@@ -113,17 +113,22 @@ suite(`other users (${fslock.backend})`, { skip }, () => {
         crashed.kill('SIGKILL');
         await crashed.exited();
         assert.equal(fs.statSync(file).uid, owner === 'nobody' ? NOBODY.uid : 0, 'the leftover lock file');
-        if (owner === 'root') assert.equal(perm(file).toString(8), '666', 'root\'s lock file lets nobody open it');
+        const problems = [];
+        if (owner === 'root' && perm(file) !== 0o666) {
+          // Reported below; the file is then made what a umask-0 creator leaves, so that
+          // the release part is still checked.
+          problems.push(`root's lock file has mode ${perm(file).toString(8)}, not 666: nobody cannot open it`);
+          fs.chmodSync(file, 0o666);
+        }
 
-        const values = [];
         for (const op of ['lock', 'lockSync', 'withLock']) {
           const child = spawnAs(t, user, 'lock-op.js', [op, file, JSON.stringify({ value: `${op}-value` })]);
-          const first = await child.next(['released', 'failed', 'release-failed']);
-          assert.equal(first.type, 'released', `${user} ${op}: ${first.type} ${first.code}: ${first.message}`);
-          if (op === 'withLock') values.push(first.value);
+          const m = await child.next(['released', 'failed', 'release-failed']);
+          if (m.type !== 'released') problems.push(`${user} ${op}: ${m.type} ${m.code}: ${m.message}`);
+          else if (op === 'withLock' && m.value !== 'withLock-value') problems.push(`withLock resolved with ${m.value}`);
           assert.equal((await child.exited()).code, 0);
-          assert.equal(await fslock.isLocked(file), false, `released after ${user}'s ${op}`);
+          if (await fslock.isLocked(file)) problems.push(`still locked after ${user}'s ${op}`);
         }
-        assert.deepEqual(values, ['withLock-value'], 'withLock resolves with fn\'s value');
+        assert.deepEqual(problems, []);
       });
 });
