@@ -32,6 +32,7 @@ const PIDFILE = path.join(STATE, 'glusterd.pid');
 const BRICKS = '/var/tmp/fslock-gluster';
 const MOUNTS = '/mnt/fslock-gluster';
 const PREFIX = 'fslock-';
+const GLUSTERD_VOLS = '/var/lib/glusterd/vols'; // glusterd's working directory (glusterd.vol)
 const log = (...a) => console.error('gluster:', ...a);
 
 /** An error that means "this machine cannot do it" (the test skips), not a bug. */
@@ -202,11 +203,20 @@ function startGlusterd() {
 /** Stops our glusterd when no volume is left on it; a glusterd not ours is left alone. */
 function stopGlusterdIfIdle() {
   const pid = ourGlusterd();
-  if (!pid) return;
+  if (!pid) return fs.rmSync(PIDFILE, { force: true });
   if (glusterdAnswers() && volumes().length) return; // someone else's volumes: still in use
   log(`stopping glusterd (pid ${pid})`);
   terminate(pid, 'glusterd');
   fs.rmSync(PIDFILE, { force: true });
+}
+
+/** Volumes of ours in glusterd's state directory (whether or not glusterd runs). */
+function knownVolumes() {
+  try {
+    return fs.readdirSync(GLUSTERD_VOLS).filter((v) => v.startsWith(PREFIX));
+  } catch {
+    return [];
+  }
 }
 
 function volumes() {
@@ -404,6 +414,9 @@ function down(setup = { volume: `${PREFIX}cli` }) {
   if (process.platform !== 'linux' || process.getuid() !== 0) return 0;
   serialised(() => {
     if (glusterdAnswers() || mountsOf(setup.volume).length || fs.existsSync(instance(setup.volume).stateFile)) teardown(setup.volume);
+    // A glusterd killed with its volumes keeps them in its state directory, and
+    // brings them back (started) when it next starts: delete them now.
+    if (!glusterdAnswers() && knownVolumes().some(isLeftover)) startGlusterd();
     cleanLeftovers();
     stopGlusterdIfIdle();
   });
