@@ -285,6 +285,14 @@ function unmount(dir) {
   sh('umount', ['-l', dir], 30_000);
 }
 
+function rmdir(dir) {
+  try {
+    fs.rmdirSync(dir);
+  } catch (e) {
+    if (e.code !== 'ENOENT') log(`could not remove ${dir}: ${e.code}`);
+  }
+}
+
 function mountsOfDir(dir) {
   return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
 }
@@ -309,7 +317,7 @@ function teardown(volume) {
   const step = (what) => steps.push(`${what} ${Date.now() - t0}`);
   for (const dir of mountsOf(volume)) unmount(dir);
   step('umount');
-  for (const p of strays(volume).filter((p) => cmdline(p)[0].endsWith('glusterfs'))) terminate(p, `FUSE client of ${volume}`);
+  for (const p of strays(volume).filter((p) => (cmdline(p)[0] || '').endsWith('glusterfs'))) terminate(p, `FUSE client of ${volume}`);
   if (glusterdAnswers() && volumes().includes(volume)) {
     try {
       gluster(['volume', 'stop', volume, 'force']);
@@ -325,7 +333,8 @@ function teardown(volume) {
   if (mountsOfDir(inst.brickFs)) unmount(inst.brickFs);
   fs.rmSync(inst.brickFs, { recursive: true, force: true });
   step('brick');
-  fs.rmSync(path.join(MOUNTS, volume), { recursive: true, force: true });
+  // Not recursive: should a mount still be attached, its content is not ours to delete.
+  for (const dir of [...inst.mounts, path.join(MOUNTS, volume)]) rmdir(dir);
   step('mount points');
   fs.rmSync(inst.stateFile, { force: true });
   log(`${volume} torn down in ${Date.now() - t0} ms (ms since start: ${steps.join(', ')})`);
@@ -432,10 +441,11 @@ function down(setup = { volume: `${PREFIX}cli` }) {
     cleanLeftovers();
     stopGlusterdIfIdle();
   });
-  try {
-    fs.rmdirSync(MOUNTS);
-    fs.rmdirSync(BRICKS);
-  } catch {}
+  for (const dir of [MOUNTS, BRICKS]) {
+    try {
+      fs.rmdirSync(dir); // when empty: other runs may still have volumes there
+    } catch {}
+  }
   return Date.now() - t0;
 }
 

@@ -129,7 +129,7 @@ async function counterRun(t, name, backends, n) {
   const total = Number(gluster.readThroughFd(counter.B));
   t.diagnostic(`${name}: 4 processes x ${n} increments in ${Date.now() - t0} ms; counter=${total}`);
   for (const r of reports) {
-    t.diagnostic(`  ${r.host} ${r.backend}: ok=${r.ok} lockFailures=${r.lockFailures} ioFailures=${r.ioFailures} overlaps=${r.overlaps} ${r.ms} ms ${r.errors.join(' | ')}`);
+    t.diagnostic(`  ${r.host} ${r.backend}: ok=${r.ok} lockFailures=${r.lockFailures} ioFailures=${r.ioFailures} overlaps=${r.overlaps}${r.overlaps ? ` (inside: ${r.seen.join(', ')})` : ''} ${r.ms} ms ${r.errors.join(' | ')}`);
   }
   const sum = (k) => reports.reduce((s, r) => s + r[k], 0);
   assert.deepEqual(
