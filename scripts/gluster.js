@@ -408,7 +408,7 @@ function up({ tag = `p${process.pid}`, owner = process.pid } = {}) {
     startGlusterd(); // first: leftover volumes are known to glusterd only
     cleanLeftovers();
     if (volumes().includes(volume) && mountsOf(volume).length === 2 && mountsWork(...inst.mounts)) return; // idempotent
-    teardown(volume);
+    if (volumes().includes(volume) || mountsOf(volume).length || fs.existsSync(inst.brickFs) || fs.existsSync(inst.stateFile)) teardown(volume); // half set up
     fs.mkdirSync(inst.brickFs, { recursive: true });
     sh('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0755', `${volume}-brick`, inst.brickFs]);
     fs.mkdirSync(inst.brick);
