@@ -2,7 +2,8 @@
 // `npm test`: builds the TypeScript, then runs the whole suite twice, against the
 // native backend and with FSLOCK_BACKEND=fallback. `--backend X` runs one; `--stress`
 // sets FSLOCK_STRESS=1 (long soak versions of the concurrency tests). As root on
-// Debian it installs the mkfs tools that test/filesystems.test.js needs.
+// Debian it installs the mkfs tools that test/filesystems.test.js needs and the
+// GlusterFS server and client for test/gluster.test.js.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -40,19 +41,21 @@ for (const backend of only ? [only] : ['native', 'fallback']) {
 process.exit(failed ? 1 : 0);
 
 /**
- * test/filesystems.test.js loop-mounts xfs and btrfs images: as root on Debian, their
- * mkfs tools are installed here (a few seconds, once). Elsewhere those filesystems are
- * skipped with the reason shown.
+ * test/filesystems.test.js loop-mounts xfs and btrfs images, test/gluster.test.js mounts
+ * a GlusterFS volume twice (scripts/gluster.js): as root on Debian, their tools are
+ * installed here (a few seconds, once). Elsewhere those tests are skipped with the
+ * reason shown.
  */
 function filesystemTools() {
-  if (!process.getuid || process.getuid() !== 0 || (files.length && !files.some((f) => f.includes('filesystems')))) return;
+  if (!process.getuid || process.getuid() !== 0) return;
+  const wanted = (name) => !files.length || files.some((f) => f.includes(name));
+  const needs = [];
+  if (wanted('filesystems')) needs.push(['mkfs.xfs', 'xfsprogs'], ['mkfs.btrfs', 'btrfs-progs']);
+  if (wanted('gluster')) needs.push(['glusterd', 'glusterfs-server'], ['mount.glusterfs', 'glusterfs-client']);
   try {
-    require('./tooling').ensurePackages([
-      ['mkfs.xfs', 'xfsprogs'],
-      ['mkfs.btrfs', 'btrfs-progs'],
-    ]);
+    require('./tooling').ensurePackages(needs);
   } catch (e) {
-    console.log(`# could not install mkfs tools (${e.message.split('\n')[0]}): xfs/btrfs checks will be skipped`);
+    console.log(`# could not install ${needs.map((n) => n[1]).join(', ')} (${e.message.split('\n')[0]}): their tests will be skipped`);
   }
 }
 
