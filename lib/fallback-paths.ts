@@ -234,6 +234,8 @@ function reclaim(path: string, free: { ino: number; text: string }, record: stri
       closeQuietly(fd);
       fs.rmSync(temp, { force: true });
       if (isGoneCode(e)) return undefined; // a native holder released (removed) it meanwhile: retry
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPERM' || code === 'EACCES') throw stickyError(path, st.uid, code);
       throw asLockError(e, path);
     }
     const result = { fd, ino: fs.fstatSync(fd).ino, oldFd: old, freeText: free.text };
@@ -246,6 +248,22 @@ function reclaim(path: string, free: { ino: number; text: string }, record: stri
     if (old !== undefined) closeQuietly(old);
     removeIfMine(claim, id);
   }
+}
+
+/**
+ * The takeover of a dead holder's file is a rename over it, which a sticky directory
+ * (/tmp) allows only the file's owner and root. Writing into it in place instead would
+ * race with native processes (no compare-and-swap), so the fallback says what is wrong.
+ */
+function stickyError(path: string, uid: number, code: string): Error {
+  return codeError(
+    code,
+    'rename',
+    path,
+    undefined,
+    `operation not permitted: the lock file belongs to uid ${uid} and its holder is gone, but this ` +
+      `directory (sticky) lets only its owner replace it; remove it as uid ${uid} or root, or use the native backend`,
+  );
 }
 
 /** Whether a native process may still hold the inode a reclaim replaced. */
