@@ -56,6 +56,25 @@ class Peer {
   }
 }
 
+// Every step is logged, so that a hang fails with where it was instead of the runner's
+// bare timeout (which would also leave the peers running).
+let trail = [];
+function logged(peer) {
+  const ask = peer.ask.bind(peer);
+  peer.ask = (command) => {
+    trail.push(`${peer.name}> ${command}`);
+    return ask(command).then((reply) => (trail.push(`${peer.name}< ${reply}`), reply));
+  };
+  return peer;
+}
+function bounded(promise, ms, peers) {
+  let timer;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no progress within ${ms / 1000} s; steps:\n${trail.join('\n')}\n${peers.map((p) => `--- ${p.name} stderr:\n${p.stderr}`).join('\n')}`)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
 for (const [name, rt] of Object.entries(RUNTIMES)) {
   let skip = false;
   let bin;
@@ -74,9 +93,18 @@ for (const [name, rt] of Object.entries(RUNTIMES)) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fslock-${name}-`));
     const lockPath = path.join(dir, 'shared.lock');
     const data = path.join(dir, 'data');
-    const r = new Peer(name, bin, rt.args(PEER, lockPath));
-    const n = new Peer('node', process.execPath, [PEER, lockPath]);
+    trail = [];
+    const r = logged(new Peer(name, bin, rt.args(PEER, lockPath)));
+    const n = logged(new Peer('node', process.execPath, [PEER, lockPath]));
     try {
+      await bounded(steps(), 120_000, [r, n]);
+    } finally {
+      r.child.kill('SIGKILL');
+      n.child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+
+    async function steps() {
       const [rr, nr] = [await r.next(), await n.next()];
       // Native: loaded, no load error. Fallback: chosen by FSLOCK_BACKEND (the peers say why).
       const tail = fslock.backend === 'native' ? '$' : ' FSLOCK_BACKEND=fallback';
@@ -100,7 +128,7 @@ for (const [name, rt] of Object.entries(RUNTIMES)) {
       // A worker thread in the runtime: refused while node holds, granted after.
       await r.expect('worker', 'ok ELOCKED');
       await n.expect('release', 'ok');
-      await r.expect('workerdone', `ok granted-${fslock.backend}`);
+      await r.expect('workerdone', `ok granted-${fslock.backend} released`);
       // And the runtime's main thread takes it again; node is refused.
       await r.expect('lock', 'ok');
       await n.expect('try', 'err ELOCKED');
@@ -111,10 +139,6 @@ for (const [name, rt] of Object.entries(RUNTIMES)) {
       assert.deepEqual(fs.readdirSync(dir).sort(), ['atomic.json', 'data'], 'a lock or temp file was left behind');
       await r.ask('exit').catch(() => {});
       await n.ask('exit').catch(() => {});
-    } finally {
-      r.child.kill('SIGKILL');
-      n.child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 }
