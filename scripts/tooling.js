@@ -48,7 +48,9 @@ function npmPackage(spec) {
   // npm pack: the registry's tarball, as npm would install it (no network beyond it).
   // --json explicitly: under `npm pack --json` (test:package -> prepack) npm_config_json
   // is inherited, and the plain output would be JSON anyway.
-  const tgz = JSON.parse(run('npm', ['pack', spec, '--json', '--pack-destination', cache], { cwd: cache }).toString())[0].filename;
+  // maxBuffer: the JSON lists every file (zig's package has thousands of headers).
+  const out = run('npm', ['pack', spec, '--json', '--pack-destination', cache], { cwd: cache, maxBuffer: 256 << 20 });
+  const tgz = JSON.parse(out.toString())[0].filename;
   run('tar', ['xzf', path.join(cache, tgz), '-C', dir, '--strip-components=1']);
   fs.rmSync(path.join(cache, tgz));
   return dir;
