@@ -338,3 +338,36 @@ test('-H/--holder: who holds a lock, or "not locked"; exit 0 / 1 / 2; takes and 
   assert.equal((await run(['-H', lockFile, 'true'])).code, 64);
   assert.equal((await run(['--json', lockFile, 'true'])).code, 64);
 });
+
+test('background processes the command leaves behind do not keep the lock once fslock released it (native)', async (t) => {
+  if (!native || process.platform === 'win32') return t.skip('native POSIX: only there does the command get the descriptor');
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'bg.lock');
+  const bgPid = path.join(dir, 'bg.pid');
+  const go = path.join(dir, 'go');
+  // The command starts a background process that inherits its descriptors (fd 3, the
+  // lock, included) and outlives it.
+  const script = `sleep 600 >/dev/null 2>&1 & echo $! > '${bgPid}'; while [ ! -e '${go}' ]; do sleep 0.05; done`;
+  const a = fslockCli([lockFile, 'sh', '-c', script]);
+  await until(() => fs.existsSync(bgPid) && fs.readFileSync(bgPid, 'utf8').trim() !== '', 60_000, 'the background process');
+  const bg = Number(fs.readFileSync(bgPid, 'utf8'));
+  t.after(() => {
+    try {
+      process.kill(bg, 'SIGKILL');
+    } catch {}
+  });
+  // A second fslock queues for the lock meanwhile.
+  const b = fslockCli([lockFile, 'true']);
+  let said = '';
+  b.stderr.on('data', (d) => (said += d));
+  await until(() => said.includes('waiting for'), 60_000, 'the second fslock to wait');
+  fs.writeFileSync(go, '');
+  assert.equal((await a.exited).code, 0);
+  // fslock released: the lock is free for everyone, although the background process
+  // still has a copy of the descriptor (flock(1) leaves it the lock; fslock removes
+  // the file on release, so it must also drop the lock for every copy, or a waiter
+  // queued on the old file would wait for the background process).
+  assert.ok(alive(bg));
+  const r = await within(b.done, 30_000, 'the queued fslock');
+  assert.equal(r.code, 0, r.stderr);
+});
