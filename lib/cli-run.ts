@@ -115,18 +115,16 @@ export interface RunOptions {
 export interface Runner {
   /** Resolves with the status fslock exits with. */
   run(command: string[], held: Lock, o: RunOptions): Promise<number>;
-  /** Stops the witness (when no command is run after all). */
-  stop(): void;
 }
 
 /**
- * Prepares running a command: on POSIX the witness starts now, while the lock is
- * still being acquired, so that it counts by the time the command runs.
+ * Prepares running a command: on POSIX the witness starts now; the command starts once
+ * the witness counts (one Node start-up, while the lock is already held), so that no
+ * signal sent to the group before can go unaccounted.
  */
 export function runner(): Runner {
   const witness = process.platform === 'win32' ? undefined : new Witness(CAUGHT);
   return {
-    stop: () => witness?.stop(),
     run: async (command, held, o) => {
       await witness?.ready;
       try {

@@ -219,13 +219,12 @@ export async function main(argv: string[]): Promise<number> {
       interrupted ??= s;
       ac.abort();
     });
-  const r = runner();
   const held = await acquire(o, ac);
   if (typeof held === 'number' || interrupted) {
-    r.stop();
     if (typeof held !== 'number') await held.release();
     return interrupted ? 128 + signalNumber(interrupted) : (held as number);
   }
+  const r = runner();
   try {
     const status = await r.run(o.command, held, {
       close: o.close,
