@@ -155,7 +155,14 @@ function runCommand(command: string[], held: Lock, o: RunOptions, witness: Witne
     }
     // Fallback backend: the command's pid becomes a co-holder in the lock file, in the
     // same turn of the event loop as the spawn.
-    if (!o.close && child.pid !== undefined && fd === undefined) adoptHolder(held, child.pid);
+    if (!o.close && child.pid !== undefined && fd === undefined) {
+      try {
+        adoptHolder(held, child.pid);
+      } catch (e) {
+        // The lock stays fslock's alone (as with -o); the command runs all the same.
+        process.stderr.write(`fslock: the command does not share the lock: ${(e as Error).message}\n`);
+      }
+    }
 
     // Signals: the command runs in fslock's process group, as under flock(1), so the
     // terminal's keys, hangups and kills of the whole group reach it directly. fslock

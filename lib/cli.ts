@@ -236,6 +236,8 @@ export async function main(argv: string[]): Promise<number> {
     });
     return running ? status : 128 + signalNumber(interrupted!);
   } finally {
-    await held.release();
+    // The exit status stays the command's; a release that fails (e.g. ELOCKLOST: a
+    // fallback lock reclaimed by another host meanwhile) is said on stderr.
+    await held.release().catch((e: Error) => process.stderr.write(`fslock: ${e.message}\n`));
   }
 }
