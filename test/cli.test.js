@@ -371,3 +371,38 @@ test('background processes the command leaves behind do not keep the lock once f
   const r = await within(b.done, 30_000, 'the queued fslock');
   assert.equal(r.code, 0, r.stderr);
 });
+
+test('Ctrl-C typed on a real terminal reaches the command once (a pseudo-terminal, its line discipline signals the group)', async (t) => {
+  if (process.platform === 'win32') return t.skip('POSIX terminals');
+  const python = ['python3', 'python'].find((p) => require('node:child_process').spawnSync(p, ['--version']).status === 0);
+  if (!python) return t.skip('no python3 to open a pseudo-terminal with (node-gyp needs one; this machine has none)');
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'tty.lock');
+  const log = path.join(dir, 'count.log');
+  const pty = spawn(python, [path.join(__dirname, 'fixtures', 'cli-pty.py'), process.execPath, BIN, lockFile, ...count(log)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  pty.stdout.on('data', (d) => (out += d));
+  t.after(() => pty.kill('SIGKILL'));
+  await until(() => /^\d+\n/.test(out), 60_000, 'the terminal');
+  const fslockPid = Number(out.split('\n')[0]);
+  t.after(() => {
+    try {
+      process.kill(fslockPid, 'SIGKILL');
+    } catch {}
+  });
+  await until(() => fs.existsSync(`${log}.ready`) && fs.readFileSync(`${log}.ready`, 'utf8') !== '', 60_000, 'the command');
+  const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+  for (let i = 1; i <= 2; i++) {
+    pty.stdin.write('c\n');
+    await until(() => lines().length >= i, 60_000, `Ctrl-C #${i} to reach the command`);
+  }
+  // A last signal to fslock alone is passed on after any duplicate would have been.
+  process.kill(fslockPid, 'SIGUSR2');
+  await until(() => lines().includes('SIGUSR2'), 60_000, 'SIGUSR2 to be passed on');
+  fs.writeFileSync(`${log}.stop`, '');
+  await until(() => out.includes('exit '), 60_000, 'fslock to end');
+  assert.match(out, /exit 0\n/);
+  assert.deepEqual(lines(), ['SIGINT', 'SIGINT', 'SIGUSR2'], 'each Ctrl-C must reach the command exactly once');
+});
