@@ -109,7 +109,11 @@ export function toBool(value: unknown, name: string, dflt: boolean): boolean {
   return value;
 }
 
-/** Milliseconds: a finite number >= 0, or undefined for "no limit". */
+/**
+ * Milliseconds: a number >= 0, or undefined for "no limit" (also `Infinity`). Every
+ * finite value is honoured as given, also beyond Node's 2^31-1 ms timer limit: the
+ * waits arm their timers through lib/long-timer.ts (setLongTimeout / waitChunk).
+ */
 export function toTimeout(value: unknown, name = 'options.timeout'): number | undefined {
   if (value === undefined || value === Infinity) return undefined;
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
@@ -144,7 +148,12 @@ export function toFunction<F>(value: unknown, name: string): F {
 export interface WaitOptions {
   /** Wait for the lock (default `true`); `false` fails at once with `ELOCKED`. */
   wait?: boolean;
-  /** Give up after this many milliseconds with `ETIMEDOUT`. */
+  /**
+   * Give up after this many milliseconds with `ETIMEDOUT`: any number >= 0, really
+   * waited for however large (beyond the 2^31-1 ms, about 24.8 days, that one Node
+   * timer takes). `Infinity` or no value waits without limit; `0` only tries once.
+   * Negative or `NaN`: RangeError.
+   */
   timeout?: number;
   /** Abort the wait; rejects with the signal's reason. */
   signal?: AbortSignal;

@@ -1,24 +1,29 @@
 // The `fslock` command: util-linux flock(1)'s habit on every platform, for npm scripts
-// and CI jobs. Holds a path lock while a command runs, forwards signals to it, and
-// exits with its status.
-import { spawn } from 'node:child_process';
-import * as os from 'node:os';
+// and CI jobs. Holds a path lock while a command runs (lib/cli-run.ts: the command
+// shares the lock, signals), exits with its status; `--holder` says who holds a lock.
+import * as nodePath from 'node:path';
+import { timeoutError } from './errors';
 import { backend } from './index';
-import { lock, lockHolder, type Lock } from './locks';
+import { isLocked, lock, lockHolder, type Lock } from './locks';
+import { clearLongTimeout, setLongTimeout } from './long-timer';
+import { CAUGHT, runner, signalNumber } from './cli-run';
 import { describeHolder } from './record';
 
 const USAGE = `Usage: fslock [options] LOCKFILE [--] COMMAND [ARGS...]
+       fslock -H|--holder [--json] LOCKFILE
 
 Runs COMMAND while holding a lock on LOCKFILE (created if missing, removed after).
 
 Options:
   -s, --shared                 take a shared lock (default: exclusive)
+  -x, -e, --exclusive          take an exclusive lock (the default)
   -n, --nonblock               fail at once if the lock is held (exit 1, or -E)
-  -w, --timeout SECONDS        give up after SECONDS (exit 1, or -E)
+  -w, --timeout SECONDS        give up after SECONDS (exit 1, or -E); any number >= 0
   -E, --conflict-exit-code N   exit code when the lock cannot be had (default 1)
+  -o, --close                  COMMAND does not share the lock (if fslock is killed,
+                               the lock is released although COMMAND still runs)
   -q, --quiet                  do not say whom we are waiting for
-  -x, -e, --exclusive, -o      accepted as in flock(1) (exclusive is the default; the
-                               command never inherits the lock)
+  -H, --holder                 print who holds LOCKFILE, take nothing (--json: as JSON)
   -h, --help                   this text
   -V, --version                the fslock version
 
@@ -26,12 +31,18 @@ Short options bundle as in flock(1): -xn, -w5, -nE3.
 
 Exit status: COMMAND's own, 128+n if a signal n ended it, 1 (or -E N) when the lock
 cannot be had, 64 for bad usage, 126/127 when COMMAND cannot be run.
-SIGINT, SIGTERM and SIGHUP are passed on to COMMAND. Unlike flock(1), COMMAND does
-not inherit the lock: if fslock itself is killed, the lock is released at once.`;
+With -H: 0 locked (holder printed), 1 not locked, 2 cannot tell (error on stderr).
+
+COMMAND shares the lock as flock(1)'s does: it lives while fslock or COMMAND lives.
+COMMAND runs in fslock's process group: the terminal's Ctrl-C reaches it once;
+signals sent to fslock alone (HUP INT QUIT TERM USR2 ALRM) are passed on to it.`;
 
 const EX_USAGE = 64;
 
 interface Options {
+  mode: 'run' | 'holder';
+  json: boolean;
+  close: boolean;
   shared: boolean;
   nonblock: boolean;
   timeout: number | undefined;
@@ -43,12 +54,20 @@ interface Options {
 
 class UsageError extends Error {}
 
-const FLAGS = 'sexnoqhV'; // short options without a value
+const FLAGS = 'sexnoqhVH'; // short options without a value
 const VALUED = 'wE'; // short options with one
 
 function parse(args: string[]): Options | 'help' | 'version' {
   const argv = [...args];
-  const o: Partial<Options> = { shared: false, nonblock: false, conflictCode: 1, quiet: false };
+  const o: Partial<Options> = {
+    mode: 'run',
+    json: false,
+    close: false,
+    shared: false,
+    nonblock: false,
+    conflictCode: 1,
+    quiet: false,
+  };
   let i = 0;
   const value = (name: string): string => {
     if (i + 1 >= argv.length) throw new UsageError(`option ${name} needs a value`);
@@ -69,9 +88,9 @@ function parse(args: string[]): Options | 'help' | 'version' {
     const val = (name: string) => (inline !== undefined ? inline : value(name));
     if (a === '-s' || a === '--shared') o.shared = true;
     else if (a === '-x' || a === '-e' || a === '--exclusive') o.shared = false;
-    else if (a === '-o' || a === '--close') {
-      // flock(1)'s "the command does not inherit the lock": always so here.
-    }
+    else if (a === '-o' || a === '--close') o.close = true;
+    else if (a === '-H' || a === '--holder') o.mode = 'holder';
+    else if (a === '--json') o.json = true;
     else if (a === '-n' || a === '--nonblock' || a === '--nb') o.nonblock = true;
     else if (a === '-q' || a === '--quiet') o.quiet = true;
     else if (a === '-h' || a === '--help') return 'help';
@@ -79,6 +98,7 @@ function parse(args: string[]): Options | 'help' | 'version' {
     else if (a === '-w' || a === '--timeout' || a === '--wait') {
       const v = val(a);
       const secs = Number(v);
+      // Any finite number of seconds, waited for however long (lib/long-timer.ts).
       if (v.trim() === '' || !Number.isFinite(secs) || secs < 0) throw new UsageError(`invalid timeout: ${v}`);
       o.timeout = secs * 1000;
     } else if (a === '-E' || a === '--conflict-exit-code') {
@@ -98,67 +118,72 @@ function parse(args: string[]): Options | 'help' | 'version' {
   if (o.file === undefined && i < argv.length) o.file = argv[i++];
   if (o.file === undefined) throw new UsageError('no lock file given');
   o.command = argv.slice(i);
-  if (o.command.length === 0) throw new UsageError('no command given');
+  if (o.mode === 'holder') {
+    if (o.command.length) throw new UsageError('--holder takes a lock file and no command');
+  } else if (o.command.length === 0) throw new UsageError('no command given');
+  else if (o.json) throw new UsageError('--json goes with --holder');
   return o as Options;
 }
 
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-function signalNumber(sig: NodeJS.Signals): number {
-  return (os.constants.signals as Record<string, number>)[sig] ?? 1;
-}
-
-/** Runs the command; resolves with the exit status fslock should end with. */
-function runCommand(command: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(command[0], command.slice(1), { stdio: 'inherit' });
-    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-    const handlers = SIGNALS.map((s) => [s, forward(s)] as const);
-    for (const [s, h] of handlers) process.on(s, h);
-    const done = (status: number) => {
-      for (const [s, h] of handlers) process.off(s, h);
-      resolve(status);
-    };
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      process.stderr.write(`fslock: cannot run ${command[0]}: ${e.message}\n`);
-      done(e.code === 'ENOENT' ? 127 : 126);
-    });
-    child.on('exit', (code, signal) => done(signal ? 128 + signalNumber(signal) : (code ?? 1)));
-  });
-}
-
-async function acquire(o: Options): Promise<Lock | number> {
-  const ac = new AbortController();
-  // Ctrl-C while waiting: stop waiting, exit like a shell would.
-  let interrupted: NodeJS.Signals | undefined;
-  const onSignal = (s: NodeJS.Signals) => {
-    interrupted = s;
-    ac.abort();
-  };
-  for (const s of SIGNALS) process.on(s, onSignal);
+/**
+ * Takes the lock, or resolves with the status to exit with. Waits of any length: the
+ * -w timer is fslock's own (setLongTimeout), which aborts the wait.
+ */
+async function acquire(o: Options, ac: AbortController): Promise<Lock | number> {
+  const file = nodePath.resolve(o.file);
   let tell: NodeJS.Timeout | undefined;
   if (!o.quiet && !o.nonblock) {
     tell = setTimeout(async () => {
-      const h = await lockHolder(o.file).catch(() => undefined);
+      const h = await lockHolder(file).catch(() => undefined);
       const who = describeHolder(h) ?? 'another process';
       process.stderr.write(`fslock: waiting for ${o.file}, held by ${who}\n`);
     }, 1000);
   }
+  const ms = o.timeout;
+  const timer =
+    ms === undefined || ms === 0 || o.nonblock
+      ? undefined
+      : setLongTimeout(async () => {
+          const h = await lockHolder(file).catch(() => undefined);
+          ac.abort(timeoutError(file, ms, describeHolder(h)));
+        }, ms);
   try {
-    return await lock(o.file, { shared: o.shared, wait: !o.nonblock, timeout: o.timeout, signal: ac.signal });
+    return await lock(file, { shared: o.shared, wait: !o.nonblock, timeout: ms === 0 ? 0 : undefined, signal: ac.signal });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (interrupted) return 128 + signalNumber(interrupted);
     if (err.code === 'ELOCKED' || err.code === 'ETIMEDOUT') {
       if (!o.quiet) process.stderr.write(`fslock: ${err.message}\n`);
       return o.conflictCode;
     }
-    process.stderr.write(`fslock: ${err.message}\n`);
+    if (err.code !== 'ABORT_ERR') process.stderr.write(`fslock: ${err.message}\n`);
     return 1;
   } finally {
     if (tell) clearTimeout(tell);
-    for (const s of SIGNALS) process.off(s, onSignal);
+    clearLongTimeout(timer);
   }
+}
+
+/** -H: who holds the lock. Takes nothing, creates nothing, never waits. */
+async function holder(o: Options): Promise<number> {
+  let h: Awaited<ReturnType<typeof lockHolder>>;
+  let locked: boolean;
+  try {
+    h = await lockHolder(o.file);
+    locked = h !== undefined || (await isLocked(o.file));
+  } catch (e) {
+    process.stderr.write(`fslock: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (o.json) {
+    const out = h ? { locked: true, pid: h.pid, hostname: h.hostname, since: h.since.toISOString(), shared: h.shared } : { locked };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else if (h) {
+    const mode = h.shared ? 'shared' : 'exclusive';
+    process.stdout.write(`${o.file}: locked (${mode}) by pid ${h.pid} on ${h.hostname} since ${h.since.toISOString()}\n`);
+  } else {
+    process.stdout.write(`${o.file}: ${locked ? 'locked, by a holder that left no record' : 'not locked'}\n`);
+  }
+  return locked ? 0 : 1;
 }
 
 /** Entry point of bin/fslock.js; resolves with the process exit status. */
@@ -180,11 +205,39 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`fslock ${(require('../../package.json') as { version: string }).version} (${backend} backend)\n`);
     return 0;
   }
-  const held = await acquire(o);
-  if (typeof held === 'number') return held;
+  if (o.mode === 'holder') return holder(o);
+
+  // A signal before the command runs (while waiting, or before the command starts)
+  // stops everything: exit as a shell would (128+n), the command never runs. Once it
+  // runs, lib/cli-run.ts decides. These listeners stay until fslock exits.
+  const ac = new AbortController();
+  let interrupted: NodeJS.Signals | undefined;
+  let running = false;
+  for (const s of CAUGHT)
+    process.on(s, () => {
+      if (running) return;
+      interrupted ??= s;
+      ac.abort();
+    });
+  const held = await acquire(o, ac);
+  if (typeof held === 'number' || interrupted) {
+    if (typeof held !== 'number') await held.release();
+    return interrupted ? 128 + signalNumber(interrupted) : (held as number);
+  }
+  const r = runner();
   try {
-    return await runCommand(o.command);
+    const status = await r.run(o.command, held, {
+      close: o.close,
+      start: () => {
+        if (interrupted) return false;
+        running = true;
+        return true;
+      },
+    });
+    return running ? status : 128 + signalNumber(interrupted!);
   } finally {
-    await held.release();
+    // The exit status stays the command's; a release that fails (e.g. ELOCKLOST: a
+    // fallback lock reclaimed by another host meanwhile) is said on stderr.
+    await held.release().catch((e: Error) => process.stderr.write(`fslock: ${e.message}\n`));
   }
 }

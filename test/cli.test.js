@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { fslock, native, tmpdir, within, until, spawnFixture } = require('./helpers');
+const { fslock, native, tmpdir, within, until, spawnFixture, rejectsWith } = require('./helpers');
 
 const BIN = path.join(__dirname, '..', 'bin', 'fslock.js');
 const CMD = path.join(__dirname, 'fixtures', 'cli-cmd.js');
@@ -163,25 +163,246 @@ test('usage: --help, --version, bad options exit 64', async () => {
   }
 });
 
-test('a killed fslock releases the lock', async (t) => {
+const COUNT = path.join(__dirname, 'fixtures', 'cli-count.js');
+const count = (log) => [process.execPath, COUNT, log];
+
+/** Starts `fslock args... cli-count LOG` (detached: its own process group); waits until the command counts. */
+async function startCounting(t, args, dir, opts = {}) {
+  const log = path.join(dir, `count-${Math.random().toString(36).slice(2)}.log`);
+  const cli = fslockCli([...args, ...count(log)], { detached: true, ...opts });
+  await until(() => fs.existsSync(`${log}.ready`) && fs.readFileSync(`${log}.ready`, 'utf8') !== '', 60_000, 'the command to start');
+  const [pid, fd3] = fs.readFileSync(`${log}.ready`, 'utf8').split(' ');
+  const cmdPid = Number(pid);
+  t.after(() => {
+    for (const p of [cmdPid, cli.pid]) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {}
+    }
+  });
+  const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+  const stop = () => fs.writeFileSync(`${log}.stop`, '');
+  return { cli, cmdPid, fd3, log, lines, stop };
+}
+
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+};
+
+test('fslock killed (SIGKILL) while its command runs: the command keeps the lock until it ends (both backends)', async (t) => {
   const dir = tmpdir(t);
   const lockFile = path.join(dir, 'k.lock');
-  const pidFile = path.join(dir, 'cmd.pid');
-  const cli = fslockCli([lockFile, ...node('pid', pidFile)]);
-  await until(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8') !== '', 30_000, 'the command to start');
-  const cmdPid = Number(fs.readFileSync(pidFile, 'utf8'));
-  // The command outlives a killed fslock (it is not fslock's to kill): ended here.
-  t.after(() => {
-    try {
-      process.kill(cmdPid, 'SIGKILL');
-    } catch {}
-  });
-  await until(() => fslock.isLocked(lockFile), 30_000, 'the lock to be held');
-  cli.kill('SIGKILL');
-  assert.equal((await cli.exited).signal, 'SIGKILL');
-  // Native: the kernel drops the lock with the process. Fallback: the dead holder's
-  // record is reclaimed on the next poll (same host).
-  const l = await fslock.lock(lockFile, { timeout: 30_000 });
+  const c = await startCounting(t, [lockFile], dir);
+  // Native: the command inherited the locked descriptor (fd 3), as under flock(1).
+  // Fallback: no descriptor; the command's pid is a co-holder in the lock file.
+  assert.equal(c.fd3, native ? String(fs.statSync(lockFile).ino) : 'none');
+  c.cli.kill('SIGKILL');
+  assert.equal((await c.cli.exited).signal, 'SIGKILL');
+  assert.ok(alive(c.cmdPid), 'the command died with fslock');
+  // Nobody else gets in while the command runs: not a second fslock, not lock().
+  const second = await run(['-n', lockFile, 'true']);
+  assert.equal(second.code, 1, second.stderr);
+  await rejectsWith(fslock.lock(lockFile, { wait: false }), { code: 'ELOCKED' });
+  assert.equal(await fslock.isLocked(lockFile), true);
+  if (!native) {
+    // The fallback's record names the command as a co-holder: -H says so.
+    const h = await run(['-H', '--json', lockFile]);
+    assert.equal(h.code, 0, h.stderr);
+    assert.equal(JSON.parse(h.stdout).pid, c.cmdPid);
+  }
+  // A waiter gets the lock once the command ends (SIGKILL: no release of its own).
+  const waiter = fslock.lock(lockFile, { timeout: 60_000 });
+  process.kill(c.cmdPid, 'SIGKILL');
+  const l = await waiter;
   await l.release();
 });
 
+test('fslock killed by SIGQUIT / SIGUSR2 / SIGALRM no more: passed on to the command, fslock ends with its status', async (t) => {
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'q.lock');
+  const c = await startCounting(t, [lockFile], dir);
+  for (const sig of ['SIGQUIT', 'SIGUSR2', 'SIGALRM']) {
+    c.cli.kill(sig);
+    await until(() => c.lines().includes(sig), 60_000, `${sig} to reach the command`);
+  }
+  assert.equal(c.cli.exitCode, null, 'fslock ended');
+  assert.equal(await fslock.isLocked(lockFile), true);
+  c.stop();
+  const r = await c.cli.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(c.lines(), ['SIGQUIT', 'SIGUSR2', 'SIGALRM']);
+  assert.equal(await fslock.isLocked(lockFile), false);
+});
+
+test('-o/--close: the command does not share the lock; a killed fslock releases it although the command runs', async (t) => {
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'o.lock');
+  const c = await startCounting(t, ['-o', lockFile], dir);
+  assert.equal(c.fd3, 'none');
+  c.cli.kill('SIGKILL');
+  await c.cli.exited;
+  assert.ok(alive(c.cmdPid));
+  // Native: the kernel dropped the lock with fslock. Fallback: its dead record is
+  // reclaimed on the next poll (same host).
+  const l = await fslock.lock(lockFile, { timeout: 60_000 });
+  await l.release();
+});
+
+test('signals: one sent to the process group reaches the command once; one sent to fslock alone is passed on once', async (t) => {
+  if (process.platform === 'win32') return t.skip('POSIX process groups');
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'g.lock');
+  const c = await startCounting(t, [lockFile], dir);
+  const pgid = c.cli.pid; // detached: fslock leads its own group, the command is in it
+  const expected = [];
+  const send = async (target, sig) => {
+    process.kill(target, sig);
+    expected.push(sig);
+    await until(() => c.lines().length >= expected.length, 60_000, `${sig} to reach the command`);
+  };
+  // The terminal's Ctrl-C (twice), Ctrl-\ and hangup, a supervisor's kill of the job:
+  // all go to the whole group.
+  for (const sig of ['SIGINT', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTERM', 'SIGUSR2', 'SIGALRM']) await send(-pgid, sig);
+  // To fslock alone (kill PID, docker stop, a parent process): passed on.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) await send(pgid, sig);
+  // fslock decides in order: once a last signal sent to it alone has been passed on,
+  // any duplicate of an earlier one would have reached the command before it.
+  await send(pgid, 'SIGUSR2');
+  c.stop();
+  const r = await c.cli.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(c.lines().sort(), expected.sort(), 'a signal reached the command twice (or not at all)');
+});
+
+test('-w takes any number of seconds: -w 2200000 and -w 1e300 wait (no timer overflow)', async (t) => {
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'w.lock');
+  const holder = await holdLock(t, lockFile);
+  const log = path.join(dir, 'log');
+  const waits = [fslockCli(['-w', '2200000', lockFile, ...node('log', log)]), fslockCli(['-w1e300', '-q', lockFile, ...node('log', log)])];
+  // The overflow made it give up at once; it must still wait after a while.
+  const early = await Promise.race([
+    Promise.all(waits.map((w) => w.exited)).then(() => 'exited'),
+    new Promise((r) => setTimeout(() => r('waiting'), 1500)),
+  ]);
+  assert.equal(early, 'waiting');
+  holder.send({ type: 'release' });
+  for (const w of waits) {
+    const r = await w.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /ETIMEDOUT|TimeoutOverflow/);
+  }
+  assert.equal(fs.readFileSync(log, 'utf8').trim().split('\n').length, 4);
+});
+
+test('-H/--holder: who holds a lock, or "not locked"; exit 0 / 1 / 2; takes and creates nothing', async (t) => {
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'h.lock');
+  const free = await run(['-H', lockFile]);
+  assert.equal(free.code, 1, free.stderr);
+  assert.equal(free.stdout, `${lockFile}: not locked\n`);
+  assert.deepEqual(JSON.parse((await run(['--holder', '--json', lockFile])).stdout), { locked: false });
+  assert.equal(fs.existsSync(lockFile), false, '-H created the lock file');
+  const holder = await holdLock(t, lockFile);
+  const held = await run(['-H', lockFile]);
+  assert.equal(held.code, 0, held.stderr);
+  assert.match(held.stdout, new RegExp(`^${lockFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: locked \\(exclusive\\) by pid ${holder.pid} on ${require('node:os').hostname()} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\n$`));
+  const j = JSON.parse((await run(['-H', '--json', lockFile])).stdout);
+  assert.deepEqual({ ...j, since: typeof j.since }, { locked: true, pid: holder.pid, hostname: require('node:os').hostname(), since: 'string', shared: false });
+  assert.ok(Math.abs(Date.parse(j.since) - Date.now()) < 600_000);
+  // It took nothing: the holder still holds, and releases normally.
+  assert.equal((await run(['-n', '-q', lockFile, 'true'])).code, 1);
+  holder.send({ type: 'release' });
+  await holder.next('released');
+  assert.equal((await run(['-H', lockFile])).code, 1);
+  // The holder of a running fslock: native, that fslock (its record); fallback, the
+  // command (its co-holder record is the newest). Shared holders say so.
+  const s = await startCounting(t, ['-s', lockFile], dir);
+  const hs = JSON.parse((await run(['-H', '--json', lockFile])).stdout);
+  assert.equal(hs.pid, native ? s.cli.pid : s.cmdPid);
+  assert.equal(hs.shared, true);
+  s.stop();
+  await s.cli.done;
+  // Cannot tell: exit 2, the error on stderr.
+  const sub = path.join(dir, 'a-directory');
+  fs.mkdirSync(sub);
+  const err = await run(['-H', sub]);
+  assert.equal(err.code, 2, `${err.stdout}${err.stderr}`);
+  assert.match(err.stderr, /EISDIR/);
+  // Usage: no command with -H, --json only with -H.
+  assert.equal((await run(['-H', lockFile, 'true'])).code, 64);
+  assert.equal((await run(['--json', lockFile, 'true'])).code, 64);
+});
+
+test('background processes the command leaves behind do not keep the lock once fslock released it (native)', async (t) => {
+  if (!native || process.platform === 'win32') return t.skip('native POSIX: only there does the command get the descriptor');
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'bg.lock');
+  const bgPid = path.join(dir, 'bg.pid');
+  const go = path.join(dir, 'go');
+  // The command starts a background process that inherits its descriptors (fd 3, the
+  // lock, included) and outlives it.
+  const script = `sleep 600 >/dev/null 2>&1 & echo $! > '${bgPid}'; while [ ! -e '${go}' ]; do sleep 0.05; done`;
+  const a = fslockCli([lockFile, 'sh', '-c', script]);
+  await until(() => fs.existsSync(bgPid) && fs.readFileSync(bgPid, 'utf8').trim() !== '', 60_000, 'the background process');
+  const bg = Number(fs.readFileSync(bgPid, 'utf8'));
+  t.after(() => {
+    try {
+      process.kill(bg, 'SIGKILL');
+    } catch {}
+  });
+  // A second fslock queues for the lock meanwhile.
+  const b = fslockCli([lockFile, 'true']);
+  let said = '';
+  b.stderr.on('data', (d) => (said += d));
+  await until(() => said.includes('waiting for'), 60_000, 'the second fslock to wait');
+  fs.writeFileSync(go, '');
+  assert.equal((await a.exited).code, 0);
+  // fslock released: the lock is free for everyone, although the background process
+  // still has a copy of the descriptor (flock(1) leaves it the lock; fslock removes
+  // the file on release, so it must also drop the lock for every copy, or a waiter
+  // queued on the old file would wait for the background process).
+  assert.ok(alive(bg));
+  const r = await within(b.done, 30_000, 'the queued fslock');
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('Ctrl-C typed on a real terminal reaches the command once (a pseudo-terminal, its line discipline signals the group)', async (t) => {
+  if (process.platform === 'win32') return t.skip('POSIX terminals');
+  const python = ['python3', 'python'].find((p) => require('node:child_process').spawnSync(p, ['--version']).status === 0);
+  if (!python) return t.skip('no python3 to open a pseudo-terminal with (node-gyp needs one; this machine has none)');
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'tty.lock');
+  const log = path.join(dir, 'count.log');
+  const pty = spawn(python, [path.join(__dirname, 'fixtures', 'cli-pty.py'), process.execPath, BIN, lockFile, ...count(log)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  pty.stdout.on('data', (d) => (out += d));
+  t.after(() => pty.kill('SIGKILL'));
+  await until(() => /^\d+\n/.test(out), 60_000, 'the terminal');
+  const fslockPid = Number(out.split('\n')[0]);
+  t.after(() => {
+    try {
+      process.kill(fslockPid, 'SIGKILL');
+    } catch {}
+  });
+  await until(() => fs.existsSync(`${log}.ready`) && fs.readFileSync(`${log}.ready`, 'utf8') !== '', 60_000, 'the command');
+  const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+  for (let i = 1; i <= 2; i++) {
+    pty.stdin.write('c\n');
+    await until(() => lines().length >= i, 60_000, `Ctrl-C #${i} to reach the command`);
+  }
+  // A last signal to fslock alone is passed on after any duplicate would have been.
+  process.kill(fslockPid, 'SIGUSR2');
+  await until(() => lines().includes('SIGUSR2'), 60_000, 'SIGUSR2 to be passed on');
+  fs.writeFileSync(`${log}.stop`, '');
+  await until(() => out.includes('exit '), 60_000, 'fslock to end');
+  assert.match(out, /exit 0\n/);
+  assert.deepEqual(lines(), ['SIGINT', 'SIGINT', 'SIGUSR2'], 'each Ctrl-C must reach the command exactly once');
+});
