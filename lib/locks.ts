@@ -2,6 +2,7 @@
 // descriptor locks (flock, lockRange, unlockRange and their Sync forms).
 import { type CheckedWait, type WaitOptions, toFd, toFunction, toInteger, toOptions, toPath, toWait, toBool } from './args';
 import { LockType, WaitKind, backendName, binding } from './binding';
+import { type LongTimer, clearLongTimeout, setLongTimeout, waitChunk } from './long-timer';
 import {
   abortReason,
   invalidArgValue,
@@ -206,23 +207,23 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
   // Queue behind this thread's earlier waiters for the same path.
   const start = Date.now();
   await new Promise<void>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     const signal = a.w.signal;
     const leave = (err: unknown) => {
       const i = s.queue.indexOf(turn);
       if (i >= 0) s.queue.splice(i, 1);
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       reject(err);
     };
     const onAbort = () => leave(abortReason(signal!));
     const turn = () => {
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       resolve();
     };
     s.queue.push(turn);
-    if (a.w.timeout !== undefined) timer = setTimeout(() => leave(timeoutError(a.path, a.w.timeout!)), a.w.timeout);
+    if (a.w.timeout !== undefined) timer = setLongTimeout(() => leave(timeoutError(a.path, a.w.timeout!)), a.w.timeout);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
   // Our turn: s.busy stays true for us.
@@ -314,7 +315,10 @@ function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, l
   const { b } = nativeOnly(kind === WaitKind.Flock ? 'flock' : 'fcntl');
   if (!w.wait) throw lockedError(`fd ${fd}`);
   if (w.signal) throw invalidArgValue('options.signal', w.signal, 'is not supported by the Sync forms');
-  const r = b.waitSync(kind, fd, type, start, length, w.timeout ?? -1);
+  const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+  let r: number;
+  do r = b.waitSync(kind, fd, type, start, length, waitChunk(deadline));
+  while (r === b.INTERRUPTED && Date.now() < deadline!);
   if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!);
   if (r < 0) throw osError(r, b.lastSyscall());
 }
@@ -423,7 +427,7 @@ const heldOf = new WeakMap<Lock, Held>();
  */
 export function lockDescriptor(l: Lock): number | undefined {
   const h = heldOf.get(l) as (Held & { fd?: unknown }) | undefined;
-  if (!h || l.released || process.platform === 'win32' || typeof h.fd !== 'number') return undefined;
+  if (!h || l.released || !native || process.platform === 'win32' || typeof h.fd !== 'number') return undefined;
   return h.fd;
 }
 
@@ -436,8 +440,8 @@ export function lockDescriptor(l: Lock): number | undefined {
  * file at the path is no longer this lock's.
  */
 export function adoptHolder(l: Lock, pid: number): boolean {
-  const h = heldOf.get(l) as (Held & { id?: unknown; ino?: unknown }) | undefined;
-  if (!h || l.released || native || typeof h.id !== 'string' || typeof h.ino !== 'number') return false;
+  const h = heldOf.get(l) as (Held & { id?: unknown; ino?: unknown; fd?: unknown }) | undefined;
+  if (!h || l.released || native || typeof h.id !== 'string' || typeof h.fd !== 'number') return false;
   const line = `${JSON.stringify({
     v: 1,
     id: `${h.id}.${pid}`,
@@ -447,13 +451,10 @@ export function adoptHolder(l: Lock, pid: number): boolean {
     hostname: thisHost,
     since: Date.now(),
   })}\n`;
-  const fd = fs.openSync(h.path, 'a');
-  try {
-    if (fs.fstatSync(fd).ino !== h.ino) return false;
-    fs.writeSync(fd, line);
-    return true;
-  } finally {
-    fs.closeSync(fd);
-  }
+  // Through the held inode's own descriptor: never whatever the path names now.
+  const st = fs.fstatSync(h.fd);
+  if (st.nlink === 0 || st.ino !== h.ino) return false;
+  fs.writeSync(h.fd, line, st.size);
+  return true;
 }
 // ---- end of the CLI hooks -----------------------------------------------------------

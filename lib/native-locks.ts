@@ -8,6 +8,7 @@ import { onSharedFs } from './fstype';
 import { type FileOptions, type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
 import { notRegularError, openError, otherKindName } from './lockfile';
 import { type WaitOutcome, waitOnThread } from './native-wait';
+import { waitChunk } from './long-timer';
 import {
   HEADER,
   HEADER_BYTES,
@@ -252,8 +253,9 @@ export class NativeLocks implements PathLockBackend {
           b.closeFile(fd);
           throw deadlockError(path);
         }
-        const left = deadline === undefined ? -1 : Math.max(0, deadline - Date.now());
-        const r = b.waitSync(WaitKind.PathLock, fd, q.type, 0, 0, left);
+        let r: number;
+        do r = b.waitSync(WaitKind.PathLock, fd, q.type, 0, 0, waitChunk(deadline));
+        while (r === b.INTERRUPTED && Date.now() < deadline!);
         if (r === b.INTERRUPTED) throw this.giveUp(fd, path, w.timeout);
         if (r < 0) {
           const err = osError(r, b.lastSyscall(), path);

@@ -6,6 +6,7 @@
 // nothing from here: its environment's teardown cancels and undoes its waits.
 import { type Binding, type LockType, type WaitKind } from './binding';
 import { abortReason } from './errors';
+import { type LongTimer, clearLongTimeout, setLongTimeout } from './long-timer';
 
 /** The outcome of a wait: the OS result, and why it was cancelled (if it was). */
 export interface WaitOutcome {
@@ -24,11 +25,11 @@ export function waitOnThread(b: Binding, kind: WaitKind, fd: number, type: LockT
   deadline: number | undefined, signal: AbortSignal | undefined, onTimeout: () => unknown): Promise<WaitOutcome> {
   return new Promise((resolve) => {
     let cancelled: unknown;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     let repeat: NodeJS.Timeout | undefined;
     const onAbort = () => cancel(abortReason(signal!));
     const handle = b.wait(kind, fd, type, start, length, (result, syscall) => {
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       clearInterval(repeat);
       signal?.removeEventListener('abort', onAbort);
       resolve({ result, syscall, cancelled });
@@ -39,7 +40,7 @@ export function waitOnThread(b: Binding, kind: WaitKind, fd: number, type: LockT
       b.cancel(handle);
       repeat = setInterval(() => b.cancel(handle), 5);
     };
-    if (deadline !== undefined) timer = setTimeout(() => cancel(onTimeout()), Math.max(0, deadline - Date.now()));
+    if (deadline !== undefined) timer = setLongTimeout(() => cancel(onTimeout()), Math.max(0, deadline - Date.now()));
     if (signal) {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

@@ -253,6 +253,9 @@ Napi::Value PathRelease(const Napi::CallbackInfo& info) {
     }
     if (r < 0 && err == 0) err = Fail(env, r, sc);
   }
+  // Copies of the descriptor a child inherited (the fslock command hands it on, as
+  // flock(1) does) must not keep the lock after this holder released it.
+  os::LockFile(f, kUnlock, false, &sc);
   CloseTracked(env, f);
   return Num(env, err);
 }
