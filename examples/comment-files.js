@@ -16,7 +16,9 @@ if (process.argv[2] === '--writer') {
   const dir = process.argv[3];
   (async () => {
     for (let i = 0; i < 25; i++) {
-      await createUnique(dir, name, JSON.stringify({ author: process.pid, text: 'lgtm '.repeat(500) }), { fsync: false });
+      await createUnique(dir, name, JSON.stringify({ author: process.pid, text: 'lgtm '.repeat(500) }), {
+        fsync: false,
+      });
     }
     process.send('done');
   })();
@@ -29,7 +31,10 @@ if (process.argv[2] === '--writer') {
       reads++;
     }
   }, 1);
-  const writers = Array.from({ length: 4 }, () => new Promise((resolve) => fork(__filename, ['--writer', dir]).on('message', resolve)));
+  const writers = Array.from(
+    { length: 4 },
+    () => new Promise((resolve) => fork(__filename, ['--writer', dir]).on('message', resolve)),
+  );
   Promise.all(writers).then(() => {
     clearInterval(reader);
     const files = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));

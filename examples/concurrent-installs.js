@@ -26,11 +26,23 @@ if (process.argv[2] === '--worker') {
   Promise.all(names.map((n) => install(cache, n))).then((r) => process.send(r));
 } else {
   const cache = process.argv[2] || fs.mkdtempSync(path.join(os.tmpdir(), 'pkg-cache-'));
-  const sets = [['left-pad', 'lodash', 'react'], ['lodash', 'react', 'vue'], ['react', 'vue', 'left-pad'], ['lodash', 'vue']];
-  const runs = sets.map((names) => new Promise((resolve) => fork(__filename, ['--worker', cache, ...names]).on('message', resolve)));
+  const sets = [
+    ['left-pad', 'lodash', 'react'],
+    ['lodash', 'react', 'vue'],
+    ['react', 'vue', 'left-pad'],
+    ['lodash', 'vue'],
+  ];
+  const runs = sets.map(
+    (names) => new Promise((resolve) => fork(__filename, ['--worker', cache, ...names]).on('message', resolve)),
+  );
   Promise.all(runs).then((results) => {
     const installed = results.flat().filter((r) => r === 'installed').length;
-    const complete = fs.readdirSync(cache).filter((n) => !n.startsWith('.')).every((n) => fs.readdirSync(path.join(cache, n)).length === 20);
-    console.log(`4 processes, 11 installs of 4 packages: ${installed} unpacked, the rest reused; all complete: ${complete}`);
+    const complete = fs
+      .readdirSync(cache)
+      .filter((n) => !n.startsWith('.'))
+      .every((n) => fs.readdirSync(path.join(cache, n)).length === 20);
+    console.log(
+      `4 processes, 11 installs of 4 packages: ${installed} unpacked, the rest reused; all complete: ${complete}`,
+    );
   });
 }

@@ -21,10 +21,14 @@ async function run(dir) {
   const built = await buildOnce(path.join(dir, 'docs.bin'));
   for (let i = 0; i < 20; i++) {
     const passed = 1 + (i % 3);
-    await update(path.join(dir, 'stats.json'), (cur) => {
-      const stats = cur ? JSON.parse(cur.toString()) : { runs: 0, passed: 0 };
-      return JSON.stringify({ runs: stats.runs + 1, passed: stats.passed + passed });
-    }, { fsync: false });
+    await update(
+      path.join(dir, 'stats.json'),
+      (cur) => {
+        const stats = cur ? JSON.parse(cur.toString()) : { runs: 0, passed: 0 };
+        return JSON.stringify({ runs: stats.runs + 1, passed: stats.passed + passed });
+      },
+      { fsync: false },
+    );
   }
   process.send(built);
 }
@@ -33,9 +37,14 @@ if (process.argv[2] === '--run') {
   run(process.argv[3]);
 } else {
   const dir = process.argv[2] || fs.mkdtempSync(path.join(os.tmpdir(), 'doctest-'));
-  const runs = Array.from({ length: 4 }, () => new Promise((resolve) => fork(__filename, ['--run', dir]).on('message', resolve)));
+  const runs = Array.from(
+    { length: 4 },
+    () => new Promise((resolve) => fork(__filename, ['--run', dir]).on('message', resolve)),
+  );
   Promise.all(runs).then((built) => {
     const stats = JSON.parse(fs.readFileSync(path.join(dir, 'stats.json'), 'utf8'));
-    console.log(`4 runs: artifact built ${built.filter(Boolean).length} time(s); stats ${JSON.stringify(stats)} (expected {"runs":80,"passed":156})`);
+    console.log(
+      `4 runs: artifact built ${built.filter(Boolean).length} time(s); stats ${JSON.stringify(stats)} (expected {"runs":80,"passed":156})`,
+    );
   });
 }

@@ -10,7 +10,10 @@ const { tmpdir, LIMIT } = require('./helpers');
 
 async function example(t, file) {
   const dir = tmpdir(t);
-  const { stdout } = await promisify(execFile)(process.execPath, [path.join(__dirname, '..', 'examples', file), dir], { timeout: LIMIT * 2, encoding: 'utf8' });
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(__dirname, '..', 'examples', file), dir], {
+    timeout: LIMIT * 2,
+    encoding: 'utf8',
+  });
   return stdout.trim();
 }
 
@@ -22,13 +25,22 @@ test('shared-cache.js: 4 processes, expiring entry rewritten on misses, never to
 });
 
 test('concurrent-installs.js: each package unpacked once, every package complete', async (t) => {
-  assert.equal(await example(t, 'concurrent-installs.js'), '4 processes, 11 installs of 4 packages: 4 unpacked, the rest reused; all complete: true');
+  assert.equal(
+    await example(t, 'concurrent-installs.js'),
+    '4 processes, 11 installs of 4 packages: 4 unpacked, the rest reused; all complete: true',
+  );
 });
 
 test('comment-files.js: 100 comments from 4 writers, 100 distinct names, no partial read', async (t) => {
-  assert.match(await example(t, 'comment-files.js'), /^4 writers, 100 comments: 100 distinct files, \d+ complete reads, none partial$/);
+  assert.match(
+    await example(t, 'comment-files.js'),
+    /^4 writers, 100 comments: 100 distinct files, \d+ complete reads, none partial$/,
+  );
 });
 
 test('doctest-stats.js: the artifact is built once, no stats update is lost', async (t) => {
-  assert.equal(await example(t, 'doctest-stats.js'), '4 runs: artifact built 1 time(s); stats {"runs":80,"passed":156} (expected {"runs":80,"passed":156})');
+  assert.equal(
+    await example(t, 'doctest-stats.js'),
+    '4 runs: artifact built 1 time(s); stats {"runs":80,"passed":156} (expected {"runs":80,"passed":156})',
+  );
 });

@@ -14,7 +14,10 @@ test('update(): a value of the wrong type returned by fn is described, not quote
     fslock.update(p, () => 42),
     { code: 'ERR_INVALID_ARG_TYPE' },
   );
-  assert.equal(e.message, 'The value returned by fn must be of type string or an instance of Buffer, TypedArray, or DataView. Received type number (42)');
+  assert.equal(
+    e.message,
+    'The value returned by fn must be of type string or an instance of Buffer, TypedArray, or DataView. Received type number (42)',
+  );
   assert.ok(e instanceof TypeError);
 });
 
@@ -22,7 +25,10 @@ test('argument and option names are worded like Node: "argument" and "property"'
   const e1 = await rejectsWith(fslock.lock(42), { code: 'ERR_INVALID_ARG_TYPE' });
   assert.match(e1.message, /^The "path" argument must be of type string/);
   const e2 = await rejectsWith(fslock.lock('x.lock', { timeout: 'soon' }), { code: 'ERR_INVALID_ARG_TYPE' });
-  assert.match(e2.message, /^The "options\.timeout" property must be of type number\. Received type string \('soon'\)$/);
+  assert.match(
+    e2.message,
+    /^The "options\.timeout" property must be of type number\. Received type string \('soon'\)$/,
+  );
 });
 
 test('capabilities() of a missing directory: ENOENT names the directory, not a probe file', async (t) => {

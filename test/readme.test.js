@@ -46,7 +46,11 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-readme-'));
 test.after(() => fs.rmSync(work, { recursive: true, force: true }));
 fs.mkdirSync(path.join(work, 'node_modules', '@types'), { recursive: true });
 fs.symlinkSync(root, path.join(work, 'node_modules', 'fslock'), 'junction');
-fs.symlinkSync(path.join(root, 'node_modules', '@types', 'node'), path.join(work, 'node_modules', '@types', 'node'), 'junction');
+fs.symlinkSync(
+  path.join(root, 'node_modules', '@types', 'node'),
+  path.join(work, 'node_modules', '@types', 'node'),
+  'junction',
+);
 fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'readme-test', private: true }));
 const dts = fs
   .readdirSync(path.join(root, 'dist', 'cjs'))
@@ -74,7 +78,12 @@ function checkOutput(code, stdout) {
   const lines = stdout.trimEnd() ? stdout.trimEnd().split('\n') : [];
   assert.equal(lines.length, expected.length, `expected ${expected.length} lines of output, got:\n${stdout}`);
   expected.forEach((e, i) => {
-    const re = new RegExp(`^${e.split('…').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    const re = new RegExp(
+      `^${e
+        .split('…')
+        .map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
     assert.match(lines[i], re);
   });
 }
@@ -90,7 +99,22 @@ function runJs(code) {
 function compile(dir, files, extra = []) {
   const r = spawnSync(
     process.execPath,
-    [tsc, '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,esnext.disposable', '--types', 'node', ...extra, ...files],
+    [
+      tsc,
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2022,esnext.disposable',
+      '--types',
+      'node',
+      ...extra,
+      ...files,
+    ],
     { cwd: dir, encoding: 'utf8', timeout: 240_000 },
   );
   assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
@@ -117,18 +141,26 @@ function checkInterface(code) {
 function checkSketch(code) {
   // Function names at the start of a line, and `+ nameSync` mentions.
   const fns = [...code.matchAll(/^(\w+)\(/gm), ...code.matchAll(/\+ (\w+)/g)].map((m) => m[1]);
-  for (const f of fns) assert.equal(typeof fslock[f], 'function', `the README names ${f}(), which fslock does not export`);
+  for (const f of fns)
+    assert.equal(typeof fslock[f], 'function', `the README names ${f}(), which fslock does not export`);
   // Options: `key?:`, `key?,`, `key = default` inside braces.
   const keys = [...code.matchAll(/[{,]\s*(\w+)(?:\?|\s*=)/g), ...code.matchAll(/^\s*(\w+)\?:/gm)].map((m) => m[1]);
-  for (const k of new Set(keys)) assert.match(dts, new RegExp(`\\b${k}\\??:`), `the README lists option ${k}, which no declaration has`);
+  for (const k of new Set(keys))
+    assert.match(dts, new RegExp(`\\b${k}\\??:`), `the README lists option ${k}, which no declaration has`);
   return { fns, keys };
 }
 
 function checkShell(code) {
-  for (const line of code.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean)) {
+  for (const line of code
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, '').trim())
+    .filter(Boolean)) {
     if (line === 'npm install fslock') {
       // What this project did: the package resolves from an empty directory in it.
-      assert.equal(require.resolve('fslock', { paths: [emptyDir()] }), require.resolve(path.join(root, 'dist', 'cjs', 'index.js')));
+      assert.equal(
+        require.resolve('fslock', { paths: [emptyDir()] }),
+        require.resolve(path.join(root, 'dist', 'cjs', 'index.js')),
+      );
     } else if (line === 'npm install') {
       // In the checkout: nothing to check beyond the scripts it runs.
       assert.ok(pkg.scripts.install && pkg.scripts.prepare);
@@ -136,8 +168,11 @@ function checkShell(code) {
       const script = line.startsWith('npm test') ? 'test' : line.split(/\s+/)[2];
       assert.ok(pkg.scripts[script], `the README runs \`${line}\`, but package.json has no "${script}" script`);
     } else if (line.startsWith('fslock ')) {
-      const help = spawnSync(process.execPath, [path.join(root, 'bin', 'fslock.js'), '--help'], { encoding: 'utf8' }).stdout;
-      for (const opt of line.match(/--?[A-Za-z][\w-]*/g) || []) assert.ok(help.includes(opt), `fslock --help does not list ${opt}`);
+      const help = spawnSync(process.execPath, [path.join(root, 'bin', 'fslock.js'), '--help'], {
+        encoding: 'utf8',
+      }).stdout;
+      for (const opt of line.match(/--?[A-Za-z][\w-]*/g) || [])
+        assert.ok(help.includes(opt), `fslock --help does not list ${opt}`);
     } else {
       assert.fail(`no check for the shell line \`${line}\``);
     }
@@ -151,7 +186,10 @@ function runDiff(code) {
     .map((l) => l.slice(1));
   const dir = emptyDir();
   const names = added.map((l) => /const (\w+) =/.exec(l)[1]);
-  fs.writeFileSync(path.join(dir, 'diff.cjs'), `${added.join('\n')}\nconsole.log([${names.map((n) => `typeof ${n}`).join(', ')}].join(' '));\n`);
+  fs.writeFileSync(
+    path.join(dir, 'diff.cjs'),
+    `${added.join('\n')}\nconsole.log([${names.map((n) => `typeof ${n}`).join(', ')}].join(' '));\n`,
+  );
   assert.equal(node(path.join(dir, 'diff.cjs'), dir).trim(), names.map(() => 'function').join(' '));
 }
 
@@ -159,7 +197,11 @@ const all = blocks(fs.readFileSync(path.join(root, 'README.md'), 'utf8'));
 
 test('README: every code block has a kind this test checks', () => {
   assert.ok(all.length >= 10, `only ${all.length} code blocks found`);
-  for (const b of all) assert.ok(['js', 'ts', 'sh', 'json', 'diff'].includes(b.lang), `README.md:${b.line} (${b.heading}): a \`${b.lang}\` block`);
+  for (const b of all)
+    assert.ok(
+      ['js', 'ts', 'sh', 'json', 'diff'].includes(b.lang),
+      `README.md:${b.line} (${b.heading}): a \`${b.lang}\` block`,
+    );
 });
 
 for (const b of all) {
@@ -170,7 +212,10 @@ for (const b of all) {
     else if (b.lang === 'ts' && /^\s*interface \w+/m.test(b.code)) checkInterface(b.code);
     else if (b.lang === 'ts') {
       const { fns, keys } = checkSketch(b.code);
-      assert.ok(fns.length + keys.length > 0, 'a ts block that is neither a program, an interface nor a signature sketch');
+      assert.ok(
+        fns.length + keys.length > 0,
+        'a ts block that is neither a program, an interface nor a signature sketch',
+      );
     } else if (b.lang === 'sh') checkShell(b.code);
     else if (b.lang === 'json') JSON.parse(b.code.trim().startsWith('{') ? b.code : `{${b.code}}`);
     else if (b.lang === 'diff') runDiff(b.code);

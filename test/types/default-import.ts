@@ -8,7 +8,9 @@ export async function main(): Promise<void> {
   await l.release();
   const p: string = await createUnique('.', (i) => `c-${i}.txt`, 'x');
   await fslock.moveAtomic(p, 'y', { overwrite: false });
-  await (await properLockfile('file'))();
+  await (
+    await properLockfile('file')
+  )();
   await unlock('file').catch(() => undefined);
   await writeFileAtomic('f', 'x', { chown: { uid: 0, gid: 0 } });
   sync('f', 'x');

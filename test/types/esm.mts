@@ -1,7 +1,12 @@
 // ESM: default and named imports of every entry point, called as the runtime allows.
 // test/types.test.js type-checks this file (nodenext, bundler) and runs what tsc emits.
 import fslock, { lock, withLock, writeFileAtomic, update, backend, type Lock, type LockOptions } from 'fslock';
-import properLockfile, { lock as plLock, lockSync as plLockSync, check, type LockOptions as PlOptions } from 'fslock/proper-lockfile';
+import properLockfile, {
+  lock as plLock,
+  lockSync as plLockSync,
+  check,
+  type LockOptions as PlOptions,
+} from 'fslock/proper-lockfile';
 import writeFileAtomicDropIn, { sync as wfaSync, type Options as WfaOptions } from 'fslock/write-file-atomic';
 
 export async function main(): Promise<string> {
@@ -15,8 +20,12 @@ export async function main(): Promise<string> {
 
   const release: () => Promise<void> = await properLockfile('file', { retries: 2 } satisfies PlOptions);
   await release();
-  await (await properLockfile.lock('file'))();
-  await (await plLock('file', { stale: 5000 }))();
+  await (
+    await properLockfile.lock('file')
+  )();
+  await (
+    await plLock('file', { stale: 5000 })
+  )();
   plLockSync('file')();
   const held: boolean = await check('file');
   const heldSync: boolean = properLockfile.checkSync('file');

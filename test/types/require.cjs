@@ -10,7 +10,9 @@ async function main() {
   await l.release();
   /** @type {boolean} */
   const released = l.released;
-  await (await properLockfile('file'))();
+  await (
+    await properLockfile('file')
+  )();
   properLockfile.lockSync('file');
   properLockfile.unlockSync('file');
   await writeFileAtomic('f', 'x');
