@@ -53,7 +53,15 @@ function record(kind, title, data) {
   if (!process.env.BENCH_JSON) return;
   const bench = path.basename(require.main ? require.main.filename : 'unknown', '.bench.js');
   const backend = process.env.FSLOCK_BACKEND || 'native';
-  fs.appendFileSync(process.env.BENCH_JSON, `${JSON.stringify({ bench, backend, node: process.version, quick, kind, title, ...data })}\n`);
+  const dir = process.env.BENCH_DIR || os.tmpdir();
+  let fsType;
+  try {
+    fsType = execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).trim();
+  } catch {
+    fsType = undefined;
+  }
+  const line = { bench, backend, node: process.version, quick, fs: fsType, kind, title, ...data };
+  fs.appendFileSync(process.env.BENCH_JSON, `${JSON.stringify(line)}\n`);
 }
 
 /** Prints a markdown table; `base` names the row the ratios are relative to. */
