@@ -7,7 +7,15 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const only = process.argv.slice(2);
+const args = process.argv.slice(2);
+// --json FILE: the results as JSON lines too (bench/util.js record()), for scripts/charts.js.
+const jsonAt = args.indexOf('--json');
+if (jsonAt >= 0) {
+  process.env.BENCH_JSON = path.resolve(args[jsonAt + 1]);
+  fs.writeFileSync(process.env.BENCH_JSON, '');
+  args.splice(jsonAt, 2);
+}
+const only = args;
 const files = fs
   .readdirSync(__dirname)
   .filter((f) => f.endsWith('.bench.js'))

@@ -44,8 +44,29 @@ function fmt(opsPerSec) {
   return `${opsPerSec.toFixed(1)} /s`;
 }
 
+/**
+ * `npm run bench -- --json FILE` (BENCH_JSON): every table and distribution is also
+ * appended to FILE as one JSON line { bench, backend, node, kind, title, rows|samples },
+ * which scripts/charts.js draws.
+ */
+function record(kind, title, data) {
+  if (!process.env.BENCH_JSON) return;
+  const bench = path.basename(require.main ? require.main.filename : 'unknown', '.bench.js');
+  const backend = process.env.FSLOCK_BACKEND || 'native';
+  const dir = process.env.BENCH_DIR || os.tmpdir();
+  let fsType;
+  try {
+    fsType = execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).trim();
+  } catch {
+    fsType = undefined;
+  }
+  const line = { bench, backend, node: process.version, quick, fs: fsType, kind, title, ...data };
+  fs.appendFileSync(process.env.BENCH_JSON, `${JSON.stringify(line)}\n`);
+}
+
 /** Prints a markdown table; `base` names the row the ratios are relative to. */
 function table(title, rows, base) {
+  record('table', title, { rows: rows.map((r) => ({ name: r.name, ops: r.ops })) });
   const baseRow = rows.find((r) => r.name === base);
   console.log(`\n### ${title}\n`);
   console.log('| implementation | ops/s | µs/op | fslock speed-up |');
@@ -70,4 +91,4 @@ function benchDir() {
   return dir;
 }
 
-module.exports = { measure, measureSync, table, compileC, benchDir, fmt, quick, MS };
+module.exports = { record, measure, measureSync, table, compileC, benchDir, fmt, quick, MS };

@@ -134,6 +134,14 @@ export type BackendName = 'native' | 'fallback';
 
 function load(): { binding: Binding | undefined; error: Error | undefined } {
   const forced = process.env.FSLOCK_BACKEND;
+  // A value fslock does not know is a mistake to report, not a setting to ignore (a
+  // typo of "native" would otherwise silently run without kernel locks). Empty = unset.
+  if (forced && forced !== 'native' && forced !== 'fallback') {
+    throw Object.assign(
+      new Error(`fslock: FSLOCK_BACKEND=${JSON.stringify(forced)} is not a backend: use "native", "fallback", or leave it unset (native if the binary loads, else fallback)`),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    );
+  }
   if (forced === 'fallback') return { binding: undefined, error: new Error('FSLOCK_BACKEND=fallback') };
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { toPath, type PathLike } from './args';
 import { AtomicFlags, LockType, binding, backendName } from './binding';
-import { errorCode } from './errors';
+import { codeError, errorCode } from './errors';
 import { crossHostLocks, mountOf, onSharedFs } from './fstype';
 
 export interface Capabilities {
@@ -64,7 +64,14 @@ export async function capabilities(dir: PathLike): Promise<Capabilities> {
   const base = nodePath.join(d, `.fslock-probe-${process.pid}-${seq++}`);
   const a = `${base}-a`;
   const b = `${base}-b`;
-  await fs.promises.writeFile(a, '', { flag: 'wx' });
+  try {
+    await fs.promises.writeFile(a, '', { flag: 'wx' });
+  } catch (e) {
+    // The probe file's name means nothing to the caller: say which directory is missing.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw codeError(code, 'capabilities', d);
+    throw e;
+  }
   try {
     await fs.promises.writeFile(b, '', { flag: 'wx' });
     const fd = fs.openSync(a, 'r+');

@@ -165,14 +165,24 @@ function argError<T extends Error>(Ctor: new (m: string) => T, code: string, mes
   return err;
 }
 
+/**
+ * Node's wording (lib/internal/errors.js): `The "path" argument`, `The "options.mode"
+ * property`; a name that is a description (`the value returned by fn`) is used as is.
+ */
+function subject(name: string): string {
+  if (name.includes(' ')) return name.charAt(0).toUpperCase() + name.slice(1);
+  return `The "${name}" ${name.includes('.') ? 'property' : 'argument'}`;
+}
+
 export function invalidArgType(name: string, expected: string, value: unknown): TypeError & { code: string } {
-  return argError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}.${received(value)}`);
+  return argError(TypeError, 'ERR_INVALID_ARG_TYPE', `${subject(name)} must be ${expected}.${received(value)}`);
 }
 
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & { code: string } {
   let shown = util.inspect(value, { colors: false });
   if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
-  return argError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument '${name}' ${reason}. Received ${shown}`);
+  const who = name.includes(' ') ? subject(name) : `The ${name.includes('.') ? 'property' : 'argument'} '${name}'`;
+  return argError(TypeError, 'ERR_INVALID_ARG_VALUE', `${who} ${reason}. Received ${shown}`);
 }
 
 /** A value of the right type outside its range: RangeError, ERR_INVALID_ARG_VALUE (SPEC). */

@@ -18,8 +18,10 @@ export interface Options {
   tmpfileCreated?: (tmpfile: string) => unknown;
 }
 
-type Callback = (err: Error | null) => void;
-type Data = string | ArrayBufferView;
+/** The node-style callback of the callback form. */
+export type Callback = (err: Error | null) => void;
+/** What is written: a string, or the bytes of a Buffer, TypedArray or DataView. */
+export type Data = string | ArrayBufferView;
 
 function normalize(options: Options | BufferEncoding | undefined | null): Options {
   if (typeof options === 'string') return { encoding: options };

@@ -157,11 +157,11 @@ function main() {
   const tgz = path.join(work, packed.filename);
   const files = packed.files.map((f) => f.path);
   for (const must of ['package.json', 'README.md', 'dist/cjs/index.js', 'dist/esm/index.mjs', 'dist/cjs/index.d.ts',
-    'dist/esm/index.d.mts', 'binding.gyp', 'scripts/install.js', 'native/fslock.h', 'native/binding.cc',
+    'dist/esm/index.d.mts', 'binding.gyp', 'scripts/install.js', 'native/fslock.h', 'native/binding.cc', 'docs/protocol.md', 'CHANGELOG.md',
     ...Object.keys(PREBUILDS)]) {
     assert.ok(files.includes(must), `tarball lacks ${must}`);
   }
-  const stray = files.filter((f) => /^(test|bench|build|lib|docs|\.ci|\.tmp|node_modules)\//.test(f) || /^scripts\/(?!install\.js$)/.test(f));
+  const stray = files.filter((f) => (/^(test|bench|build|lib|docs|examples|\.ci|\.tmp|node_modules)\//.test(f) && f !== 'docs/protocol.md') || /^scripts\/(?!install\.js$)/.test(f));
   assert.deepEqual(stray, [], 'tests, benchmarks, TS sources, build trees or dev scripts in the tarball');
   ok(`tarball ${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked (${seconds(started)})`);
 

@@ -218,7 +218,7 @@ test('createUnique past hundreds of taken names: the first free one, gaps found,
 test('createUnique in a directory it may write but not list: every name probed', { skip: win32 && 'no write-only directories on Windows' }, async (t) => {
   const dir = tmpdir(t);
   for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(dir, `log-${i}`), 'taken');
-  const code = `const fslock = require(${JSON.stringify(require.resolve('fslock'))});
+  const code = `const fslock = require('fslock');
     const name = (n) => 'log-' + n;
     try { require('node:fs').readdirSync(process.argv[1]); process.stdout.write('listable '); } catch {}
     const a = fslock.createUniqueSync(process.argv[1], name, 'A');
@@ -226,10 +226,12 @@ test('createUnique in a directory it may write but not list: every name probed',
   // Write and search, no read. Root reads any directory: run that part as nobody.
   const root = process.getuid() === 0;
   fs.chmodSync(dir, root ? 0o733 : 0o300);
+  const { runAsNobody, nobodyPackage, LIMIT } = require('./helpers');
   const { execFileSync } = require('node:child_process');
   let out;
   try {
-    out = execFileSync(process.execPath, ['-e', code, dir], { ...(root && { uid: 65534, gid: 65534 }), timeout: 60_000, encoding: 'utf8' });
+    // As nobody, from a copy of the package it can reach (the checkout may be in /root).
+    out = root ? runAsNobody(code, [dir]) : execFileSync(process.execPath, ['-e', code, dir], { cwd: nobodyPackage(), timeout: LIMIT, encoding: 'utf8' });
   } finally {
     fs.chmodSync(dir, 0o700);
   }

@@ -107,6 +107,62 @@ function throwsWith(fn, props) {
   throw new Error(`expected a throw with ${JSON.stringify(props)}`);
 }
 
+const NOBODY = 65534;
+let nobodyRoot;
+
+/**
+ * A copy of the built package that the user `nobody` can load: `<dir>/node_modules/fslock`
+ * (package.json, dist/, the binary this process loads) and its runtime dependency
+ * node-gyp-build, in a fresh directory under os.tmpdir() that everyone may enter. The
+ * checkout itself may live where `nobody` cannot go (root's home, a `mktemp -d`
+ * directory). Made once per test process, removed when it exits.
+ */
+function nobodyPackage() {
+  if (nobodyRoot) return nobodyRoot;
+  const repo = path.join(__dirname, '..');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-nobody-'));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const pkg = path.join(dir, 'node_modules', 'fslock');
+  fs.mkdirSync(pkg, { recursive: true });
+  fs.copyFileSync(path.join(repo, 'package.json'), path.join(pkg, 'package.json'));
+  fs.cpSync(path.join(repo, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+  let binary;
+  try {
+    binary = require('node-gyp-build').resolve(repo);
+  } catch {
+    binary = undefined; // no binary: the child runs the fallback, like this process
+  }
+  if (binary) {
+    const to = path.join(pkg, path.relative(repo, binary));
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.copyFileSync(binary, to);
+  }
+  const gypBuild = path.dirname(require.resolve('node-gyp-build/package.json'));
+  fs.cpSync(gypBuild, path.join(dir, 'node_modules', 'node-gyp-build'), { recursive: true });
+  // mkdtemp makes 0700 directories; the copy's files keep the checkout's modes (0644/0755).
+  fs.chmodSync(dir, 0o755);
+  nobodyRoot = dir;
+  return dir;
+}
+
+/**
+ * Runs `node -e code ...args` as the user `nobody` (uid/gid 65534; the caller must be
+ * root) and returns its stdout. In `code`, `require('fslock')` and
+ * `require('fslock/write-file-atomic')` load the copy from nobodyPackage(): the
+ * unprivileged process needs nothing from the checkout. FSLOCK_BACKEND is passed on.
+ */
+function runAsNobody(code, args = [], opts = {}) {
+  const { execFileSync } = require('node:child_process');
+  return execFileSync(process.execPath, ['-e', code, ...args], {
+    cwd: nobodyPackage(),
+    uid: NOBODY,
+    gid: NOBODY,
+    timeout: LIMIT,
+    encoding: 'utf8',
+    ...opts,
+  });
+}
+
 const stress = process.env.FSLOCK_STRESS === '1';
 
-module.exports = { fslock, native, tmpdir, within, until, spawnFixture, openFds, rejectsWith, throwsWith, stress, LIMIT };
+module.exports = { fslock, native, tmpdir, within, until, spawnFixture, openFds, rejectsWith, throwsWith, stress, LIMIT, NOBODY, runAsNobody, nobodyPackage };
