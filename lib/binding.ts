@@ -76,7 +76,8 @@ export interface Binding {
   flock(fd: number, type: LockType, wait: boolean): number;
   lockRange(fd: number, type: LockType, start: number, length: number, wait: boolean): number;
 
-  pathOpen(path: string, type: LockType, mode: number, content: string): number;
+  /** `dir`: create a missing lock file unnamed there first (Linux O_TMPFILE), then link it. */
+  pathOpen(path: string, type: LockType, mode: number, content: string, dir?: string): number;
   pathAfterWait(fd: number): number;
   pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, headerLen: number): number;
   pathRelease(path: string, fd: number, type: LockType, flags: number, header: string, tombstone: string, cut: boolean): number;

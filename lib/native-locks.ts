@@ -25,6 +25,7 @@ import {
   toHolder,
 } from './record';
 import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 
 interface NativeHeld extends Held {
   fd: number;
@@ -67,6 +68,21 @@ function isGone(result: number): boolean {
   return code === 'ESTALE' || code === 'ENOENT' || result === DELETE_PENDING;
 }
 
+/** Directories where O_TMPFILE creation failed: lock files are created by name there. */
+const noAnon = new Set<string>();
+const ANON_UNSUPPORTED = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EISDIR', 'EINVAL', 'ENOSYS']);
+
+/**
+ * The directory in which to create a missing lock file unnamed (Linux), so that it
+ * appears complete and already locked: nobody can find it empty and take it for
+ * someone else's file (docs/protocol.md).
+ */
+function anonDir(path: string): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const dir = nodePath.dirname(path);
+  return noAnon.has(dir) ? undefined : dir;
+}
+
 /** Consecutive retries after which an attempt backs off (a name that keeps changing). */
 const FREE_RETRIES = 8;
 
@@ -89,7 +105,13 @@ export class NativeLocks implements PathLockBackend {
   /** Opens (or creates) the lock file and tries the lock once. */
   private open(q: Request): Step {
     const b = this.b;
-    const fd = b.pathOpen(q.path, q.type, q.o.mode, q.content);
+    const dir = anonDir(q.path);
+    let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir);
+    if (fd < 0 && dir !== undefined && errorCode(fd) !== 'EEXIST') {
+      // No O_TMPFILE here (or no /proc to link it through): create it by name instead.
+      if (ANON_UNSUPPORTED.has(errorCode(fd)) || b.lastSyscall() === 'linkat') noAnon.add(dir);
+      fd = b.pathOpen(q.path, q.type, q.o.mode, q.content);
+    }
     if (fd < 0) {
       // EEXIST: created by someone else between our open and our create.
       const code = errorCode(fd);

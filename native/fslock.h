@@ -90,6 +90,12 @@ enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };
 // open fails), never blocks (FIFOs, leases), close-on-exec, deletable while open.
 // The caller checks with os::Stat what it opened before locking or writing anything.
 int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc);
+// Linux: a new unnamed lock file (O_TMPFILE) in `dir` with exactly `mode`, to be locked
+// and filled before os::LinkLockFile gives it its name: it appears whole and locked.
+// Elsewhere, or where the filesystem cannot, an error that os::IsUnsupported knows.
+int OpenAnonLockFile(const pathchar* dir, int mode, file_t* out, const char** sc);
+// Names an os::OpenAnonLockFile file `path` (EEXIST if the name exists; never replaces).
+int LinkLockFile(file_t f, const pathchar* path, const char** sc);
 // Information about the name itself (lstat: a final symlink is not followed).
 int PathInfo(const pathchar* path, FileInfo* info, const char** sc);
 // Cuts the file to `len` bytes (retracting the records after the header).

@@ -91,6 +91,27 @@ int AfterLock(Napi::Env env, file_t f) {
 // Creates the lock file (exclusive create, exact mode), locks it before anyone can, and
 // writes header + record: nobody ever sees it unlocked and empty. Someone who opened the
 // brand-new file and locked it first only makes this a normal wait.
+// Linux: an unnamed O_TMPFILE file in `dir`, locked and filled, then linked at the
+// path: it appears whole and already locked, so no one ever finds it empty.
+double CreateAnon(Napi::Env env, const PathArg& path, const PathArg& dir, int type, int mode,
+                  const StrArg& content) {
+  const char* sc = nullptr;
+  double* out = Data(env)->out;
+  file_t f = -1;
+  int r = os::OpenAnonLockFile(dir.get(), mode, &f, &sc);
+  if (r < 0) return Fail(env, r, sc);
+  TrackOpen(env, f);
+  FileInfo fi;
+  r = os::LockFile(f, type, false, &sc);
+  if (r >= 0) r = os::WriteRecord(f, false, content.data(), content.size(), &sc);
+  if (r >= 0) r = os::LinkLockFile(f, path.get(), &sc);  // EEXIST: TypeScript starts again
+  if (r >= 0) r = os::Stat(f, &fi, &sc);
+  if (r < 0) return FailClose(env, f, r, sc);
+  Report(out, fi);
+  out[0] = kCreated;
+  return static_cast<double>(f);
+}
+
 double Create(Napi::Env env, const PathArg& path, int type, int mode, const StrArg& content) {
   const char* sc = nullptr;
   double* out = Data(env)->out;
@@ -122,9 +143,10 @@ double Create(Napi::Env env, const PathArg& path, int type, int mode, const StrA
   return static_cast<double>(f);
 }
 
-// pathOpen(path, type, mode, content) -> fd | -err; status in out[0]. Opens an existing
-// lock file (never following a final link, never blocking), checks that it is a regular
-// file, and tries the lock; a missing name is created with `content` (header + record).
+// pathOpen(path, type, mode, content, dir?) -> fd | -err; status in out[0]. Opens an
+// existing lock file (never following a final link, never blocking), checks that it is a
+// regular file, and tries the lock; a missing name is created with `content` (header +
+// record): unnamed in `dir` first and then linked (Linux), or created exclusively.
 Napi::Value PathOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
@@ -136,8 +158,12 @@ Napi::Value PathOpen(const Napi::CallbackInfo& info) {
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), 0, 0, &f, &sc);
   if (r < 0) {
-    if (r == os::NotFound() && content.size() > 0) return Num(env, Create(env, path, type, I32(info, 2), content));
-    return Num(env, Fail(env, r, sc));
+    if (r != os::NotFound() || content.size() == 0) return Num(env, Fail(env, r, sc));
+    if (info[4].IsString()) {
+      PathArg dir(env, info[4]);
+      return Num(env, CreateAnon(env, path, dir, type, I32(info, 2), content));
+    }
+    return Num(env, Create(env, path, type, I32(info, 2), content));
   }
   TrackOpen(env, f);
   FileInfo fi;

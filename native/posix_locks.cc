@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -150,6 +151,30 @@ int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const c
   if ((flags & kOpenCreateNew) && fchmod(fd, static_cast<mode_t>(mode)) != 0) errno = 0;
   *out = fd;
   return 0;
+}
+
+int OpenAnonLockFile(const pathchar* dir, int mode, file_t* out, const char** sc) {
+#ifdef O_TMPFILE
+  int fd;
+  do fd = open(dir, O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, static_cast<mode_t>(mode));
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Err("open", sc);
+  if (fchmod(fd, static_cast<mode_t>(mode)) != 0) errno = 0;  // as in OpenLockFile
+  *out = fd;
+  return 0;
+#else
+  (void)dir, (void)mode, (void)out;
+  *sc = "open";
+  return -EOPNOTSUPP;
+#endif
+}
+
+int LinkLockFile(file_t f, const pathchar* path, const char** sc) {
+  // The /proc/self/fd form is the unprivileged way (open(2), the O_TMPFILE example);
+  // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10.
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", static_cast<int>(f));
+  return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 ? 0 : Err("linkat", sc);
 }
 
 namespace {

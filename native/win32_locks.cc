@@ -214,6 +214,16 @@ int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const c
   return 0;
 }
 
+int OpenAnonLockFile(const pathchar*, int, file_t*, const char** sc) {
+  *sc = "open";
+  return -static_cast<int>(ERROR_NOT_SUPPORTED);  // TypeScript never asks on Windows
+}
+
+int LinkLockFile(file_t, const pathchar*, const char** sc) {
+  *sc = "link";
+  return -static_cast<int>(ERROR_NOT_SUPPORTED);
+}
+
 int PathInfo(const pathchar* path, FileInfo* info, const char** sc) {
   HANDLE h = CreateFileW(path, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                          nullptr, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);

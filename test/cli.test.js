@@ -253,6 +253,30 @@ test('-o/--close: the command does not share the lock; a killed fslock releases 
   await l.release();
 });
 
+/** Child pids of `pid` (Linux: /proc/PID/task/TID/children). */
+function childrenOf(pid) {
+  try {
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a signal sent to `pid` has not been delivered yet (SigPnd/ShdPnd of /proc). */
+function signalPending(pid) {
+  let status;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return false; // gone
+  }
+  return /^(SigPnd|ShdPnd):\s*0*[1-9a-f]/m.test(status);
+}
+
 test('signals: one sent to the process group reaches the command once; one sent to fslock alone is passed on once', async (t) => {
   if (process.platform === 'win32') return t.skip('POSIX process groups');
   const dir = tmpdir(t);
@@ -260,10 +284,16 @@ test('signals: one sent to the process group reaches the command once; one sent 
   const c = await startCounting(t, [lockFile], dir);
   const pgid = c.cli.pid; // detached: fslock leads its own group, the command is in it
   const expected = [];
+  // Two signals of one kind sent before a process has taken the first are one signal to
+  // it (signal(7): standard signals do not queue). So each send waits until fslock, the
+  // witness and the command have all been handed it (nothing pending in /proc), as a
+  // person pressing Ctrl-C twice does not do within microseconds on a loaded machine.
+  const group = () => [pgid, ...childrenOf(pgid)];
   const send = async (target, sig) => {
     process.kill(target, sig);
     expected.push(sig);
     await until(() => c.lines().length >= expected.length, 60_000, `${sig} to reach the command`);
+    await until(() => group().every((p) => !signalPending(p)), 60_000, `${sig} to be taken by every process`);
   };
   // The terminal's Ctrl-C (twice), Ctrl-\ and hangup, a supervisor's kill of the job:
   // all go to the whole group.

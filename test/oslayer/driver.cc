@@ -317,7 +317,7 @@ void AtomicWrites() {
          "AtomicWrite kLink: link(2) refuses an existing target (EEXIST), temp removed", Err(r, sc));
 
   const std::string fresh = Path("tmpfile.txt");
-  r = Write(fresh, "", "unnamed", 0644, os::kTmpFile | os::kSyncDir, &sc);
+  r = Write(fresh, "", "unnamed", 0644, os::kTmpFile | os::kLink | os::kSyncDir, &sc);
   if (os::IsUnsupported(r)) Append(fresh, "unnamed");  // the Rename check below needs it
   Report((r == 0 && Read(fresh) == "unnamed") || os::IsUnsupported(r), "AtomicWrite kTmpFile: O_TMPFILE linked in (or unsupported here)",
          Err(r, sc));
