@@ -11,7 +11,11 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs'],
     extends: [js.configs.recommended],
     languageOptions: { sourceType: 'commonjs', ecmaVersion: 2024, globals: { ...globals.node } },
-    rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }] },
+    rules: {
+      'no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // `catch {}` where a failure changes nothing (cleanup of what may be gone already).
+      'no-empty': ['error', { allowEmptyCatch: true }],
+    },
   },
   {
     files: ['**/*.mjs'],

@@ -35,15 +35,25 @@ async function run(dir) {
       // fsync'd writes are slow: fewer and longer samples are still meaningful.
       const ms = fsync ? MS * 2 : MS;
       const rows = [
-        { name: 'fslock writeFileAtomicSync', ops: measureSync(() => fslock.writeFileAtomicSync(p('f'), data, { fsync }), ms) },
-        { name: 'fslock writeFileAtomic', ops: await measure(() => fslock.writeFileAtomic(p('f'), data, { fsync }), ms) },
+        {
+          name: 'fslock writeFileAtomicSync',
+          ops: measureSync(() => fslock.writeFileAtomicSync(p('f'), data, { fsync }), ms),
+        },
+        {
+          name: 'fslock writeFileAtomic',
+          ops: await measure(() => fslock.writeFileAtomic(p('f'), data, { fsync }), ms),
+        },
         { name: 'write-file-atomic .sync', ops: measureSync(() => wfa.sync(p('w'), data, { fsync }), ms) },
         { name: 'write-file-atomic (promise)', ops: await measure(() => wfa(p('w'), data, { fsync }), ms) },
-        { name: 'atomically writeFileSync', ops: measureSync(() => atomically.writeFileSync(p('a'), data, { fsync }), ms) },
+        {
+          name: 'atomically writeFileSync',
+          ops: measureSync(() => atomically.writeFileSync(p('a'), data, { fsync }), ms),
+        },
         { name: 'atomically writeFile', ops: await measure(() => atomically.writeFile(p('a'), data, { fsync }), ms) },
       ];
       const n = Math.max(20, Math.round((rows[0].ops * ms) / 1000));
-      const floor = (...extra) => 1e6 / Number(execFileSync(c, [dir, String(size), String(n), fsync ? '1' : '0', ...extra]).toString());
+      const floor = (...extra) =>
+        1e6 / Number(execFileSync(c, [dir, String(size), String(n), fsync ? '1' : '0', ...extra]).toString());
       rows.push({ name: 'C floor (named temp)', ops: floor() });
       // fslock's native backend on Linux writes an unnamed O_TMPFILE file (item: no
       // temp left by a killed writer): its floor is that sequence.
@@ -62,15 +72,21 @@ async function run(dir) {
         syncVsWfa: ops['fslock writeFileAtomicSync'] / ops['write-file-atomic .sync'],
         asyncVsWfa: ops['fslock writeFileAtomic'] / ops['write-file-atomic (promise)'],
         syncVsAtomically: ops['fslock writeFileAtomicSync'] / ops['atomically writeFileSync'],
-        cOverSync: (ops['C floor (O_TMPFILE, as fslock on Linux)'] ?? ops['C floor (named temp)']) / ops['fslock writeFileAtomicSync'],
+        cOverSync:
+          (ops['C floor (O_TMPFILE, as fslock on Linux)'] ?? ops['C floor (named temp)']) /
+          ops['fslock writeFileAtomicSync'],
       });
     }
   }
   console.log('\n### Ratios (targets: fsync off ≥ 2.5x write-file-atomic and ≤ 1.5x the C floor; fsync on ≥ 1.3x)\n');
-  console.log('| case | sync vs write-file-atomic | promise vs write-file-atomic | sync vs atomically | fslock sync time / C floor |');
+  console.log(
+    '| case | sync vs write-file-atomic | promise vs write-file-atomic | sync vs atomically | fslock sync time / C floor |',
+  );
   console.log('|---|---:|---:|---:|---:|');
   for (const s of summary) {
-    console.log(`| ${s.case} | ${s.syncVsWfa.toFixed(2)}x | ${s.asyncVsWfa.toFixed(2)}x | ${s.syncVsAtomically.toFixed(2)}x | ${s.cOverSync.toFixed(2)}x |`);
+    console.log(
+      `| ${s.case} | ${s.syncVsWfa.toFixed(2)}x | ${s.asyncVsWfa.toFixed(2)}x | ${s.syncVsAtomically.toFixed(2)}x | ${s.cOverSync.toFixed(2)}x |`,
+    );
   }
 }
 

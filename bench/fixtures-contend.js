@@ -22,7 +22,8 @@ async function main() {
     }
   } else if (impl === 'lockfile') {
     const lf = require('lockfile');
-    const lock = (p) => new Promise((res, rej) => lf.lock(p, { wait: 1e9, pollPeriod: 1 }, (e) => (e ? rej(e) : res())));
+    const lock = (p) =>
+      new Promise((res, rej) => lf.lock(p, { wait: 1e9, pollPeriod: 1 }, (e) => (e ? rej(e) : res())));
     const unlock = (p) => new Promise((res, rej) => lf.unlock(p, (e) => (e ? rej(e) : res())));
     for (let i = 0; i < count; i++) {
       await lock(target);

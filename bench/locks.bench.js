@@ -14,13 +14,28 @@ async function uncontended(dir) {
   fs.writeFileSync(data, '{}');
   const lockPath = `${data}.lock`;
   const rows = [];
-  rows.push({ name: `fslock lock()+release() [${fslock.backend}]`, ops: await measure(async () => (await fslock.lock(lockPath)).release()) });
-  rows.push({ name: `fslock lockSync()+releaseSync() [${fslock.backend}]`, ops: measureSync(() => fslock.lockSync(lockPath).releaseSync()) });
-  rows.push({ name: 'proper-lockfile lock()+release()', ops: await measure(async () => (await properLockfile.lock(data))()) });
+  rows.push({
+    name: `fslock lock()+release() [${fslock.backend}]`,
+    ops: await measure(async () => (await fslock.lock(lockPath)).release()),
+  });
+  rows.push({
+    name: `fslock lockSync()+releaseSync() [${fslock.backend}]`,
+    ops: measureSync(() => fslock.lockSync(lockPath).releaseSync()),
+  });
+  rows.push({
+    name: 'proper-lockfile lock()+release()',
+    ops: await measure(async () => (await properLockfile.lock(data))()),
+  });
   rows.push({ name: 'proper-lockfile lockSync()+release()', ops: measureSync(() => properLockfile.lockSync(data)()) });
   const lfLock = (p) => new Promise((res, rej) => lockfile.lock(p, {}, (e) => (e ? rej(e) : res())));
   const lfUnlock = (p) => new Promise((res, rej) => lockfile.unlock(p, (e) => (e ? rej(e) : res())));
-  rows.push({ name: 'lockfile lock()+unlock()', ops: await measure(async () => { await lfLock(lockPath); await lfUnlock(lockPath); }) });
+  rows.push({
+    name: 'lockfile lock()+unlock()',
+    ops: await measure(async () => {
+      await lfLock(lockPath);
+      await lfUnlock(lockPath);
+    }),
+  });
   table('Uncontended path lock: acquire + release', rows, rows[0].name);
   return rows;
 }
@@ -28,7 +43,9 @@ async function uncontended(dir) {
 async function contended(dir, impl, perProcess, env = process.env) {
   const target = impl === 'proper-lockfile' ? path.join(dir, `c-${impl}.json`) : path.join(dir, `c-${impl}.lock`);
   if (impl === 'proper-lockfile') fs.writeFileSync(target, '{}');
-  const kids = Array.from({ length: 4 }, () => fork(path.join(__dirname, 'fixtures-contend.js'), [impl, target, String(perProcess)], { env }));
+  const kids = Array.from({ length: 4 }, () =>
+    fork(path.join(__dirname, 'fixtures-contend.js'), [impl, target, String(perProcess)], { env }),
+  );
   await Promise.all(kids.map((k) => new Promise((r) => k.once('message', r))));
   const start = performance.now();
   kids.forEach((k) => k.send('go'));
@@ -48,26 +65,52 @@ async function descriptorPair(dir) {
   const bin = compileC('flock_pair');
   const rows = [];
   if (fslock.backend === 'native') {
-    rows.push({ name: 'fslock flockSync(ex)+flockSync(unlock)', ops: measureSync(() => { fslock.flockSync(fd, 'exclusive'); fslock.flockSync(fd, 'unlock'); }) });
+    rows.push({
+      name: 'fslock flockSync(ex)+flockSync(unlock)',
+      ops: measureSync(() => {
+        fslock.flockSync(fd, 'exclusive');
+        fslock.flockSync(fd, 'unlock');
+      }),
+    });
     rows.push({ name: 'C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', ops: cFloor(bin, 'flock', file) });
     const range = { start: 0, length: 0 };
-    rows.push({ name: 'fslock lockRangeSync+unlockRangeSync (OFD)', ops: measureSync(() => { fslock.lockRangeSync(fd, range); fslock.unlockRangeSync(fd, range); }) });
+    rows.push({
+      name: 'fslock lockRangeSync+unlockRangeSync (OFD)',
+      ops: measureSync(() => {
+        fslock.lockRangeSync(fd, range);
+        fslock.unlockRangeSync(fd, range);
+      }),
+    });
     rows.push({ name: 'C fcntl(F_OFD_SETLK) wr+unlock', ops: cFloor(bin, 'ofd', file) });
-    rows.push({ name: 'fslock await flock(ex)+flock(unlock)', ops: await measure(async () => { await fslock.flock(fd, 'exclusive'); await fslock.flock(fd, 'unlock'); }) });
+    rows.push({
+      name: 'fslock await flock(ex)+flock(unlock)',
+      ops: await measure(async () => {
+        await fslock.flock(fd, 'exclusive');
+        await fslock.flock(fd, 'unlock');
+      }),
+    });
   }
   try {
     const fsx = require('fs-native-extensions');
-    rows.push({ name: 'fs-native-extensions tryLock+unlock', ops: measureSync(() => { fsx.tryLock(fd); fsx.unlock(fd); }) });
+    rows.push({
+      name: 'fs-native-extensions tryLock+unlock',
+      ops: measureSync(() => {
+        fsx.tryLock(fd);
+        fsx.unlock(fd);
+      }),
+    });
   } catch (e) {
     console.log(`(fs-native-extensions unavailable: ${e.message})`);
   }
   fs.closeSync(fd);
   if (rows.length) {
     table('Descriptor lock + unlock pair (same fd, uncontended)', rows, rows[0].name);
-    const ratio = (a, b) => (rows.find((r) => r.name === a).ops / rows.find((r) => r.name === b).ops);
+    const ratio = (a, b) => rows.find((r) => r.name === a).ops / rows.find((r) => r.name === b).ops;
     if (fslock.backend === 'native') {
-      console.log(`\nC floor / fslock: flock pair ${ratio('C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', 'fslock flockSync(ex)+flockSync(unlock)').toFixed(2)}x, ` +
-        `OFD pair ${ratio('C fcntl(F_OFD_SETLK) wr+unlock', 'fslock lockRangeSync+unlockRangeSync (OFD)').toFixed(2)}x (target <= 1.5x)`);
+      console.log(
+        `\nC floor / fslock: flock pair ${ratio('C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', 'fslock flockSync(ex)+flockSync(unlock)').toFixed(2)}x, ` +
+          `OFD pair ${ratio('C fcntl(F_OFD_SETLK) wr+unlock', 'fslock lockRangeSync+unlockRangeSync (OFD)').toFixed(2)}x (target <= 1.5x)`,
+      );
     }
   }
 }
@@ -108,14 +151,24 @@ async function waitersLatency(dir) {
 
 async function main() {
   const dir = benchDir();
-  console.log(`## Locks — node ${process.version}, ${process.platform}-${process.arch}, backend ${fslock.backend}${quick ? ' (quick)' : ''}`);
+  console.log(
+    `## Locks — node ${process.version}, ${process.platform}-${process.arch}, backend ${fslock.backend}${quick ? ' (quick)' : ''}`,
+  );
   const un = await uncontended(dir);
   const k = quick ? 0.25 : 1;
   const rows = [
-    { name: `fslock [${fslock.backend}]`, ops: await contended(dir, 'fslock', Math.round((fslock.backend === 'native' ? 4000 : 300) * k)) },
+    {
+      name: `fslock [${fslock.backend}]`,
+      ops: await contended(dir, 'fslock', Math.round((fslock.backend === 'native' ? 4000 : 300) * k)),
+    },
     // The fallback's throughput next to native's, whichever backend this run uses.
     ...(fslock.backend === 'native'
-      ? [{ name: 'fslock [fallback]', ops: await contended(dir, 'fslock', Math.round(300 * k), { ...process.env, FSLOCK_BACKEND: 'fallback' }) }]
+      ? [
+          {
+            name: 'fslock [fallback]',
+            ops: await contended(dir, 'fslock', Math.round(300 * k), { ...process.env, FSLOCK_BACKEND: 'fallback' }),
+          },
+        ]
       : []),
     { name: 'proper-lockfile (1 ms retries)', ops: await contended(dir, 'proper-lockfile', Math.round(200 * k)) },
     { name: 'lockfile (1 ms polling)', ops: await contended(dir, 'lockfile', Math.round(200 * k)) },
@@ -123,9 +176,17 @@ async function main() {
   table('4 processes contending for one lock: acquisitions per second (all processes)', rows, rows[0].name);
   const pl = un.find((r) => r.name === 'proper-lockfile lock()+release()').ops;
   const plc = rows.find((r) => r.name.startsWith('proper-lockfile')).ops;
-  console.log(`\nvs proper-lockfile: uncontended ${(un[0].ops / pl).toFixed(1)}x, contended ${(rows[0].ops / plc).toFixed(1)}x (target >= 20x)`);
+  console.log(
+    `\nvs proper-lockfile: uncontended ${(un[0].ops / pl).toFixed(1)}x, contended ${(rows[0].ops / plc).toFixed(1)}x (target >= 20x)`,
+  );
   await descriptorPair(dir);
   await waitersLatency(dir);
 }
 
-main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

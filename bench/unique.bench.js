@@ -46,14 +46,22 @@ async function main() {
     const ms = MS * 2;
     const opts = { fsync: false };
     const rows = [
-      { name: 'fslock createUniqueSync', ops: measureSync(() => fs.unlinkSync(fslock.createUniqueSync(dir, name, data, opts)), ms) },
-      { name: 'fslock createUnique', ops: await measure(async () => fs.unlinkSync(await fslock.createUnique(dir, name, data, opts)), ms) },
+      {
+        name: 'fslock createUniqueSync',
+        ops: measureSync(() => fs.unlinkSync(fslock.createUniqueSync(dir, name, data, opts)), ms),
+      },
+      {
+        name: 'fslock createUnique',
+        ops: await measure(async () => fs.unlinkSync(await fslock.createUnique(dir, name, data, opts)), ms),
+      },
       { name: "writeFileSync 'wx' loop", ops: measureSync(() => fs.unlinkSync(wxLoopSync(dir)), ms) },
       { name: "fs.promises.writeFile 'wx' loop", ops: await measure(async () => fs.unlinkSync(await wxLoop(dir)), ms) },
     ];
     table(`one call, ${TAKEN} taken names, 1 KB, fsync off`, rows, rows[0].name);
     const us = (r) => (1e6 / r.ops / TAKEN).toFixed(2);
-    console.log(`\nper taken name: createUniqueSync ${us(rows[0])} µs, createUnique ${us(rows[1])} µs, 'wx' loops ${us(rows[2])} / ${us(rows[3])} µs`);
+    console.log(
+      `\nper taken name: createUniqueSync ${us(rows[0])} µs, createUnique ${us(rows[1])} µs, 'wx' loops ${us(rows[2])} / ${us(rows[3])} µs`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

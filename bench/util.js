@@ -73,7 +73,9 @@ function table(title, rows, base) {
   console.log('|---|---:|---:|---:|');
   for (const r of rows) {
     const ratio = baseRow ? baseRow.ops / r.ops : 1;
-    console.log(`| ${r.name} | ${fmt(r.ops)} | ${(1e6 / r.ops).toFixed(2)} | ${r.name === base ? '—' : `${ratio.toFixed(2)}x`} |`);
+    console.log(
+      `| ${r.name} | ${fmt(r.ops)} | ${(1e6 / r.ops).toFixed(2)} | ${r.name === base ? '—' : `${ratio.toFixed(2)}x`} |`,
+    );
   }
 }
 

@@ -33,7 +33,11 @@ async function one(n) {
   const grantedAt = new Array(n);
   const waits = [];
   for (let i = 0; i < n; i++) {
-    waits.push(fslock.lock(path.join(dir, `p${i}.lock`)).then((l) => ((grantedAt[i] = performance.timeOrigin + performance.now()), l)));
+    waits.push(
+      fslock
+        .lock(path.join(dir, `p${i}.lock`))
+        .then((l) => ((grantedAt[i] = performance.timeOrigin + performance.now()), l)),
+    );
   }
   // Let every wait reach its thread (or the poll queue) before measuring.
   await new Promise((resolve) => setTimeout(resolve, 100 + n / 20));
@@ -57,9 +61,15 @@ async function main() {
     return;
   }
   const fslock = require('fslock');
-  const ns = process.argv[2] ? [Number(process.argv[2])] : process.env.BENCH_QUICK === '1' ? [100, 1000] : [100, 1000, 10000];
+  const ns = process.argv[2]
+    ? [Number(process.argv[2])]
+    : process.env.BENCH_QUICK === '1'
+      ? [100, 1000]
+      : [100, 1000, 10000];
   console.log(`\n## waits.bench.js — concurrent waits in one process (backend=${fslock.backend})`);
-  console.log('| waits | threads before → waiting | RSS MB before → waiting | grant after release p50 / p99 / max (ms) | all granted (ms) |');
+  console.log(
+    '| waits | threads before → waiting | RSS MB before → waiting | grant after release p50 / p99 / max (ms) | all granted (ms) |',
+  );
   console.log('|---|---|---|---|---|');
   for (const n of ns) {
     const child = fork(__filename, ['--one', String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -59,7 +59,9 @@ export function toFsPath(value: unknown, name = 'path'): FsPath {
     throw invalidArgValue(name, value, 'must be a string, Uint8Array, or URL without null bytes');
   }
   const s = latin1(value);
-  return fromLatin1(s.startsWith('/') ? nodePath.posix.resolve(s) : nodePath.posix.resolve(latin1(Buffer.from(process.cwd())), s));
+  return fromLatin1(
+    s.startsWith('/') ? nodePath.posix.resolve(s) : nodePath.posix.resolve(latin1(Buffer.from(process.cwd())), s),
+  );
 }
 
 /**
@@ -129,7 +131,8 @@ export function toSignal(value: unknown, name = 'options.signal'): AbortSignal |
 
 export function toFd(value: unknown, name = 'fd'): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw outOfRange(name, '>= 0 && <= 2147483647', value);
+  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff)
+    throw outOfRange(name, '>= 0 && <= 2147483647', value);
   return value;
 }
 

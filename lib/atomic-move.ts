@@ -11,7 +11,9 @@ import { code, report, type MoveOptions } from './atomic-run';
 /** The no-replace rename is missing on this filesystem (or OS): emulate it. */
 function noReplaceMissing(e: unknown): boolean {
   const c = code(e);
-  return (c === 'EINVAL' || c === 'ENOSYS' || c === 'EOPNOTSUPP' || c === 'ENOTSUP') && (e as FsLockError).syscall !== 'open';
+  return (
+    (c === 'EINVAL' || c === 'ENOSYS' || c === 'EOPNOTSUPP' || c === 'ENOTSUP') && (e as FsLockError).syscall !== 'open'
+  );
 }
 
 /*
@@ -115,4 +117,3 @@ export function moveAtomicSync(from: PathLike, to: PathLike, options?: MoveOptio
     throw report(e, f, t);
   }
 }
-

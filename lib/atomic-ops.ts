@@ -37,9 +37,11 @@ export interface AtomicOps {
 // ---- native ----------------------------------------------------------------------
 
 function nativeOps(b: Binding): AtomicOps {
-  const settle = (resolve: () => void, reject: (e: Error) => void, path: FsPath, dest?: FsPath) =>
-    (r: number, syscall: string) =>
-      r < 0 ? reject(osError(r, syscall, displayPath(path), dest === undefined ? undefined : displayPath(dest))) : resolve();
+  const settle =
+    (resolve: () => void, reject: (e: Error) => void, path: FsPath, dest?: FsPath) => (r: number, syscall: string) =>
+      r < 0
+        ? reject(osError(r, syscall, displayPath(path), dest === undefined ? undefined : displayPath(dest)))
+        : resolve();
   return {
     noReplace: true,
     writeSync(j) {
@@ -173,7 +175,7 @@ export function writeSyncJs(j: AtomicJob): void {
       if (j.flags & AtomicFlags.Chmod) fs.fchmodSync(fd, j.mode);
       if (j.chown) fs.fchownSync(fd, j.chown.uid, j.chown.gid);
       const bytes = new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength);
-      for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+      for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
       if (j.flags & AtomicFlags.Sync) fs.fdatasyncSync(fd);
     } catch (e) {
       ignore(() => fs.closeSync(fd));
@@ -218,7 +220,7 @@ export async function writeChunks(
       for await (const chunk of chunks) {
         signal?.throwIfAborted();
         const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+        for (let off = 0; off < bytes.length;) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
       }
       if (j.flags & AtomicFlags.Sync) await fh.datasync();
       await fh.close();

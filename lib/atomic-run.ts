@@ -165,8 +165,11 @@ function emptyPathRefused(e: unknown, job: AtomicJob): boolean {
 /** FAT, some SMB and FUSE filesystems have no hard links: exclusive create then uses renameat2. */
 function noHardLinks(e: unknown, job: AtomicJob): boolean {
   const c = code(e);
-  return !!(job.flags & AtomicFlags.Link) && (e as FsLockError).syscall === 'link' &&
-    (c === 'EPERM' || c === 'ENOTSUP' || c === 'EOPNOTSUPP' || c === 'ENOSYS' || c === 'EMLINK');
+  return (
+    !!(job.flags & AtomicFlags.Link) &&
+    (e as FsLockError).syscall === 'link' &&
+    (c === 'EPERM' || c === 'ENOTSUP' || c === 'EOPNOTSUPP' || c === 'ENOSYS' || c === 'EMLINK')
+  );
 }
 
 /**
@@ -331,12 +334,14 @@ async function runOnce(first: AtomicJob, signal: AbortSignal | undefined): Promi
 
 /** A job whose data is `data` (string, view or (async) iterable of chunks), written in turn. */
 export async function runData(j: AtomicJob, data: unknown, c: Checked): Promise<AtomicJob> {
-  if (typeof data === 'string' || ArrayBuffer.isView(data)) return run({ ...j, data: toBytes(data, c.encoding) }, c.signal);
+  if (typeof data === 'string' || ArrayBuffer.isView(data))
+    return run({ ...j, data: toBytes(data, c.encoding) }, c.signal);
   return runChunks(j, data, c);
 }
 
 async function runChunks(first: AtomicJob, data: unknown, c: Checked): Promise<AtomicJob> {
-  if (!isIterable(data)) throw invalidArgType('data', 'of type string, an ArrayBufferView, or an (async) iterable', data);
+  if (!isIterable(data))
+    throw invalidArgType('data', 'of type string, an ArrayBufferView, or an (async) iterable', data);
   const target = first.target;
   if (c.signal?.aborted) throw abortReason(c.signal);
   // Chunks can be consumed once: a taken temp name is the only retry. They are written
@@ -371,4 +376,3 @@ export function exclusiveOptions(options: unknown): Checked {
   // There is no existing file whose mode to keep.
   return { ...c, flags: c.flags & ~AtomicFlags.KeepOwner };
 }
-

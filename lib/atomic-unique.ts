@@ -77,7 +77,14 @@ function listSync(dir: FsPath): Buffer[] | undefined {
 
 function uniqueName(dir: FsPath, name: (attempt: number) => string, attempt: number): FsPath {
   const n = name(attempt);
-  if (typeof n !== 'string' || n.length === 0 || n.includes('\0') || n !== nodePath.basename(n) || n === '.' || n === '..') {
+  if (
+    typeof n !== 'string' ||
+    n.length === 0 ||
+    n.includes('\0') ||
+    n !== nodePath.basename(n) ||
+    n === '.' ||
+    n === '..'
+  ) {
     throw invalidArgValue('name', n, `must return a non-empty file name without directory parts (attempt ${attempt})`);
   }
   return joinName(dir, n);
@@ -88,7 +95,8 @@ function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unk
   const dir = toFsPath(dirArg, 'dir');
   const fn = toFunction<(attempt: number) => string>(name, 'name');
   const c = exclusiveOptions(options);
-  const bytes = iterable && isIterable(data) && typeof data !== 'string' ? new Uint8Array(0) : toBytes(data, c.encoding);
+  const bytes =
+    iterable && isIterable(data) && typeof data !== 'string' ? new Uint8Array(0) : toBytes(data, c.encoding);
   const j = job(uniqueName(dir, fn, 0), bytes, c, 0);
   // Written once, to a temp file that createUnique then moves itself.
   return { dir, fn, c, j: { ...j, flags: (j.flags & ~AtomicFlags.SyncDir) | AtomicFlags.WriteOnly } };
@@ -127,13 +135,14 @@ export async function createUnique(
   const { temp } = await runData(u.j, data, u.c);
   const names = new UniqueNames(u.dir, u.fn);
   try {
-    for (let target = u.j.target; ; ) {
+    for (let target = u.j.target; ;) {
       u.c.signal?.throwIfAborted();
       try {
         await moveNoReplace(temp, target, true);
       } catch (e) {
         if (code(e) !== 'EEXIST') throw report(e, target);
-        if (names.taken()) names.listed(await fs.promises.readdir(u.dir, { encoding: 'buffer' }).catch(() => undefined));
+        if (names.taken())
+          names.listed(await fs.promises.readdir(u.dir, { encoding: 'buffer' }).catch(() => undefined));
         const after = names.next();
         if (after === undefined) throw report(e, target);
         target = after;
@@ -171,7 +180,7 @@ export function createUniqueSync(
   const { temp } = runSync(u.j);
   const names = new UniqueNames(u.dir, u.fn);
   try {
-    for (let target = u.j.target; ; ) {
+    for (let target = u.j.target; ;) {
       try {
         moveNoReplaceSync(temp, target, true);
       } catch (e) {
@@ -194,4 +203,3 @@ export function createUniqueSync(
     throw e;
   }
 }
-

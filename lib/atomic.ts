@@ -120,9 +120,27 @@ export interface FsHooks {
  * this runs the node:fs sequence (same guarantees, more crossings).
  * @internal
  */
-export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: true): void;
-export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: false): Promise<void>;
-export function writeWithHooks(path: PathLike, data: Data, options: WriteOptions | undefined, hooks: FsHooks, sync: boolean): void | Promise<void> {
+export function writeWithHooks(
+  path: PathLike,
+  data: Data,
+  options: WriteOptions | undefined,
+  hooks: FsHooks,
+  sync: true,
+): void;
+export function writeWithHooks(
+  path: PathLike,
+  data: Data,
+  options: WriteOptions | undefined,
+  hooks: FsHooks,
+  sync: false,
+): Promise<void>;
+export function writeWithHooks(
+  path: PathLike,
+  data: Data,
+  options: WriteOptions | undefined,
+  hooks: FsHooks,
+  sync: boolean,
+): void | Promise<void> {
   const target = toFsPath(path);
   const c = checkOptions(options);
   const onTemp = hooks.onTemp;

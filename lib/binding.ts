@@ -80,7 +80,15 @@ export interface Binding {
   pathOpen(path: string, type: LockType, mode: number, content: string, dir?: string): number;
   pathAfterWait(fd: number): number;
   pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, headerLen: number): number;
-  pathRelease(path: string, fd: number, type: LockType, flags: number, header: string, tombstone: string, cut: boolean): number;
+  pathRelease(
+    path: string,
+    fd: number,
+    type: LockType,
+    flags: number,
+    header: string,
+    tombstone: string,
+    cut: boolean,
+  ): number;
   pathProbe(path: string): number;
   readAt(fd: number, buffer: Uint8Array, offset: number): number;
   closeFile(fd: number): void;
@@ -100,7 +108,14 @@ export interface Binding {
   ): WaitHandle;
   cancel(handle: WaitHandle): void;
   /** One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool. */
-  atomicWrite(target: NativePath, temp: NativePath, dir: NativePath, data: ArrayBufferView, mode: number, flags: number): number;
+  atomicWrite(
+    target: NativePath,
+    temp: NativePath,
+    dir: NativePath,
+    data: ArrayBufferView,
+    mode: number,
+    flags: number,
+  ): number;
   atomicWrite(
     target: NativePath,
     temp: NativePath,
@@ -139,7 +154,9 @@ function load(): { binding: Binding | undefined; error: Error | undefined } {
   // typo of "native" would otherwise silently run without kernel locks). Empty = unset.
   if (forced && forced !== 'native' && forced !== 'fallback') {
     throw Object.assign(
-      new Error(`fslock: FSLOCK_BACKEND=${JSON.stringify(forced)} is not a backend: use "native", "fallback", or leave it unset (native if the binary loads, else fallback)`),
+      new Error(
+        `fslock: FSLOCK_BACKEND=${JSON.stringify(forced)} is not a backend: use "native", "fallback", or leave it unset (native if the binary loads, else fallback)`,
+      ),
       { code: 'ERR_INVALID_ARG_VALUE' },
     );
   }

@@ -85,17 +85,25 @@ export async function capabilities(dir: PathLike): Promise<Capabilities> {
         fsType,
         shared,
         crossHostLocks: crossHostLocks(fsType, shared),
-        flock: !!n && tryIt(() => n.flock(fd, LockType.Exclusive, false) >= 0 && n.flock(fd, LockType.Unlock, false) >= 0),
+        flock:
+          !!n && tryIt(() => n.flock(fd, LockType.Exclusive, false) >= 0 && n.flock(fd, LockType.Unlock, false) >= 0),
         ofdLocks:
           !!n &&
           process.platform === 'linux' &&
-          tryIt(() => n.lockRange(fd, LockType.Exclusive, 0, 1, false) >= 0 && n.lockRange(fd, LockType.Unlock, 0, 1, false) >= 0),
+          tryIt(
+            () =>
+              n.lockRange(fd, LockType.Exclusive, 0, 1, false) >= 0 &&
+              n.lockRange(fd, LockType.Unlock, 0, 1, false) >= 0,
+          ),
         // EEXIST is the answer of a filesystem that supports it; EINVAL of one that does not.
         noReplaceRename: !!n && tryIt(() => errorCode(n.rename(a, b, true)) === 'EEXIST'),
         tmpfile:
           !!n &&
           process.platform === 'linux' &&
-          tryIt(() => n.atomicWrite(`${base}-t`, '', d, new Uint8Array(0), 0o600, AtomicFlags.TmpFile | AtomicFlags.Link) >= 0),
+          tryIt(
+            () =>
+              n.atomicWrite(`${base}-t`, '', d, new Uint8Array(0), 0o600, AtomicFlags.TmpFile | AtomicFlags.Link) >= 0,
+          ),
         dirFsync: process.platform !== 'win32' && tryIt(() => (n ? n.syncDir(d) >= 0 : syncDirJs(d))),
         hardLinks: tryIt(() => {
           fs.linkSync(a, `${base}-l`);

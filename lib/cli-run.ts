@@ -14,7 +14,9 @@ import { type Lock, adoptHolder, lockDescriptor } from './locks';
  * so the shell stops and continues both), not SIGPIPE (Node ignores it).
  */
 export const CAUGHT: NodeJS.Signals[] =
-  process.platform === 'win32' ? ['SIGINT', 'SIGBREAK', 'SIGHUP'] : ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR2', 'SIGALRM'];
+  process.platform === 'win32'
+    ? ['SIGINT', 'SIGBREAK', 'SIGHUP']
+    : ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR2', 'SIGALRM'];
 
 export function signalNumber(sig: NodeJS.Signals): number {
   return (os.constants.signals as Record<string, number>)[sig] ?? 1;

@@ -148,7 +148,12 @@ async function acquire(o: Options, ac: AbortController): Promise<Lock | number> 
           ac.abort(timeoutError(file, ms, describeHolder(h)));
         }, ms);
   try {
-    return await lock(file, { shared: o.shared, wait: !o.nonblock, timeout: ms === 0 ? 0 : undefined, signal: ac.signal });
+    return await lock(file, {
+      shared: o.shared,
+      wait: !o.nonblock,
+      timeout: ms === 0 ? 0 : undefined,
+      signal: ac.signal,
+    });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ELOCKED' || err.code === 'ETIMEDOUT') {
@@ -175,11 +180,15 @@ async function holder(o: Options): Promise<number> {
     return 2;
   }
   if (o.json) {
-    const out = h ? { locked: true, pid: h.pid, hostname: h.hostname, since: h.since.toISOString(), shared: h.shared } : { locked };
+    const out = h
+      ? { locked: true, pid: h.pid, hostname: h.hostname, since: h.since.toISOString(), shared: h.shared }
+      : { locked };
     process.stdout.write(`${JSON.stringify(out)}\n`);
   } else if (h) {
     const mode = h.shared ? 'shared' : 'exclusive';
-    process.stdout.write(`${o.file}: locked (${mode}) by pid ${h.pid} on ${h.hostname} since ${h.since.toISOString()}\n`);
+    process.stdout.write(
+      `${o.file}: locked (${mode}) by pid ${h.pid} on ${h.hostname} since ${h.since.toISOString()}\n`,
+    );
   } else {
     process.stdout.write(`${o.file}: ${locked ? 'locked, by a holder that left no record' : 'not locked'}\n`);
   }
@@ -202,7 +211,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (o === 'version') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    process.stdout.write(`fslock ${(require('../../package.json') as { version: string }).version} (${backend} backend)\n`);
+    const { version } = require('../../package.json') as { version: string };
+    process.stdout.write(`fslock ${version} (${backend} backend)\n`);
     return 0;
   }
   if (o.mode === 'holder') return holder(o);

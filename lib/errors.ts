@@ -38,13 +38,7 @@ export function describeCode(code: string): string {
  * Error for an OS failure given by its code name (`EAGAIN`), optionally with the
  * platform's own code for the message (Windows: the Win32 error number).
  */
-export function codeError(
-  code: string,
-  syscall: string,
-  path?: string,
-  dest?: string,
-  detail?: string,
-): FsLockError {
+export function codeError(code: string, syscall: string, path?: string, dest?: string, detail?: string): FsLockError {
   let message = `${code}: ${detail ?? describeCode(code)}, ${syscall}`;
   if (path !== undefined) message += ` '${path}'`;
   if (dest !== undefined) message += ` -> '${dest}'`;
@@ -135,7 +129,8 @@ export function notSupportedError(syscall: string, why: string): FsLockError {
 export function abortReason(signal: AbortSignal): unknown {
   const reason: unknown = signal.reason;
   const isDefault =
-    reason === undefined || (typeof DOMException !== 'undefined' && reason instanceof DOMException && reason.name === 'AbortError');
+    reason === undefined ||
+    (typeof DOMException !== 'undefined' && reason instanceof DOMException && reason.name === 'AbortError');
   if (!isDefault) return reason;
   const err = new Error('The operation was aborted', { cause: reason }) as FsLockError;
   err.name = 'AbortError';

@@ -14,7 +14,15 @@ import * as nodePath from 'node:path';
 import type { CheckedWait } from './args';
 import { abortReason, codeError, deadlockError, lockedError, timeoutError } from './errors';
 import { onSharedFs } from './fstype';
-import { type FileOptions, type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
+import {
+  type FileOptions,
+  type Held,
+  type PathLockBackend,
+  type Probe,
+  pollDelay,
+  sleep,
+  sleepSync,
+} from './lock-backend';
 import { kindOf, notRegularError, openError, otherKindName } from './lockfile';
 import {
   HEADER,
@@ -46,9 +54,7 @@ interface FallbackHeld extends Held {
 }
 
 type Judgement =
-  | { kind: 'gone' }
-  | { kind: 'held'; holder: HolderRecord | undefined }
-  | { kind: 'free'; ino: number; text: string };
+  { kind: 'gone' } | { kind: 'held'; holder: HolderRecord | undefined } | { kind: 'free'; ino: number; text: string };
 
 function isGoneCode(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -211,8 +217,13 @@ function judge(path: string): Judgement {
  * Returns the held fd and inode and the old inode's fd, or undefined when the situation
  * changed (the caller retries).
  */
-function reclaim(path: string, free: { ino: number; text: string }, record: string, id: string, mode: number):
-  { fd: number; ino: number; oldFd: number; freeText: string } | undefined {
+function reclaim(
+  path: string,
+  free: { ino: number; text: string },
+  record: string,
+  id: string,
+  mode: number,
+): { fd: number; ino: number; oldFd: number; freeText: string } | undefined {
   const claim = `${path}.reclaim`;
   const claimFd = createWhole(claim, id, HEADER + record, mode);
   if (claimFd === undefined) {
@@ -438,7 +449,13 @@ class FallbackLocks implements PathLockBackend {
     }
   }
 
-  private held(path: string, shared: boolean, id: string, r: { fd: number; ino: number }, o: FileOptions): FallbackHeld {
+  private held(
+    path: string,
+    shared: boolean,
+    id: string,
+    r: { fd: number; ino: number },
+    o: FileOptions,
+  ): FallbackHeld {
     const h = { path, shared, id, ino: r.ino, fd: r.fd, keep: o.keep || onSharedFs(path) } as FallbackHeld;
     startHeartbeat(h, o.lease);
     return h;

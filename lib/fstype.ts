@@ -24,7 +24,8 @@ const SHARED_MAGIC = new Set<number>([
 ]);
 
 /** Filesystem types (mountinfo names) whose locks are known to reach every client. */
-const CLUSTER_LOCKS = /^(nfs4?|cifs|smb3?|ceph|fuse\.glusterfs|glusterfs|lustre|gfs2|ocfs2|fuse\.ceph|fuse\.cephfs|9p)$/;
+const CLUSTER_LOCKS =
+  /^(nfs4?|cifs|smb3?|ceph|fuse\.glusterfs|glusterfs|lustre|gfs2|ocfs2|fuse\.ceph|fuse\.cephfs|9p)$/;
 /** FUSE filesystems known to keep locks on the local kernel only. */
 const LOCAL_LOCKS = /^fuse\.(sshfs|rclone|s3fs|gcsfuse)$/;
 const LOCAL_TYPES =

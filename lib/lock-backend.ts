@@ -45,7 +45,11 @@ export function pollDelay(attempt: number): number {
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
-export function sleep(ms: number, signal: AbortSignal | undefined, reasonOf: (s: AbortSignal) => unknown): Promise<void> {
+export function sleep(
+  ms: number,
+  signal: AbortSignal | undefined,
+  reasonOf: (s: AbortSignal) => unknown,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(reasonOf(signal));
     const onAbort = () => {

@@ -1,6 +1,16 @@
 // The public lock API: path locks (lock, lockSync, withLock, isLocked, lockHolder) and
 // descriptor locks (flock, lockRange, unlockRange and their Sync forms).
-import { type CheckedWait, type WaitOptions, toFd, toFunction, toInteger, toOptions, toPath, toWait, toBool } from './args';
+import {
+  type CheckedWait,
+  type WaitOptions,
+  toFd,
+  toFunction,
+  toInteger,
+  toOptions,
+  toPath,
+  toWait,
+  toBool,
+} from './args';
 import { LockType, WaitKind, backendName, binding } from './binding';
 import { type LongTimer, clearLongTimeout, setLongTimeout, waitChunk } from './long-timer';
 import {
@@ -170,7 +180,10 @@ class PathLock implements Lock {
   }
 }
 
-function checkLockArgs(path: unknown, options: unknown): { path: string; shared: boolean; w: CheckedWait; f: FileOptions } {
+function checkLockArgs(
+  path: unknown,
+  options: unknown,
+): { path: string; shared: boolean; w: CheckedWait; f: FileOptions } {
   const p = toPath(path);
   const o = toOptions<LockOptions>(options);
   const mode = o.mode === undefined ? 0o666 : toInteger(o.mode, 'options.mode', 0);
@@ -227,7 +240,10 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
     signal?.addEventListener('abort', onAbort, { once: true });
   });
   // Our turn: s.busy stays true for us.
-  const w = { ...a.w, timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)) };
+  const w = {
+    ...a.w,
+    timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
+  };
   try {
     if (w.timeout === 0) throw timeoutError(a.path, a.w.timeout!);
     return new PathLock(await backend().acquire(a.path, a.shared, w, a.f));
@@ -288,13 +304,21 @@ function toMode(mode: unknown): LockType {
 }
 
 function nativeOnly(syscall: string) {
-  if (!native) throw notSupportedError(syscall, 'descriptor locks need the native backend (fslock.backend is "fallback")');
+  if (!native)
+    throw notSupportedError(syscall, 'descriptor locks need the native backend (fslock.backend is "fallback")');
   return { n: native, b: binding! };
 }
 
 /** Gives an fd lock request that would block: ELOCKED, ETIMEDOUT, or a wait. */
-async function waitFd(kind: WaitKind, fd: number, type: LockType, start: number, length: number, w: CheckedWait,
-  syscall: string): Promise<void> {
+async function waitFd(
+  kind: WaitKind,
+  fd: number,
+  type: LockType,
+  start: number,
+  length: number,
+  w: CheckedWait,
+  syscall: string,
+): Promise<void> {
   const { n, b } = nativeOnly(syscall);
   if (!w.wait) throw lockedError(`fd ${fd}`);
   if (w.timeout === 0) throw timeoutError(`fd ${fd}`, 0);
@@ -366,7 +390,8 @@ const noWait: CheckedWait = { wait: false, timeout: undefined, signal: undefined
 
 function checkRange(fd: unknown, options: unknown, locking: boolean) {
   const f = toFd(fd);
-  if (options === undefined || options === null) throw invalidArgValue('options', options, 'must give start and length');
+  if (options === undefined || options === null)
+    throw invalidArgValue('options', options, 'must give start and length');
   const o = toOptions<LockRangeOptions>(options);
   const start = toInteger(o.start, 'options.start', 0);
   const length = toInteger(o.length, 'options.length', 0);

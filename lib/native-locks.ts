@@ -2,10 +2,28 @@
 // (native/glue_locks.cc) that make up the lock-file protocol (docs/protocol.md). Waits
 // block a waiter thread, never the event loop or libuv's threadpool (lib/native-wait.ts).
 import type { CheckedWait } from './args';
-import { type Binding, FileType, LockType, PathStatus, ReleaseFlags, WaitKind, DELETE_PENDING, head, out } from './binding';
+import {
+  type Binding,
+  FileType,
+  LockType,
+  PathStatus,
+  ReleaseFlags,
+  WaitKind,
+  DELETE_PENDING,
+  head,
+  out,
+} from './binding';
 import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from './errors';
 import { onSharedFs } from './fstype';
-import { type FileOptions, type Held, type PathLockBackend, type Probe, pollDelay, sleep, sleepSync } from './lock-backend';
+import {
+  type FileOptions,
+  type Held,
+  type PathLockBackend,
+  type Probe,
+  pollDelay,
+  sleep,
+  sleepSync,
+} from './lock-backend';
 import { notRegularError, openError, otherKindName } from './lockfile';
 import { type WaitOutcome, waitOnThread } from './native-wait';
 import { waitChunk } from './long-timer';
@@ -90,8 +108,16 @@ export class NativeLocks implements PathLockBackend {
   constructor(private readonly b: Binding) {}
 
   /** See lib/native-wait.ts. */
-  wait(kind: WaitKind, fd: number, type: LockType, start: number, length: number, deadline: number | undefined,
-    signal: AbortSignal | undefined, onTimeout: () => unknown): Promise<WaitOutcome> {
+  wait(
+    kind: WaitKind,
+    fd: number,
+    type: LockType,
+    start: number,
+    length: number,
+    deadline: number | undefined,
+    signal: AbortSignal | undefined,
+    onTimeout: () => unknown,
+  ): Promise<WaitOutcome> {
     return waitOnThread(this.b, kind, fd, type, start, length, deadline, signal, onTimeout);
   }
 
@@ -255,7 +281,11 @@ export class NativeLocks implements PathLockBackend {
         const e = this.fallbackGiveUp(path, w, deadline);
         if (e) throw e;
         const delay = pollDelay(polls++);
-        await sleep(deadline === undefined ? delay : Math.min(delay, Math.max(0, deadline - Date.now())), w.signal, abortReason);
+        await sleep(
+          deadline === undefined ? delay : Math.min(delay, Math.max(0, deadline - Date.now())),
+          w.signal,
+          abortReason,
+        );
       } else if (attempt >= FREE_RETRIES) {
         await sleep(pollDelay(attempt - FREE_RETRIES), w.signal, abortReason);
       }

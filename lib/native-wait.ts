@@ -21,8 +21,17 @@ export interface WaitOutcome {
  * repeated until the thread reports (almost always at once; a queued wait ends at
  * the first).
  */
-export function waitOnThread(b: Binding, kind: WaitKind, fd: number, type: LockType, start: number, length: number,
-  deadline: number | undefined, signal: AbortSignal | undefined, onTimeout: () => unknown): Promise<WaitOutcome> {
+export function waitOnThread(
+  b: Binding,
+  kind: WaitKind,
+  fd: number,
+  type: LockType,
+  start: number,
+  length: number,
+  deadline: number | undefined,
+  signal: AbortSignal | undefined,
+  onTimeout: () => unknown,
+): Promise<WaitOutcome> {
   return new Promise((resolve) => {
     let cancelled: unknown;
     let timer: LongTimer | undefined;

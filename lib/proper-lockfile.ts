@@ -173,7 +173,8 @@ function startUpdates(file: string, h: Held, o: Checked): void {
     let err: Error | undefined;
     try {
       const st = h.fs.statSync(h.dir);
-      if (Math.abs(st.mtimeMs - h.mtime) > 1) err = codeErr('Unable to update lock within the stale threshold', 'ECOMPROMISED');
+      if (Math.abs(st.mtimeMs - h.mtime) > 1)
+        err = codeErr('Unable to update lock within the stale threshold', 'ECOMPROMISED');
       else h.mtime = markSync(h.fs, h.dir);
     } catch (e) {
       err = Object.assign(e as Error, { code: 'ECOMPROMISED' });
@@ -249,7 +250,10 @@ export async function lock(file: string, opts?: LockOptions): Promise<() => Prom
 
 function syncOptions(opts: LockOptions | undefined): Checked {
   const r = opts?.retries;
-  if ((typeof r === 'number' && r > 0) || (r && typeof r === 'object' && typeof r.retries === 'number' && r.retries > 0)) {
+  if (
+    (typeof r === 'number' && r > 0) ||
+    (r && typeof r === 'object' && typeof r.retries === 'number' && r.retries > 0)
+  ) {
     throw codeErr('Cannot use retries with the sync api', 'ESYNC');
   }
   return options(opts);

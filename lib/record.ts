@@ -49,7 +49,13 @@ export function newId(): string {
   return `${idPrefix}.${(idCounter++).toString(36)}`;
 }
 
-export function recordLine(id: string, backend: Backend, mode: Mode, lease = DEFAULT_LEASE_MS, since = Date.now()): string {
+export function recordLine(
+  id: string,
+  backend: Backend,
+  mode: Mode,
+  lease = DEFAULT_LEASE_MS,
+  since = Date.now(),
+): string {
   return `{"v":1,"id":"${id}","backend":"${backend}","mode":"${mode}","pid":${process.pid},"hostname":${JSON.stringify(hostname)},"since":${since},"lease":${lease}}\n`;
 }
 
@@ -109,7 +115,9 @@ export function parseRecords(text: string): HolderRecord[] {
 
 /** Whether the first `n` bytes of `head` begin with the header line. */
 export function startsWithHeader(head: Uint8Array, n: number): boolean {
-  return n >= HEADER_BYTES.length && Buffer.from(head.buffer, head.byteOffset, HEADER_BYTES.length).equals(HEADER_BYTES);
+  return (
+    n >= HEADER_BYTES.length && Buffer.from(head.buffer, head.byteOffset, HEADER_BYTES.length).equals(HEADER_BYTES)
+  );
 }
 
 /**

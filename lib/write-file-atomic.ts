@@ -110,7 +110,12 @@ function serialized(target: string, run: () => Promise<void>): Promise<void> {
  * `writeFileAtomic(filename, data, [options], [callback])`: a promise without a
  * callback; with one, `callback(err)` (and a promise of the callback's call).
  */
-function writeFileAtomic(filename: string, data: Data, options?: Options | BufferEncoding | Callback, callback?: Callback): Promise<void> {
+function writeFileAtomic(
+  filename: string,
+  data: Data,
+  options?: Options | BufferEncoding | Callback,
+  callback?: Callback,
+): Promise<void> {
   if (typeof options === 'function') {
     callback = options;
     options = undefined;
@@ -120,7 +125,8 @@ function writeFileAtomic(filename: string, data: Data, options?: Options | Buffe
     const target = realTarget(filename);
     const d = toData(data);
     await serialized(target, async () => {
-      const existing = o.chown && o.mode == null ? modeOf(await fs.promises.stat(target).catch(() => undefined)) : undefined;
+      const existing =
+        o.chown && o.mode == null ? modeOf(await fs.promises.stat(target).catch(() => undefined)) : undefined;
       const { hooks, rest, needsFs } = split(o, false, existing);
       await (needsFs ? writeWithHooks(target, d, rest, hooks, false) : write(target, d, rest));
     });

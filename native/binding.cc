@@ -9,8 +9,8 @@ namespace {
 // setOut(Float64Array, Uint8Array): the arrays that calls fill with secondary results
 // (status, dev, ino, size…) and with the head of a lock file, so that the hot paths
 // return a plain number and allocate nothing.
-Napi::Value SetOut(const Napi::CallbackInfo& info) {
-  AddonData* d = Data(info.Env());
+Napi::Value SetOut(const Napi::CallbackInfo &info) {
+  AddonData *d = Data(info.Env());
   auto arr = info[0].As<Napi::Float64Array>();
   d->outRef = Napi::Persistent(arr);
   d->out = arr.Data();
@@ -21,7 +21,7 @@ Napi::Value SetOut(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value LastSyscall(const Napi::CallbackInfo& info) {
+Napi::Value LastSyscall(const Napi::CallbackInfo &info) {
   return Napi::String::New(info.Env(), Data(info.Env())->lastSyscall);
 }
 

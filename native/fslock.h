@@ -67,19 +67,19 @@ bool IsInterrupted(int err);  // EINTR / ERROR_OPERATION_ABORTED
 // to an environment that is gone never touch a descriptor number the caller may have
 // closed and reused; `f` itself otherwise. Returns 1 (duplicate: os::Close it after),
 // 0 (`f` itself) or a negative error.
-int WaitDescriptor(int kind, file_t f, file_t* out, const char** sc);
+int WaitDescriptor(int kind, file_t f, file_t *out, const char **sc);
 // The negative error for a thread that could not be started (std::system_error's
 // value, 0 if unknown): -EAGAIN "pthread_create" on POSIX.
-int ThreadStartFailed(int err, const char** sc);
-bool IsWouldBlock(int err);   // EAGAIN/EWOULDBLOCK/EACCES (fcntl) / ERROR_LOCK_VIOLATION
+int ThreadStartFailed(int err, const char **sc);
+bool IsWouldBlock(int err);  // EAGAIN/EWOULDBLOCK/EACCES (fcntl) / ERROR_LOCK_VIOLATION
 // The negative error for a path longer than the glue's buffer (-ENAMETOOLONG).
 int NameTooLong();
 // The negative error of opening a missing file in an existing directory (-ENOENT).
 int NotFound();
 
 // ---- descriptor locks on user fds (POSIX fds; CRT fds on Windows) -------------
-int Flock(int64_t fd, int type, bool wait, const char** sc);
-int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char** sc);
+int Flock(int64_t fd, int type, bool wait, const char **sc);
+int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char **sc);
 
 // ---- path locks on files this library opened ----------------------------------
 enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };
@@ -89,64 +89,64 @@ enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };
 // (kOpenReadOnly). Never follows a final symlink (the link itself is opened or the
 // open fails), never blocks (FIFOs, leases), close-on-exec, deletable while open.
 // The caller checks with os::Stat what it opened before locking or writing anything.
-int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc);
+int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc);
 // Linux: a new unnamed lock file (O_TMPFILE) in `dir` with exactly `mode`, to be locked
 // and filled before os::LinkLockFile gives it its name: it appears whole and locked.
 // Elsewhere, or where the filesystem cannot, an error that os::IsUnsupported knows.
-int OpenAnonLockFile(const pathchar* dir, int mode, file_t* out, const char** sc);
+int OpenAnonLockFile(const pathchar *dir, int mode, file_t *out, const char **sc);
 // Names an os::OpenAnonLockFile file `path` (EEXIST if the name exists; never replaces).
-int LinkLockFile(file_t f, const pathchar* path, const char** sc);
+int LinkLockFile(file_t f, const pathchar *path, const char **sc);
 // Information about the name itself (lstat: a final symlink is not followed).
-int PathInfo(const pathchar* path, FileInfo* info, const char** sc);
+int PathInfo(const pathchar *path, FileInfo *info, const char **sc);
 // Cuts the file to `len` bytes (retracting the records after the header).
-int Truncate(file_t f, int64_t len, const char** sc);
+int Truncate(file_t f, int64_t len, const char **sc);
 // Whole-file lock used by path locks (OFD lock on Linux, LockFileEx on Windows).
-int LockFile(file_t f, int type, bool wait, const char** sc);
+int LockFile(file_t f, int type, bool wait, const char **sc);
 // 0 = no lock conflicts with an exclusive request, 1 = shared holders, 2 = exclusive.
-int ProbeLockFile(file_t f, const char** sc);
-int Stat(file_t f, FileInfo* info, const char** sc);
-int ReadAt(file_t f, char* buf, size_t len, int64_t offset, const char** sc);
+int ProbeLockFile(file_t f, const char **sc);
+int Stat(file_t f, FileInfo *info, const char **sc);
+int ReadAt(file_t f, char *buf, size_t len, int64_t offset, const char **sc);
 // Replaces the whole content (truncate + append) or appends, without seeking.
-int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char** sc);
-int Unlink(const pathchar* path, const char** sc);
+int WriteRecord(file_t f, bool replace, const char *data, size_t len, const char **sc);
+int Unlink(const pathchar *path, const char **sc);
 int Close(file_t f);
 
 // ---- atomic files ------------------------------------------------------------------
 // Flags of os::AtomicWrite (mirrored in lib/binding.ts). TypeScript picks them; the OS
 // file runs the fixed sequence they describe and removes the temp file on any failure.
 enum AtomicFlags : int {
-  kSync = 1,          // flush the temp file's data before it becomes visible
-  kSyncDir = 2,       // flush the directory after the rename/link
-  kKeepOwner = 4,     // copy the existing target's mode (and owner, when permitted)
-  kChmod = 8,         // set exactly `mode` on the temp file (umask not applied)
-  kNoReplace = 16,    // commit with a no-replace rename (EEXIST if target exists)
-  kLink = 32,         // commit with link(temp, target) + unlink(temp) (no-replace)
-  kTmpFile = 64,      // the temp file is an unnamed O_TMPFILE one (Linux), linked at the
-                      // target with kLink (no-replace), else at temp for the commit
-  kWriteOnly = 128,   // stop after the temp file is written and closed
-  kCommitOnly = 256,  // the temp file exists already: only commit (and sync the dir)
-  kLinkEmptyPath = 512,  // name the O_TMPFILE file with linkat(AT_EMPTY_PATH), not /proc
+  kSync = 1,                // flush the temp file's data before it becomes visible
+  kSyncDir = 2,             // flush the directory after the rename/link
+  kKeepOwner = 4,           // copy the existing target's mode (and owner, when permitted)
+  kChmod = 8,               // set exactly `mode` on the temp file (umask not applied)
+  kNoReplace = 16,          // commit with a no-replace rename (EEXIST if target exists)
+  kLink = 32,               // commit with link(temp, target) + unlink(temp) (no-replace)
+  kTmpFile = 64,            // the temp file is an unnamed O_TMPFILE one (Linux), linked at the
+                            // target with kLink (no-replace), else at temp for the commit
+  kWriteOnly = 128,         // stop after the temp file is written and closed
+  kCommitOnly = 256,        // the temp file exists already: only commit (and sync the dir)
+  kLinkEmptyPath = 512,     // name the O_TMPFILE file with linkat(AT_EMPTY_PATH), not /proc
   kFlushBeforeLink = 1024,  // check the O_TMPFILE file's close-time errors before naming it
 };
 struct AtomicWriteArgs {
-  const pathchar* target;
-  const pathchar* temp;  // unused with kTmpFile | kLink
-  const pathchar* dir;   // the target's directory (kSyncDir, kTmpFile)
-  const uint8_t* data;
+  const pathchar *target;
+  const pathchar *temp;  // unused with kTmpFile | kLink
+  const pathchar *dir;   // the target's directory (kSyncDir, kTmpFile)
+  const uint8_t *data;
   size_t len;
-  int mode;              // creation mode (umask applies) or exact mode with kChmod
+  int mode;  // creation mode (umask applies) or exact mode with kChmod
   int flags;
 };
 // Writes data to a new temp file (O_EXCL: EEXIST from the "open" call means the temp
 // name is taken) and commits it over or at the target. Returns 0 or a negative error.
-int AtomicWrite(const AtomicWriteArgs& a, const char** sc);
+int AtomicWrite(const AtomicWriteArgs &a, const char **sc);
 // rename(2), or a no-replace rename (renameat2 RENAME_NOREPLACE / MoveFileExW without
 // REPLACE_EXISTING). A filesystem without no-replace support fails with -EINVAL/-ENOSYS
 // (os::IsUnsupported) and TypeScript chooses another way.
-int Rename(const pathchar* from, const pathchar* to, bool noReplace, const char** sc);
+int Rename(const pathchar *from, const pathchar *to, bool noReplace, const char **sc);
 bool IsUnsupported(int err);
 // Flushes a directory's entries (open + fsync + close); 0 where the OS has no such call.
-int SyncDir(const pathchar* dir, const char** sc);
+int SyncDir(const pathchar *dir, const char **sc);
 
 }  // namespace os
 }  // namespace fslock

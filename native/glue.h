@@ -19,12 +19,12 @@ struct WaitChannel;
 struct AddonData {
   napi_env env = nullptr;
   Napi::Reference<Napi::Float64Array> outRef;
-  double* out = nullptr;
+  double *out = nullptr;
   // Where path locks put the first bytes of a lock file for TypeScript to judge.
   Napi::Reference<Napi::Uint8Array> readRef;
-  uint8_t* readBuf = nullptr;
+  uint8_t *readBuf = nullptr;
   size_t readLen = 0;
-  const char* lastSyscall = "";
+  const char *lastSyscall = "";
   // Lock files opened by path locks in this environment: a worker that exits (or is
   // terminated) without releasing must not keep holding them for the whole process.
   // Closed at teardown after this environment's waits have ended (native/waiter.cc).
@@ -36,10 +36,12 @@ struct AddonData {
   ~AddonData();
 };
 
-inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+inline AddonData *Data(Napi::Env env) {
+  return env.GetInstanceData<AddonData>();
+}
 
 // Records the failing call for binding.lastSyscall() and passes the error through.
-inline int Fail(Napi::Env env, int err, const char* sc) {
+inline int Fail(Napi::Env env, int err, const char *sc) {
   if (err < 0) Data(env)->lastSyscall = sc ? sc : "";
   return err;
 }
@@ -56,14 +58,14 @@ class PathArg {
     bool isBuffer = false;
     napi_is_buffer(env, v, &isBuffer);
     if (isBuffer) {
-      void* bytes = nullptr;
+      void *bytes = nullptr;
       size_t len = 0;
       napi_get_buffer_info(env, v, &bytes, &len);
 #ifdef _WIN32
       // Windows names are UTF-16: the bytes are read as UTF-8, as node:fs does.
       napi_value s;
-      napi_create_string_utf8(env, static_cast<const char*>(bytes), len, &s);
-      napi_get_value_string_utf16(env, s, reinterpret_cast<char16_t*>(buf_), kMax, &n);
+      napi_create_string_utf8(env, static_cast<const char *>(bytes), len, &s);
+      napi_get_value_string_utf16(env, s, reinterpret_cast<char16_t *>(buf_), kMax, &n);
 #else
       n = len < kMax - 1 ? len : kMax - 1;
       if (n > 0) std::memcpy(buf_, bytes, n);
@@ -71,15 +73,19 @@ class PathArg {
 #endif
     } else {
 #ifdef _WIN32
-      napi_get_value_string_utf16(env, v, reinterpret_cast<char16_t*>(buf_), kMax, &n);
+      napi_get_value_string_utf16(env, v, reinterpret_cast<char16_t *>(buf_), kMax, &n);
 #else
       napi_get_value_string_utf8(env, v, buf_, kMax, &n);
 #endif
     }
     truncated_ = n >= kMax - 1;
   }
-  const pathchar* get() const { return buf_; }
-  bool truncated() const { return truncated_; }
+  const pathchar *get() const {
+    return buf_;
+  }
+  bool truncated() const {
+    return truncated_;
+  }
 
  private:
   static constexpr size_t kMax = 8192;
@@ -87,13 +93,15 @@ class PathArg {
   bool truncated_ = false;
 };
 
-inline int32_t I32(const Napi::CallbackInfo& info, size_t i) {
+inline int32_t I32(const Napi::CallbackInfo &info, size_t i) {
   return info[i].As<Napi::Number>().Int32Value();
 }
-inline int64_t I64(const Napi::CallbackInfo& info, size_t i) {
+inline int64_t I64(const Napi::CallbackInfo &info, size_t i) {
   return info[i].As<Napi::Number>().Int64Value();
 }
-inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+inline Napi::Number Num(Napi::Env env, double v) {
+  return Napi::Number::New(env, v);
+}
 
 void InitLocks(Napi::Env env, Napi::Object exports);
 void InitWaiter(Napi::Env env, Napi::Object exports);

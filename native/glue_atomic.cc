@@ -16,14 +16,14 @@ PathString ToPath(Napi::Env env, Napi::Value v) {
 }
 
 // The bytes of an ArrayBufferView (TypeScript turns strings into Buffers).
-void ViewBytes(Napi::Value v, const uint8_t** data, size_t* len) {
+void ViewBytes(Napi::Value v, const uint8_t **data, size_t *len) {
   if (v.IsTypedArray()) {
     auto ta = v.As<Napi::TypedArray>();
-    *data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    *data = static_cast<const uint8_t *>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
     *len = ta.ByteLength();
   } else {
     auto dv = v.As<Napi::DataView>();
-    *data = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    *data = static_cast<const uint8_t *>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
     *len = dv.ByteLength();
   }
 }
@@ -33,12 +33,12 @@ void ViewBytes(Napi::Value v, const uint8_t** data, size_t* len) {
 struct WriteJob {
   static constexpr int kDataArg = 3;
   PathString target, temp, dir;
-  const uint8_t* data = nullptr;
+  const uint8_t *data = nullptr;
   size_t len = 0;
   int mode = 0, flags = 0;
   bool tooLong = false;
 
-  WriteJob(const Napi::CallbackInfo& info)
+  WriteJob(const Napi::CallbackInfo &info)
       : target(ToPath(info.Env(), info[0])),
         temp(ToPath(info.Env(), info[1])),
         dir(ToPath(info.Env(), info[2])),
@@ -49,7 +49,7 @@ struct WriteJob {
     const int unnamed = os::kTmpFile | os::kLink;
     tooLong = target.empty() || dir.empty() || (temp.empty() && (flags & unnamed) != unnamed);
   }
-  int Run(const char** sc) const {
+  int Run(const char **sc) const {
     if (tooLong) {
       *sc = "open";
       return os::NameTooLong();
@@ -63,9 +63,11 @@ struct RenameJob {
   static constexpr int kDataArg = -1;
   PathString from, to;
   bool noReplace;
-  RenameJob(const Napi::CallbackInfo& info)
-      : from(ToPath(info.Env(), info[0])), to(ToPath(info.Env(), info[1])), noReplace(info[2].ToBoolean()) {}
-  int Run(const char** sc) const {
+  RenameJob(const Napi::CallbackInfo &info)
+      : from(ToPath(info.Env(), info[0])),
+        to(ToPath(info.Env(), info[1])),
+        noReplace(info[2].ToBoolean()) {}
+  int Run(const char **sc) const {
     if (from.empty() || to.empty()) {
       *sc = "rename";
       return os::NameTooLong();
@@ -77,8 +79,8 @@ struct RenameJob {
 struct SyncDirJob {
   static constexpr int kDataArg = -1;
   PathString dir;
-  SyncDirJob(const Napi::CallbackInfo& info) : dir(ToPath(info.Env(), info[0])) {}
-  int Run(const char** sc) const {
+  SyncDirJob(const Napi::CallbackInfo &info) : dir(ToPath(info.Env(), info[0])) {}
+  int Run(const char **sc) const {
     if (dir.empty()) {
       *sc = "open";
       return os::NameTooLong();
@@ -92,7 +94,7 @@ struct SyncDirJob {
 template <typename Job>
 class JobWorker : public Napi::AsyncWorker {
  public:
-  JobWorker(const Napi::CallbackInfo& info, size_t cbIndex)
+  JobWorker(const Napi::CallbackInfo &info, size_t cbIndex)
       : Napi::AsyncWorker(info[cbIndex].As<Napi::Function>(), "fslock:atomic"), job_(info) {
     // Keeps the data's buffer alive until the write is done.
     if (Job::kDataArg >= 0) {
@@ -110,16 +112,16 @@ class JobWorker : public Napi::AsyncWorker {
   Job job_;
   Napi::ObjectReference keep_;
   int result_ = 0;
-  const char* sc_ = nullptr;
+  const char *sc_ = nullptr;
 };
 
 template <typename Job, size_t kArgs>
-Napi::Value Dispatch(const Napi::CallbackInfo& info) {
+Napi::Value Dispatch(const Napi::CallbackInfo &info) {
   if (info.Length() > kArgs) {
     (new JobWorker<Job>(info, kArgs))->Queue();
     return info.Env().Undefined();
   }
-  const char* sc = nullptr;
+  const char *sc = nullptr;
   int r = Job(info).Run(&sc);
   return Num(info.Env(), Fail(info.Env(), r, sc));
 }

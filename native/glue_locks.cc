@@ -9,19 +9,19 @@ namespace {
 
 // Status codes written to out[0] by the path-lock calls (mirrored in lib/binding.ts).
 enum PathStatus : int {
-  kAcquired = 0,    // record written, inode verified still linked
-  kLocked = 1,      // an existing regular file is locked; its first bytes are in the read
-                    // buffer (out[4] of them) for TypeScript to judge
-  kBusy = 2,        // regular file open (fd returned), lock held by someone else
-  kRetry = 3,       // the name went or changed meanwhile (fd closed): start again
-  kNotRegular = 4,  // not a regular file (out[6] = FileType); fd closed, nothing locked
-  kCreated = 5,     // created by this call, locked, content written: held
-  kCreatedBusy = 6, // created by this call, but someone locked it first (fd returned)
+  kAcquired = 0,     // record written, inode verified still linked
+  kLocked = 1,       // an existing regular file is locked; its first bytes are in the read
+                     // buffer (out[4] of them) for TypeScript to judge
+  kBusy = 2,         // regular file open (fd returned), lock held by someone else
+  kRetry = 3,        // the name went or changed meanwhile (fd closed): start again
+  kNotRegular = 4,   // not a regular file (out[6] = FileType); fd closed, nothing locked
+  kCreated = 5,      // created by this call, locked, content written: held
+  kCreatedBusy = 6,  // created by this call, but someone locked it first (fd returned)
 };
 
 // Secondary results: out[1] dev, out[2] ino, out[3] size, out[4] bytes read, out[5] nlink,
 // out[6] file type, out[7] owner uid.
-void Report(double* out, const FileInfo& fi) {
+void Report(double *out, const FileInfo &fi) {
   out[1] = fi.dev;
   out[2] = fi.ino;
   out[3] = fi.size;
@@ -37,7 +37,7 @@ class StrArg {
   StrArg(Napi::Env env, Napi::Value v) {
     if (v.IsString()) napi_get_value_string_utf8(env, v, buf_, kRecordMax, &len_);
   }
-  const char* data() const { return buf_; }
+  const char *data() const { return buf_; }
   size_t size() const { return len_; }
 
  private:
@@ -45,27 +45,29 @@ class StrArg {
   size_t len_ = 0;
 };
 
-void TrackOpen(Napi::Env env, file_t f) { Data(env)->openFiles.insert(f); }
+void TrackOpen(Napi::Env env, file_t f) {
+  Data(env)->openFiles.insert(f);
+}
 void CloseTracked(Napi::Env env, file_t f) {
   Data(env)->openFiles.erase(f);
   os::Close(f);
 }
 // Closes a failed attempt's file and passes the error through.
-int FailClose(Napi::Env env, file_t f, int err, const char* sc) {
+int FailClose(Napi::Env env, file_t f, int err, const char *sc) {
   CloseTracked(env, f);
   return Fail(env, err, sc);
 }
 
-int Append(file_t f, const StrArg& s) {
-  const char* sc = nullptr;
+int Append(file_t f, const StrArg &s) {
+  const char *sc = nullptr;
   return s.size() > 0 ? os::WriteRecord(f, false, s.data(), s.size(), &sc) : 0;
 }
 
 // The first bytes of a locked file into the read buffer, for TypeScript to judge.
-int ReadHead(Napi::Env env, file_t f, const FileInfo& fi) {
-  AddonData* d = Data(env);
-  const char* sc = nullptr;
-  int n = fi.size > 0 ? os::ReadAt(f, reinterpret_cast<char*>(d->readBuf), d->readLen, 0, &sc) : 0;
+int ReadHead(Napi::Env env, file_t f, const FileInfo &fi) {
+  AddonData *d = Data(env);
+  const char *sc = nullptr;
+  int n = fi.size > 0 ? os::ReadAt(f, reinterpret_cast<char *>(d->readBuf), d->readLen, 0, &sc) : 0;
   if (n < 0) return FailClose(env, f, n, sc);
   Report(d->out, fi);
   d->out[4] = n;
@@ -76,7 +78,7 @@ int ReadHead(Napi::Env env, file_t f, const FileInfo& fi) {
 // After the lock is granted on an existing file: a removed inode is retried, a live one
 // is read for TypeScript (fslock's lock file, or someone else's file to leave alone).
 int AfterLock(Napi::Env env, file_t f) {
-  const char* sc = nullptr;
+  const char *sc = nullptr;
   FileInfo fi;
   int r = os::Stat(f, &fi, &sc);
   if (r < 0) return FailClose(env, f, r, sc);
@@ -93,10 +95,10 @@ int AfterLock(Napi::Env env, file_t f) {
 // brand-new file and locked it first only makes this a normal wait.
 // Linux: an unnamed O_TMPFILE file in `dir`, locked and filled, then linked at the
 // path: it appears whole and already locked, so no one ever finds it empty.
-double CreateAnon(Napi::Env env, const PathArg& path, const PathArg& dir, int type, int mode,
-                  const StrArg& content) {
-  const char* sc = nullptr;
-  double* out = Data(env)->out;
+double CreateAnon(Napi::Env env, const PathArg &path, const PathArg &dir, int type, int mode,
+                  const StrArg &content) {
+  const char *sc = nullptr;
+  double *out = Data(env)->out;
   file_t f = -1;
   int r = os::OpenAnonLockFile(dir.get(), mode, &f, &sc);
   if (r < 0) return Fail(env, r, sc);
@@ -112,9 +114,9 @@ double CreateAnon(Napi::Env env, const PathArg& path, const PathArg& dir, int ty
   return static_cast<double>(f);
 }
 
-double Create(Napi::Env env, const PathArg& path, int type, int mode, const StrArg& content) {
-  const char* sc = nullptr;
-  double* out = Data(env)->out;
+double Create(Napi::Env env, const PathArg &path, int type, int mode, const StrArg &content) {
+  const char *sc = nullptr;
+  double *out = Data(env)->out;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), os::kOpenCreateNew, mode, &f, &sc);
   if (r < 0) return Fail(env, r, sc);
@@ -132,9 +134,9 @@ double Create(Napi::Env env, const PathArg& path, int type, int mode, const StrA
   if (r >= 0) r = os::Stat(f, &fi, &sc);
   if (r < 0) {
     // ENOSPC, EDQUOT…: the file this call created goes again (it holds no record).
-    const char* sc2 = nullptr;
-    if (os::Stat(f, &fi, &sc2) == 0 && os::PathInfo(path.get(), &at, &sc2) == 0 && at.dev == fi.dev &&
-        at.ino == fi.ino)
+    const char *sc2 = nullptr;
+    if (os::Stat(f, &fi, &sc2) == 0 && os::PathInfo(path.get(), &at, &sc2) == 0 &&
+        at.dev == fi.dev && at.ino == fi.ino)
       os::Unlink(path.get(), &sc2);
     return FailClose(env, f, r, sc);
   }
@@ -147,14 +149,14 @@ double Create(Napi::Env env, const PathArg& path, int type, int mode, const StrA
 // existing lock file (never following a final link, never blocking), checks that it is a
 // regular file, and tries the lock; a missing name is created with `content` (header +
 // record): unnamed in `dir` first and then linked (Linux), or created exclusively.
-Napi::Value PathOpen(const Napi::CallbackInfo& info) {
+Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
   if (path.truncated()) return Num(env, Fail(env, os::NameTooLong(), "open"));
   int type = I32(info, 1);
   StrArg content(env, info[3]);
-  double* out = Data(env)->out;
-  const char* sc = nullptr;
+  double *out = Data(env)->out;
+  const char *sc = nullptr;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), 0, 0, &f, &sc);
   if (r < 0) {
@@ -187,7 +189,7 @@ Napi::Value PathOpen(const Napi::CallbackInfo& info) {
 }
 
 // pathAfterWait(fd) -> 0 | -err; status in out[0] (kLocked or kRetry).
-Napi::Value PathAfterWait(const Napi::CallbackInfo& info) {
+Napi::Value PathAfterWait(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   return Num(env, AfterLock(env, I64(info, 0)));
 }
@@ -195,14 +197,14 @@ Napi::Value PathAfterWait(const Napi::CallbackInfo& info) {
 // pathCommit(fd, type, content, record, tombstone, headerLen) -> 0 | -err; status in out[0].
 // Writes this holder's record into fslock's own lock file and verifies the inode is
 // still linked (a fallback reclaimer may have replaced it: docs/protocol.md).
-Napi::Value PathCommit(const Napi::CallbackInfo& info) {
+Napi::Value PathCommit(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   file_t f = I64(info, 0);
   int type = I32(info, 1);
   StrArg content(env, info[2]), rec(env, info[3]), tombstone(env, info[4]);
   int64_t headerLen = I64(info, 5);
-  const char* sc = nullptr;
-  double* out = Data(env)->out;
+  const char *sc = nullptr;
+  double *out = Data(env)->out;
   // Exclusive, or the only shared holder (fcntl converts an exclusive OFD lock back to
   // shared atomically): the content becomes header + own record, compacting what
   // earlier holders left. Shared among others: append the own record. The file is cut
@@ -210,9 +212,12 @@ Napi::Value PathCommit(const Napi::CallbackInfo& info) {
   // zero and rewritten when it is closed, which costs a disk write per lock.
   bool sole = type == kExclusive || os::LockFile(f, kExclusive, false, &sc) == 0;
   int r;
-  if (!sole) r = Append(f, rec);
-  else if (headerLen > 0 && (r = os::Truncate(f, headerLen, &sc)) >= 0) r = Append(f, rec);
-  else if (headerLen <= 0) r = os::WriteRecord(f, true, content.data(), content.size(), &sc);
+  if (!sole)
+    r = Append(f, rec);
+  else if (headerLen > 0 && (r = os::Truncate(f, headerLen, &sc)) >= 0)
+    r = Append(f, rec);
+  else if (headerLen <= 0)
+    r = os::WriteRecord(f, true, content.data(), content.size(), &sc);
   if (r >= 0 && sole && type == kShared) r = os::LockFile(f, kShared, false, &sc);
   FileInfo fi;
   if (r >= 0) r = os::Stat(f, &fi, &sc);
@@ -240,7 +245,7 @@ enum ReleaseFlags : int {
 // tombstone. Removal needs the lock exclusively and
 // the name still naming this inode, so a waiter never holds a removed file unnoticed
 // (it re-checks nlink) and no other file is ever removed.
-Napi::Value PathRelease(const Napi::CallbackInfo& info) {
+Napi::Value PathRelease(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
   file_t f = I64(info, 1);
@@ -248,8 +253,8 @@ Napi::Value PathRelease(const Napi::CallbackInfo& info) {
   int flags = I32(info, 3);
   StrArg header(env, info[4]), tombstone(env, info[5]);
   bool cut = info[6].As<Napi::Boolean>().Value();
-  const char* sc = nullptr;
-  double* out = Data(env)->out;
+  const char *sc = nullptr;
+  double *out = Data(env)->out;
   out[0] = 0;
   int err = 0;
   if (flags & kReleaseRetract) {
@@ -288,12 +293,12 @@ Napi::Value PathRelease(const Napi::CallbackInfo& info) {
 
 // pathProbe(path) -> state | -err: 0 free, 1 shared, 2 exclusive; out[0] = kLocked with
 // the head of the file in the read buffer (out[4] bytes), or kNotRegular.
-Napi::Value PathProbe(const Napi::CallbackInfo& info) {
+Napi::Value PathProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
   if (path.truncated()) return Num(env, Fail(env, os::NameTooLong(), "open"));
-  const char* sc = nullptr;
-  double* out = Data(env)->out;
+  const char *sc = nullptr;
+  double *out = Data(env)->out;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), os::kOpenReadOnly, 0, &f, &sc);
   if (r < 0) return Num(env, Fail(env, r, sc));
@@ -316,32 +321,32 @@ Napi::Value PathProbe(const Napi::CallbackInfo& info) {
 }
 
 // readAt(fd, buffer, offset) -> bytes read | -err
-Napi::Value ReadAt(const Napi::CallbackInfo& info) {
+Napi::Value ReadAt(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto buf = info[1].As<Napi::Uint8Array>();
-  const char* sc = nullptr;
-  int r = os::ReadAt(I64(info, 0), reinterpret_cast<char*>(buf.Data()), buf.ByteLength(),
+  const char *sc = nullptr;
+  int r = os::ReadAt(I64(info, 0), reinterpret_cast<char *>(buf.Data()), buf.ByteLength(),
                      I64(info, 2), &sc);
   return Num(env, Fail(env, r, sc));
 }
 
-Napi::Value CloseFile(const Napi::CallbackInfo& info) {
+Napi::Value CloseFile(const Napi::CallbackInfo &info) {
   CloseTracked(info.Env(), I64(info, 0));
   return info.Env().Undefined();
 }
 
 // flock(fd, type, wait) -> 0 | -err
-Napi::Value Flock(const Napi::CallbackInfo& info) {
+Napi::Value Flock(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  const char* sc = nullptr;
+  const char *sc = nullptr;
   int r = os::Flock(I64(info, 0), I32(info, 1), info[2].As<Napi::Boolean>().Value(), &sc);
   return Num(env, Fail(env, r, sc));
 }
 
 // lockRange(fd, type, start, length, wait) -> 0 | -err
-Napi::Value LockRange(const Napi::CallbackInfo& info) {
+Napi::Value LockRange(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  const char* sc = nullptr;
+  const char *sc = nullptr;
   int r = os::LockRange(I64(info, 0), I32(info, 1), I64(info, 2), I64(info, 3),
                         info[4].As<Napi::Boolean>().Value(), &sc);
   return Num(env, Fail(env, r, sc));

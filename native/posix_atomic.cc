@@ -23,7 +23,7 @@ using posix::Err;
 using posix::WriteAll;
 
 // Flushes file data so the new content is durable before it becomes visible.
-int SyncFile(int fd, const char** sc) {
+int SyncFile(int fd, const char **sc) {
 #if defined(__APPLE__)
   // fsync(2) on macOS stops at the drive's cache; F_FULLFSYNC reaches the platter.
   // Filesystems that refuse it (some network ones) get plain fsync.
@@ -39,16 +39,17 @@ int SyncFile(int fd, const char** sc) {
 
 // The existing target's mode, and its owner when it differs and we are allowed to set
 // it (a non-root writer cannot give files away: EPERM is expected, not an error).
-int CopyOwnerAndMode(int fd, const pathchar* target, const char** sc) {
+int CopyOwnerAndMode(int fd, const pathchar *target, const char **sc) {
   posix::StatInfo st;
   if (posix::StatOf(-1, target, &st) != 0) return errno == ENOENT ? 0 : Err("stat", sc);
-  if ((st.uid != geteuid() || st.gid != getegid()) && fchown(fd, st.uid, st.gid) != 0 && errno != EPERM) {
+  if ((st.uid != geteuid() || st.gid != getegid()) && fchown(fd, st.uid, st.gid) != 0 &&
+      errno != EPERM) {
     return Err("fchown", sc);
   }
   return fchmod(fd, st.mode & 07777) == 0 ? 0 : Err("fchmod", sc);
 }
 
-int RenameNoReplace(const char* from, const char* to, const char** sc) {
+int RenameNoReplace(const char *from, const char *to, const char **sc) {
 #if defined(__linux__) && defined(SYS_renameat2)
   // Called through syscall(2): the glibc wrapper appeared only in 2.28 and musl lacks it.
   // RENAME_NOREPLACE = 1 (linux/fs.h). Filesystems without support answer EINVAL.
@@ -69,9 +70,10 @@ int RenameNoReplace(const char* from, const char* to, const char** sc) {
 // kLinkEmptyPath: linkat(fd, "", AT_EMPTY_PATH), which needs CAP_DAC_READ_SEARCH before
 // Linux 6.10 (ENOENT without it) and saves a /proc path lookup; else the /proc/self/fd
 // form, the documented unprivileged way (open(2), O_TMPFILE example).
-int LinkTmpFile(int fd, const char* name, int flags, const char** sc) {
+int LinkTmpFile(int fd, const char *name, int flags, const char **sc) {
 #ifdef AT_EMPTY_PATH
-  if (flags & kLinkEmptyPath) return linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH) == 0 ? 0 : Err("linkat", sc);
+  if (flags & kLinkEmptyPath)
+    return linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH) == 0 ? 0 : Err("linkat", sc);
 #else
   (void)flags;
 #endif
@@ -80,7 +82,7 @@ int LinkTmpFile(int fd, const char* name, int flags, const char** sc) {
   return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : Err("linkat", sc);
 }
 
-int Commit(const AtomicWriteArgs& a, const char** sc) {
+int Commit(const AtomicWriteArgs &a, const char **sc) {
   if (a.flags & kLink) {
     // link(2) never replaces: EEXIST if the target exists. Then drop the temp name.
     if (link(a.temp, a.target) != 0) return Err("link", sc);
@@ -91,7 +93,7 @@ int Commit(const AtomicWriteArgs& a, const char** sc) {
   return rename(a.temp, a.target) == 0 ? 0 : Err("rename", sc);
 }
 
-int OpenTemp(const AtomicWriteArgs& a, const char** sc) {
+int OpenTemp(const AtomicWriteArgs &a, const char **sc) {
   int mode = (a.flags & kChmod) ? 0600 : a.mode;
 #ifdef O_TMPFILE
   if (a.flags & kTmpFile) {
@@ -109,7 +111,7 @@ int OpenTemp(const AtomicWriteArgs& a, const char** sc) {
 // and reports its error (close(2), "Dealing with error returns from close()").
 // TypeScript asks for it (kFlushBeforeLink) unless fdatasync ran, which reports the same
 // errors, or the filesystem is a local one without a flush operation.
-int FlushByClose(int fd, const char** sc) {
+int FlushByClose(int fd, const char **sc) {
   int d = dup(fd);
   if (d < 0) return Err("dup", sc);
   if (close(d) != 0 && errno != EINTR) return Err("close", sc);
@@ -121,7 +123,7 @@ int FlushByClose(int fd, const char** sc) {
 // renamed). On failure nothing is left. Once a name exists the content has been
 // flushed and checked, so the last close cannot fail the call (its error is ignored:
 // the descriptor is released in any case, close(2)).
-int WriteTemp(const AtomicWriteArgs& a, const char** sc) {
+int WriteTemp(const AtomicWriteArgs &a, const char **sc) {
   int fd = OpenTemp(a, sc);
   if (fd < 0) return fd;  // nothing created: EEXIST here means the temp name is taken
   int r = 0;
@@ -142,9 +144,11 @@ int WriteTemp(const AtomicWriteArgs& a, const char** sc) {
 
 }  // namespace
 
-bool IsUnsupported(int err) { return err == -EINVAL || err == -ENOSYS || err == -EOPNOTSUPP; }
+bool IsUnsupported(int err) {
+  return err == -EINVAL || err == -ENOSYS || err == -EOPNOTSUPP;
+}
 
-int SyncDir(const pathchar* dir, const char** sc) {
+int SyncDir(const pathchar *dir, const char **sc) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Err("open", sc);
   int r = fsync(fd) == 0 ? 0 : Err("fsync", sc);
@@ -152,12 +156,12 @@ int SyncDir(const pathchar* dir, const char** sc) {
   return r;
 }
 
-int Rename(const pathchar* from, const pathchar* to, bool noReplace, const char** sc) {
+int Rename(const pathchar *from, const pathchar *to, bool noReplace, const char **sc) {
   if (noReplace) return RenameNoReplace(from, to, sc);
   return rename(from, to) == 0 ? 0 : Err("rename", sc);
 }
 
-int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
+int AtomicWrite(const AtomicWriteArgs &a, const char **sc) {
   if (!(a.flags & kCommitOnly)) {
 #ifndef O_TMPFILE
     if (a.flags & kTmpFile) {
@@ -169,7 +173,7 @@ int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
     if (r != 0 || (a.flags & kWriteOnly)) return r;
     if ((a.flags & (kTmpFile | kLink)) == (kTmpFile | kLink)) {
       // Linked at the target already. Best effort, as after a commit (below).
-      const char* ignored = nullptr;
+      const char *ignored = nullptr;
       if (a.flags & kSyncDir) SyncDir(a.dir, &ignored);
       return 0;
     }
@@ -183,7 +187,7 @@ int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
   // The new name is visible; a failing directory fsync cannot undo it, and reporting
   // an error would tell the caller the old content is still there. Best effort.
   if (a.flags & kSyncDir) {
-    const char* ignored = nullptr;
+    const char *ignored = nullptr;
     SyncDir(a.dir, &ignored);
   }
   return 0;

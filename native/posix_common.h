@@ -16,14 +16,14 @@ namespace os {
 namespace posix {
 
 // Names the failing call and returns -errno (the contract of native/fslock.h).
-inline int Err(const char* name, const char** sc) {
+inline int Err(const char *name, const char **sc) {
   *sc = name;
   return -errno;
 }
 
 // write(2) until done: short writes continue, EINTR retries.
-inline int WriteAll(int fd, const void* data, size_t len, const char** sc) {
-  const char* p = static_cast<const char*>(data);
+inline int WriteAll(int fd, const void *data, size_t len, const char **sc) {
+  const char *p = static_cast<const char *>(data);
   while (len > 0) {
     ssize_t n = write(fd, p, len);
     if (n < 0) {
@@ -45,12 +45,12 @@ struct StatInfo {
 
 // fd >= 0: that descriptor; else `path` (a final symlink itself with `nofollow`).
 // Returns 0 or -1 with errno set.
-inline int StatOf(int fd, const char* path, StatInfo* out, bool nofollow = false) {
+inline int StatOf(int fd, const char *path, StatInfo *out, bool nofollow = false) {
 #if defined(__linux__) && defined(STATX_BASIC_STATS)
   struct statx sx;
   int r = fd >= 0 ? statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx)
                   : statx(AT_FDCWD, path ? path : "", nofollow ? AT_SYMLINK_NOFOLLOW : 0,
-                        STATX_BASIC_STATS, &sx);
+                          STATX_BASIC_STATS, &sx);
   if (r != 0) return -1;
   out->mode = sx.stx_mode;
   out->uid = sx.stx_uid;

@@ -48,9 +48,11 @@ int LockCmd(bool wait) {
 #endif
 }
 
-short LockTypeOf(int type) { return type == kUnlock ? F_UNLCK : type == kShared ? F_RDLCK : F_WRLCK; }
+short LockTypeOf(int type) {
+  return type == kUnlock ? F_UNLCK : type == kShared ? F_RDLCK : F_WRLCK;
+}
 
-int FcntlLock(int fd, int type, int64_t start, int64_t len, bool wait, const char** sc) {
+int FcntlLock(int fd, int type, int64_t start, int64_t len, bool wait, const char **sc) {
   struct flock fl;
   std::memset(&fl, 0, sizeof fl);  // OFD locks require l_pid == 0
   fl.l_type = LockTypeOf(type);
@@ -119,21 +121,29 @@ void InterruptThread(ThreadToken t) {
 #endif
 }
 
-bool IsInterrupted(int err) { return err == -EINTR; }
+bool IsInterrupted(int err) {
+  return err == -EINTR;
+}
 // fcntl(2): a conflicting F_SETLK fails with EACCES or EAGAIN; flock(2) with EWOULDBLOCK.
-bool IsWouldBlock(int err) { return err == -EAGAIN || err == -EWOULDBLOCK || err == -EACCES; }
-int NameTooLong() { return -ENAMETOOLONG; }
-int NotFound() { return -ENOENT; }
+bool IsWouldBlock(int err) {
+  return err == -EAGAIN || err == -EWOULDBLOCK || err == -EACCES;
+}
+int NameTooLong() {
+  return -ENAMETOOLONG;
+}
+int NotFound() {
+  return -ENOENT;
+}
 
-int Flock(int64_t fd, int type, bool wait, const char** sc) {
+int Flock(int64_t fd, int type, bool wait, const char **sc) {
   return flock(static_cast<int>(fd), FlockOp(type, wait)) == 0 ? 0 : Err("flock", sc);
 }
 
-int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char** sc) {
+int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char **sc) {
   return FcntlLock(static_cast<int>(fd), type, start, len, wait, sc);
 }
 
-int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc) {
+int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc) {
   // O_NOFOLLOW: a planted symlink fails with ELOOP instead of being followed (open(2)).
   // O_NONBLOCK: a FIFO or a file under a lease never blocks the open; it changes
   // nothing for reads, writes or locks of a regular file. O_NOCTTY: a terminal planted
@@ -153,7 +163,7 @@ int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const c
   return 0;
 }
 
-int OpenAnonLockFile(const pathchar* dir, int mode, file_t* out, const char** sc) {
+int OpenAnonLockFile(const pathchar *dir, int mode, file_t *out, const char **sc) {
 #ifdef O_TMPFILE
   int fd;
   do fd = open(dir, O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, static_cast<mode_t>(mode));
@@ -169,7 +179,7 @@ int OpenAnonLockFile(const pathchar* dir, int mode, file_t* out, const char** sc
 #endif
 }
 
-int LinkLockFile(file_t f, const pathchar* path, const char** sc) {
+int LinkLockFile(file_t f, const pathchar *path, const char **sc) {
   // The /proc/self/fd form is the unprivileged way (open(2), the O_TMPFILE example);
   // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10.
   char proc[64];
@@ -178,7 +188,7 @@ int LinkLockFile(file_t f, const pathchar* path, const char** sc) {
 }
 
 namespace {
-void Fill(const posix::StatInfo& st, FileInfo* info) {
+void Fill(const posix::StatInfo &st, FileInfo *info) {
   info->dev = st.dev;
   info->ino = st.ino;
   info->nlink = st.nlink;
@@ -191,21 +201,21 @@ void Fill(const posix::StatInfo& st, FileInfo* info) {
 }
 }  // namespace
 
-int PathInfo(const pathchar* path, FileInfo* info, const char** sc) {
+int PathInfo(const pathchar *path, FileInfo *info, const char **sc) {
   posix::StatInfo st;
   if (posix::StatOf(-1, path, &st, true) != 0) return Err("lstat", sc);
   Fill(st, info);
   return 0;
 }
 
-int Truncate(file_t f, int64_t len, const char** sc) {
+int Truncate(file_t f, int64_t len, const char **sc) {
   int r;
   do r = ftruncate(static_cast<int>(f), static_cast<off_t>(len));
   while (r != 0 && errno == EINTR);
   return r == 0 ? 0 : Err("ftruncate", sc);
 }
 
-int LockFile(file_t f, int type, bool wait, const char** sc) {
+int LockFile(file_t f, int type, bool wait, const char **sc) {
 #ifdef F_OFD_SETLK
   return FcntlLock(static_cast<int>(f), type, 0, 0, wait, sc);
 #else
@@ -213,7 +223,7 @@ int LockFile(file_t f, int type, bool wait, const char** sc) {
 #endif
 }
 
-int ProbeLockFile(file_t f, const char** sc) {
+int ProbeLockFile(file_t f, const char **sc) {
 #ifdef F_OFD_GETLK
   struct flock fl;
   std::memset(&fl, 0, sizeof fl);
@@ -231,30 +241,34 @@ int ProbeLockFile(file_t f, const char** sc) {
 #endif
 }
 
-int Stat(file_t f, FileInfo* info, const char** sc) {
+int Stat(file_t f, FileInfo *info, const char **sc) {
   posix::StatInfo st;
   if (posix::StatOf(static_cast<int>(f), nullptr, &st) != 0) return Err("fstat", sc);
   Fill(st, info);
   return 0;
 }
 
-int ReadAt(file_t f, char* buf, size_t len, int64_t offset, const char** sc) {
+int ReadAt(file_t f, char *buf, size_t len, int64_t offset, const char **sc) {
   ssize_t n;
   do n = pread(static_cast<int>(f), buf, len, static_cast<off_t>(offset));
   while (n < 0 && errno == EINTR);
   return n < 0 ? Err("read", sc) : static_cast<int>(n);
 }
 
-int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char** sc) {
+int WriteRecord(file_t f, bool replace, const char *data, size_t len, const char **sc) {
   int fd = static_cast<int>(f);
   if (replace && ftruncate(fd, 0) != 0) return Err("ftruncate", sc);
   // O_APPEND: every holder's record lands at the end, never over another's.
   return posix::WriteAll(fd, data, len, sc);
 }
 
-int Unlink(const pathchar* path, const char** sc) { return unlink(path) == 0 ? 0 : Err("unlink", sc); }
+int Unlink(const pathchar *path, const char **sc) {
+  return unlink(path) == 0 ? 0 : Err("unlink", sc);
+}
 
-int Close(file_t f) { return close(static_cast<int>(f)); }
+int Close(file_t f) {
+  return close(static_cast<int>(f));
+}
 
 }  // namespace os
 }  // namespace fslock
@@ -264,6 +278,8 @@ int Close(file_t f) { return close(static_cast<int>(f)); }
 // from older systems' libstdc++). Defined here, hidden, it binds locally; it is only
 // reached for an allocation larger than the address space.
 namespace std {
-void __throw_bad_array_new_length() { std::abort(); }
+void __throw_bad_array_new_length() {
+  std::abort();
+}
 }  // namespace std
 #endif

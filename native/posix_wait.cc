@@ -10,7 +10,7 @@
 namespace fslock {
 namespace os {
 
-int WaitDescriptor(int kind, file_t f, file_t* out, const char** sc) {
+int WaitDescriptor(int kind, file_t f, file_t *out, const char **sc) {
   *out = f;
 #ifndef F_OFD_SETLK
   // Classic fcntl locks belong to the process, and closing any descriptor of the file
@@ -27,7 +27,7 @@ int WaitDescriptor(int kind, file_t f, file_t* out, const char** sc) {
   return 1;
 }
 
-int ThreadStartFailed(int err, const char** sc) {
+int ThreadStartFailed(int err, const char **sc) {
   *sc = "pthread_create";
   // pthread_create(3): EAGAIN "insufficient resources to create another thread" (a
   // pids cgroup limit, RLIMIT_NPROC, threads-max).

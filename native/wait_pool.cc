@@ -44,13 +44,13 @@ struct Pool {
   int maxBlocking = 32, pollCapMs = 10, idleMs = 2000;
 };
 
-Pool& P() {
-  static Pool* p = new Pool();  // never freed: see the top of this file
+Pool &P() {
+  static Pool *p = new Pool();  // never freed: see the top of this file
   return *p;
 }
 
 // The call that waits in the kernel.
-int Blocking(const Wait& w, const char** sc) {
+int Blocking(const Wait &w, const char **sc) {
   switch (w.kind) {
     case kWaitPathLock:
       return os::LockFile(w.fd, w.type, true, sc);
@@ -62,7 +62,7 @@ int Blocking(const Wait& w, const char** sc) {
 }
 
 // The same request without waiting (the poller's attempt).
-int Attempt(const Wait& w, const char** sc) {
+int Attempt(const Wait &w, const char **sc) {
   switch (w.kind) {
     case kWaitPathLock:
       return os::LockFile(w.fd, w.type, false, sc);
@@ -74,7 +74,7 @@ int Attempt(const Wait& w, const char** sc) {
 }
 
 // Under the mutex.
-void Finish(const WaitPtr& w, int r, const char* sc) {
+void Finish(const WaitPtr &w, int r, const char *sc) {
   if (w->inQueue) {
     w->inQueue = false;
     P().queued--;
@@ -89,9 +89,9 @@ void Finish(const WaitPtr& w, int r, const char* sc) {
 
 // Under the mutex: the oldest queued wait nobody is trying, taken out of the queue.
 WaitPtr TakeQueued() {
-  Pool& p = P();
+  Pool &p = P();
   while (!p.queue.empty() && !p.queue.front()->inQueue) p.queue.pop_front();
-  for (auto& w : p.queue) {
+  for (auto &w : p.queue) {
     if (w->inQueue && w->state == Wait::kQueued) {
       w->inQueue = false;
       p.queued--;
@@ -102,13 +102,14 @@ WaitPtr TakeQueued() {
 }
 
 void BlockingThread() {
-  Pool& p = P();
+  Pool &p = P();
   std::unique_lock<std::mutex> lk(p.mu);
   for (;;) {
     WaitPtr w = TakeQueued();
     if (!w) {
       p.idle++;
-      if (!p.work.wait_for(lk, std::chrono::milliseconds(p.idleMs), [&] { return p.signalled > 0; })) {
+      if (!p.work.wait_for(lk, std::chrono::milliseconds(p.idleMs),
+                           [&] { return p.signalled > 0; })) {
         p.idle--;
         break;
       }
@@ -126,7 +127,7 @@ void BlockingThread() {
     w->blocking = true;
     w->token = token;
     lk.unlock();
-    const char* sc = nullptr;
+    const char *sc = nullptr;
     int r;
     for (;;) {
       r = Blocking(*w, &sc);
@@ -147,12 +148,12 @@ void BlockingThread() {
 
 // Rebuilds the queue without stale entries and picks the waits due for an attempt
 // (marked kRunning); *next is the earliest later due time.
-std::vector<WaitPtr> DueWaits(Clock::time_point now, Clock::time_point* next) {
-  Pool& p = P();
+std::vector<WaitPtr> DueWaits(Clock::time_point now, Clock::time_point *next) {
+  Pool &p = P();
   std::vector<WaitPtr> due;
   std::deque<WaitPtr> keep;
   *next = now + std::chrono::milliseconds(p.idleMs);
-  for (auto& w : p.queue) {
+  for (auto &w : p.queue) {
     if (!w->inQueue) continue;
     if (w->state == Wait::kQueued) {
       if (w->due <= now && due.size() < 512) {
@@ -169,12 +170,13 @@ std::vector<WaitPtr> DueWaits(Clock::time_point now, Clock::time_point* next) {
 }
 
 void PollerThread() {
-  Pool& p = P();
+  Pool &p = P();
   ThreadToken token = os::CurrentThreadToken();
   std::unique_lock<std::mutex> lk(p.mu);
   for (;;) {
     if (p.queued == 0) {
-      if (!p.poll.wait_for(lk, std::chrono::milliseconds(p.idleMs), [&] { return p.queued > 0; })) break;
+      if (!p.poll.wait_for(lk, std::chrono::milliseconds(p.idleMs), [&] { return p.queued > 0; }))
+        break;
     }
     Clock::time_point next;
     std::vector<WaitPtr> due = DueWaits(Clock::now(), &next);
@@ -184,14 +186,14 @@ void PollerThread() {
     }
     lk.unlock();
     std::vector<int> results(due.size());
-    std::vector<const char*> calls(due.size(), nullptr);
+    std::vector<const char *> calls(due.size(), nullptr);
     for (size_t i = 0; i < due.size(); i++) results[i] = Attempt(*due[i], &calls[i]);
     lk.lock();
     // The cap grows with the queue so that polling stays a small share of one core.
     int cap = std::max(p.pollCapMs, static_cast<int>(p.queued / 100));
     Clock::time_point now = Clock::now();
     for (size_t i = 0; i < due.size(); i++) {
-      const WaitPtr& w = due[i];
+      const WaitPtr &w = due[i];
       int r = results[i];
       bool retry = r < 0 && (os::IsWouldBlock(r) || os::IsInterrupted(r));
       if (retry && w->cancelled) {
@@ -211,11 +213,11 @@ void PollerThread() {
 }
 
 // Under the mutex. Starts a thread; false (and *err) when the OS refused one.
-bool Start(void (*fn)(), int* err) {
+bool Start(void (*fn)(), int *err) {
   try {
     std::thread(fn).detach();
     return true;
-  } catch (const std::system_error& e) {
+  } catch (const std::system_error &e) {
     *err = e.code().value();
   } catch (...) {
     *err = 0;
@@ -225,11 +227,15 @@ bool Start(void (*fn)(), int* err) {
 
 }  // namespace
 
-std::mutex& PoolMutex() { return P().mu; }
-std::condition_variable& PoolDone() { return P().done; }
+std::mutex &PoolMutex() {
+  return P().mu;
+}
+std::condition_variable &PoolDone() {
+  return P().done;
+}
 
-int Submit(const WaitPtr& w, const char** sc) {
-  Pool& p = P();
+int Submit(const WaitPtr &w, const char **sc) {
+  Pool &p = P();
   std::lock_guard<std::mutex> g(p.mu);
   w->state = Wait::kQueued;
   w->inQueue = true;
@@ -269,7 +275,7 @@ int Submit(const WaitPtr& w, const char** sc) {
   return os::ThreadStartFailed(err, sc);
 }
 
-void CancelLocked(const WaitPtr& w) {
+void CancelLocked(const WaitPtr &w) {
   if (w->state == Wait::kDone) return;
   w->cancelled = true;
   if (w->state == Wait::kQueued) {
@@ -280,7 +286,7 @@ void CancelLocked(const WaitPtr& w) {
 }
 
 void SetPoolLimits(int maxBlocking, int pollCapMs, int idleMs) {
-  Pool& p = P();
+  Pool &p = P();
   std::lock_guard<std::mutex> g(p.mu);
   p.maxBlocking = std::max(1, maxBlocking);
   p.pollCapMs = std::max(1, pollCapMs);
@@ -290,7 +296,7 @@ void SetPoolLimits(int maxBlocking, int pollCapMs, int idleMs) {
 }
 
 int PoolThreads() {
-  Pool& p = P();
+  Pool &p = P();
   std::lock_guard<std::mutex> g(p.mu);
   return p.threads + (p.poller ? 1 : 0);
 }

@@ -34,16 +34,16 @@ struct WaitChannel {
   napi_threadsafe_function tsfn = nullptr;
   // Guarded by PoolMutex().
   bool alive = true;
-  bool posted = false;                  // a call of tsfn is on its way
-  std::vector<WaitPtr> completed;       // finished, not yet reported to JS
-  std::unordered_set<WaitPtr> live;     // submitted, not yet reported to JS
+  bool posted = false;               // a call of tsfn is on its way
+  std::vector<WaitPtr> completed;    // finished, not yet reported to JS
+  std::unordered_set<WaitPtr> live;  // submitted, not yet reported to JS
   // JS thread only.
   int pending = 0;  // live waits: the event loop stays alive while there are any
   bool tornDown = false;
 };
 
-void WaitFinished(const WaitPtr& w) {
-  WaitChannel* ch = w->ch.get();
+void WaitFinished(const WaitPtr &w) {
+  WaitChannel *ch = w->ch.get();
   if (!ch || !ch->alive) return;  // waitSync waits on PoolDone(); teardown undoes the rest
   ch->completed.push_back(w);
   if (!ch->posted) {
@@ -58,8 +58,8 @@ void WaitFinished(const WaitPtr& w) {
 namespace {
 
 // A lock granted to a wait whose environment is gone: nobody will ever release it.
-void Undo(const Wait& w) {
-  const char* sc = nullptr;
+void Undo(const Wait &w) {
+  const char *sc = nullptr;
   switch (w.kind) {
     case kWaitPathLock:
       os::LockFile(w.fd, kUnlock, false, &sc);  // the fd itself is closed with openFiles
@@ -72,7 +72,7 @@ void Undo(const Wait& w) {
   }
 }
 
-void CloseOwnFd(Wait& w) {
+void CloseOwnFd(Wait &w) {
   if (!w.ownFd) return;
   w.ownFd = false;
   os::Close(w.fd);
@@ -80,18 +80,18 @@ void CloseOwnFd(Wait& w) {
 
 // Runs on the JS thread (env null when Node drops queued calls at teardown: then the
 // teardown hook has taken care of everything).
-void CallJs(napi_env env, napi_value, void* context, void*) {
+void CallJs(napi_env env, napi_value, void *context, void *) {
   if (env == nullptr) return;
-  auto* ch = static_cast<WaitChannel*>(context);
+  auto *ch = static_cast<WaitChannel *>(context);
   std::vector<WaitPtr> batch;
   {
     std::lock_guard<std::mutex> g(PoolMutex());
     if (!ch->alive) return;  // torn down already: nothing may run (env is still valid here)
     batch.swap(ch->completed);
     ch->posted = false;
-    for (auto& w : batch) ch->live.erase(w);
+    for (auto &w : batch) ch->live.erase(w);
   }
-  for (auto& w : batch) {
+  for (auto &w : batch) {
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
     napi_value cb, recv, argv[2];
@@ -129,7 +129,7 @@ void CallJs(napi_env env, napi_value, void* context, void*) {
   if (ch->pending == 0 && !batch.empty()) napi_unref_threadsafe_function(env, ch->tsfn);
 }
 
-void Teardown(AddonData* d) {
+void Teardown(AddonData *d) {
   std::shared_ptr<WaitChannel> ch = d->waits;
   if (ch && !ch->tornDown) {
     ch->tornDown = true;
@@ -141,16 +141,16 @@ void Teardown(AddonData* d) {
       ch->live.clear();
       ch->completed.clear();
       auto running = [&] {
-        for (auto& w : mine)
+        for (auto &w : mine)
           if (w->state != Wait::kDone) return true;
         return false;
       };
       while (running()) {
-        for (auto& w : mine) CancelLocked(w);  // again: an interrupt may have been lost
+        for (auto &w : mine) CancelLocked(w);  // again: an interrupt may have been lost
         PoolDone().wait_for(lk, std::chrono::milliseconds(1));
       }
     }
-    for (auto& w : mine) {
+    for (auto &w : mine) {
       if (w->result == 0) Undo(*w);
       CloseOwnFd(*w);
     }
@@ -159,9 +159,11 @@ void Teardown(AddonData* d) {
   d->openFiles.clear();
 }
 
-void TeardownHook(void* arg) { Teardown(static_cast<AddonData*>(arg)); }
+void TeardownHook(void *arg) {
+  Teardown(static_cast<AddonData *>(arg));
+}
 
-WaitPtr Make(const Napi::CallbackInfo& info) {
+WaitPtr Make(const Napi::CallbackInfo &info) {
   // Not make_shared: its RTTI tag check needs GLIBCXX_3.4.26 (libstdc++ of GCC 9).
   WaitPtr w(new Wait());
   w->kind = I32(info, 0);
@@ -173,7 +175,7 @@ WaitPtr Make(const Napi::CallbackInfo& info) {
 }
 
 // The descriptor the wait locks through (os::WaitDescriptor).
-int UseWaitDescriptor(Wait& w, const char** sc) {
+int UseWaitDescriptor(Wait &w, const char **sc) {
   file_t fd = -1;
   int r = os::WaitDescriptor(w.kind, w.fd, &fd, sc);
   if (r < 0) return r;
@@ -185,12 +187,13 @@ int UseWaitDescriptor(Wait& w, const char** sc) {
 // wait(kind, fd, type, start, length, callback) -> handle. callback(result, syscall)
 // runs on the JS thread once, later: 0, a negative OS error (also when no thread could
 // be started: -EAGAIN 'pthread_create'), or INTERRUPTED after cancel().
-Napi::Value Wait_(const Napi::CallbackInfo& info) {
+Napi::Value Wait_(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  AddonData* d = Data(env);
+  AddonData *d = Data(env);
   std::shared_ptr<WaitChannel> ch = d->waits;
   if (!ch || !ch->tsfn) {
-    Napi::Error::New(env, "fslock: no threadsafe function for lock waits").ThrowAsJavaScriptException();
+    Napi::Error::New(env, "fslock: no threadsafe function for lock waits")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   WaitPtr w = Make(info);
@@ -203,7 +206,7 @@ Napi::Value Wait_(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> g(PoolMutex());
     ch->live.insert(w);
   }
-  const char* sc = nullptr;
+  const char *sc = nullptr;
   int r = UseWaitDescriptor(*w, &sc);
   if (r >= 0) r = Submit(w, &sc);
   if (r < 0) {
@@ -214,11 +217,11 @@ Napi::Value Wait_(const Napi::CallbackInfo& info) {
     w->sc = sc ? sc : "";
     WaitFinished(w);  // reported like any result: asynchronously, through the callback
   }
-  return Napi::External<WaitPtr>::New(env, new WaitPtr(w), [](Napi::Env, WaitPtr* p) { delete p; });
+  return Napi::External<WaitPtr>::New(env, new WaitPtr(w), [](Napi::Env, WaitPtr *p) { delete p; });
 }
 
-Napi::Value Cancel(const Napi::CallbackInfo& info) {
-  const WaitPtr& w = *info[0].As<Napi::External<WaitPtr>>().Data();
+Napi::Value Cancel(const Napi::CallbackInfo &info) {
+  const WaitPtr &w = *info[0].As<Napi::External<WaitPtr>>().Data();
   std::lock_guard<std::mutex> g(PoolMutex());
   if (w->ch && w->ch->alive) CancelLocked(w);
   return info.Env().Undefined();
@@ -227,11 +230,11 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
 // waitSync(kind, fd, type, start, length, timeoutMs) -> result. Blocks this thread;
 // timeoutMs < 0 waits forever (the blocking call runs right here), otherwise a pool
 // thread waits and is interrupted at the deadline.
-Napi::Value WaitSync(const Napi::CallbackInfo& info) {
+Napi::Value WaitSync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   WaitPtr w = Make(info);
   double timeout = info[5].As<Napi::Number>().DoubleValue();
-  const char* sc = nullptr;
+  const char *sc = nullptr;
   if (timeout < 0) {
     int r;
     switch (w->kind) {
@@ -277,12 +280,14 @@ Napi::Value WaitSync(const Napi::CallbackInfo& info) {
 
 // waitLimits(maxBlocking, pollCapMs, idleMs): the process-wide thread budget (see
 // native/wait_pool.cc); waitThreads() -> pool threads alive now.
-Napi::Value WaitLimits(const Napi::CallbackInfo& info) {
+Napi::Value WaitLimits(const Napi::CallbackInfo &info) {
   SetPoolLimits(I32(info, 0), I32(info, 1), I32(info, 2));
   return info.Env().Undefined();
 }
 
-Napi::Value WaitThreads(const Napi::CallbackInfo& info) { return Num(info.Env(), PoolThreads()); }
+Napi::Value WaitThreads(const Napi::CallbackInfo &info) {
+  return Num(info.Env(), PoolThreads());
+}
 
 }  // namespace
 
@@ -293,13 +298,13 @@ AddonData::~AddonData() {
 }
 
 void InitWaiter(Napi::Env env, Napi::Object exports) {
-  AddonData* d = Data(env);
+  AddonData *d = Data(env);
   d->env = env;
   std::shared_ptr<WaitChannel> ch(new WaitChannel());
   napi_value name;
   napi_create_string_utf8(env, "fslock.wait", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, ch.get(), CallJs,
-                                      &ch->tsfn) == napi_ok) {
+  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, ch.get(),
+                                      CallJs, &ch->tsfn) == napi_ok) {
     napi_unref_threadsafe_function(env, ch->tsfn);  // referenced only while waits are pending
   } else {
     ch->tsfn = nullptr;

@@ -39,19 +39,19 @@ bool Unsupported(DWORD e) {
 
 // POSIX-semantics replace through the open temp handle (needs DELETE access).
 // Returns TRUE on success; FALSE with GetLastError() set otherwise.
-BOOL PosixRename(HANDLE h, const wchar_t* to) {
+BOOL PosixRename(HANDLE h, const wchar_t *to) {
   size_t chars = wcslen(to);
   std::vector<char> buf(sizeof(RenameInfoEx) + chars * sizeof(WCHAR));
-  auto* info = reinterpret_cast<RenameInfoEx*>(buf.data());
+  auto *info = reinterpret_cast<RenameInfoEx *>(buf.data());
   info->Flags = kRenameReplaceIfExists | kRenamePosixSemantics;
   info->RootDirectory = nullptr;
   info->FileNameLength = static_cast<DWORD>(chars * sizeof(WCHAR));
   std::memcpy(info->FileName, to, chars * sizeof(WCHAR));
-  return SetFileInformationByHandle(h, static_cast<FILE_INFO_BY_HANDLE_CLASS>(kFileRenameInfoEx), info,
-                                    static_cast<DWORD>(buf.size()));
+  return SetFileInformationByHandle(h, static_cast<FILE_INFO_BY_HANDLE_CLASS>(kFileRenameInfoEx),
+                                    info, static_cast<DWORD>(buf.size()));
 }
 
-int WriteAll(HANDLE h, const uint8_t* data, size_t len, const char** sc) {
+int WriteAll(HANDLE h, const uint8_t *data, size_t len, const char **sc) {
   while (len > 0) {
     DWORD chunk = len > 0x40000000 ? 0x40000000 : static_cast<DWORD>(len);
     DWORD n = 0;
@@ -63,7 +63,7 @@ int WriteAll(HANDLE h, const uint8_t* data, size_t len, const char** sc) {
 }
 
 // After the temp file is closed: link, no-replace move, or MoveFileExW replace.
-int Commit(const AtomicWriteArgs& a, const char** sc) {
+int Commit(const AtomicWriteArgs &a, const char **sc) {
   if (a.flags & kLink) {
     // CreateHardLinkW never replaces: ERROR_ALREADY_EXISTS if the target exists.
     if (!CreateHardLinkW(a.target, a.temp, nullptr)) return Err("link", sc);
@@ -76,16 +76,20 @@ int Commit(const AtomicWriteArgs& a, const char** sc) {
 
 }  // namespace
 
-bool IsUnsupported(int err) { return err < 0 && Unsupported(static_cast<DWORD>(-err)); }
+bool IsUnsupported(int err) {
+  return err < 0 && Unsupported(static_cast<DWORD>(-err));
+}
 
-int SyncDir(const pathchar*, const char**) { return 0; }  // NTFS journals renames itself
+int SyncDir(const pathchar *, const char **) {
+  return 0;
+}  // NTFS journals renames itself
 
-int Rename(const pathchar* from, const pathchar* to, bool noReplace, const char** sc) {
+int Rename(const pathchar *from, const pathchar *to, bool noReplace, const char **sc) {
   DWORD flags = MOVEFILE_WRITE_THROUGH | (noReplace ? 0 : MOVEFILE_REPLACE_EXISTING);
   return MoveFileExW(from, to, flags) ? 0 : Err("rename", sc);
 }
 
-int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
+int AtomicWrite(const AtomicWriteArgs &a, const char **sc) {
   if (a.flags & kTmpFile) {
     *sc = "open";
     return -static_cast<int>(ERROR_NOT_SUPPORTED);
@@ -94,8 +98,8 @@ int AtomicWrite(const AtomicWriteArgs& a, const char** sc) {
   int r = 0;
   if (!(a.flags & kCommitOnly)) {
     // Readers may open the temp file meanwhile only if they allow it to be renamed.
-    h = CreateFileW(a.temp, GENERIC_WRITE | DELETE, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr, CREATE_NEW,
-                    FILE_ATTRIBUTE_NORMAL, nullptr);
+    h = CreateFileW(a.temp, GENERIC_WRITE | DELETE, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr,
+                    CREATE_NEW, FILE_ATTRIBUTE_NORMAL, nullptr);
     if (h == INVALID_HANDLE_VALUE) return Err("open", sc);
     r = WriteAll(h, a.data, a.len, sc);
     if (r == 0 && (a.flags & kSync) && !FlushFileBuffers(h)) r = Err("fsync", sc);

@@ -11,7 +11,7 @@ namespace os {
 namespace win32 {
 
 // Names the failing call and returns -GetLastError() (the contract of native/fslock.h).
-inline int Err(const char* name, const char** sc) {
+inline int Err(const char *name, const char **sc) {
   *sc = name;
   DWORD e = GetLastError();
   return -static_cast<int>(e ? e : ERROR_GEN_FAILURE);

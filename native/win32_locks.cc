@@ -27,7 +27,9 @@ constexpr DWORD kMaxBackoffMs = 8;
 
 using win32::Err;
 
-HANDLE H(file_t f) { return reinterpret_cast<HANDLE>(static_cast<intptr_t>(f)); }
+HANDLE H(file_t f) {
+  return reinterpret_cast<HANDLE>(static_cast<intptr_t>(f));
+}
 
 // The event of the current waiter thread (null on threads without a token).
 thread_local HANDLE tInterrupt = nullptr;
@@ -46,8 +48,10 @@ int GetHeld(HANDLE h) {
 }
 void SetHeld(HANDLE h, int s) {
   std::lock_guard<std::mutex> g(gHeldMutex);
-  if (s == kNone) gHeld.erase(h);
-  else gHeld[h] = s;
+  if (s == kNone)
+    gHeld.erase(h);
+  else
+    gHeld[h] = s;
 }
 
 BOOL LockRegion(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len) {
@@ -66,7 +70,8 @@ BOOL UnlockRegion(HANDLE h, ULONGLONG start, ULONGLONG len) {
 }
 
 // One attempt, or (wait) attempts until granted, failed otherwise, or interrupted.
-int LockWithRetry(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len, bool wait, const char** sc) {
+int LockWithRetry(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len, bool wait,
+                  const char **sc) {
   DWORD backoff = 0;
   for (;;) {
     if (LockRegion(h, exclusive, start, len)) return 0;
@@ -92,7 +97,7 @@ int LockWithRetry(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len, bool
 // shared -> exclusive request without waiting is tried on top of the shared lock
 // first, and an upgraded lock goes back to shared atomically (native/glue_locks.cc
 // Commit and PathRelease rely on both never losing the shared lock).
-int WholeFile(HANDLE h, int type, bool wait, const char** sc) {
+int WholeFile(HANDLE h, int type, bool wait, const char **sc) {
   int held = GetHeld(h);
   if (type == kUnlock) {
     int n = held == kUpgraded ? 2 : held == kNone ? 0 : 1;
@@ -105,7 +110,8 @@ int WholeFile(HANDLE h, int type, bool wait, const char** sc) {
     SetHeld(h, kHeldShared);
     return 0;
   }
-  if ((type == kShared && held == kHeldShared) || (type == kExclusive && (held == kHeldExclusive || held == kUpgraded)))
+  if ((type == kShared && held == kHeldShared) ||
+      (type == kExclusive && (held == kHeldExclusive || held == kUpgraded)))
     return 0;
   if (type == kExclusive && held == kHeldShared && !wait) {
     int r = LockWithRetry(h, true, kSentinel, 1, false, sc);
@@ -120,9 +126,9 @@ int WholeFile(HANDLE h, int type, bool wait, const char** sc) {
 
 // STATUS_DELETE_PENDING hides behind ERROR_ACCESS_DENIED; the NT status tells them apart.
 bool DeletePending() {
-  using Fn = LONG(WINAPI*)();
-  static Fn fn = reinterpret_cast<Fn>(
-      reinterpret_cast<void*>(GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "RtlGetLastNtStatus")));
+  using Fn = LONG(WINAPI *)();
+  static Fn fn = reinterpret_cast<Fn>(reinterpret_cast<void *>(
+      GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "RtlGetLastNtStatus")));
   return fn && static_cast<ULONG>(fn()) == 0xC0000056UL;  // STATUS_DELETE_PENDING
 }
 
@@ -131,7 +137,7 @@ bool DeletePending() {
 HANDLE FromFd(int64_t fd) {
   using Fn = HANDLE (*)(int);
   static Fn uv = reinterpret_cast<Fn>(
-      reinterpret_cast<void*>(GetProcAddress(GetModuleHandleW(nullptr), "uv_get_osfhandle")));
+      reinterpret_cast<void *>(GetProcAddress(GetModuleHandleW(nullptr), "uv_get_osfhandle")));
   if (uv) return uv(static_cast<int>(fd));
   return reinterpret_cast<HANDLE>(_get_osfhandle(static_cast<int>(fd)));
 }
@@ -155,14 +161,21 @@ void InterruptThread(ThreadToken t) {
   if (t) SetEvent(reinterpret_cast<HANDLE>(t));
 }
 
-bool IsInterrupted(int err) { return err == -static_cast<int>(ERROR_OPERATION_ABORTED); }
-bool IsWouldBlock(int err) {
-  return err == -static_cast<int>(ERROR_LOCK_VIOLATION) || err == -static_cast<int>(ERROR_IO_PENDING);
+bool IsInterrupted(int err) {
+  return err == -static_cast<int>(ERROR_OPERATION_ABORTED);
 }
-int NameTooLong() { return -static_cast<int>(ERROR_FILENAME_EXCED_RANGE); }
-int NotFound() { return -static_cast<int>(ERROR_FILE_NOT_FOUND); }
+bool IsWouldBlock(int err) {
+  return err == -static_cast<int>(ERROR_LOCK_VIOLATION) ||
+         err == -static_cast<int>(ERROR_IO_PENDING);
+}
+int NameTooLong() {
+  return -static_cast<int>(ERROR_FILENAME_EXCED_RANGE);
+}
+int NotFound() {
+  return -static_cast<int>(ERROR_FILE_NOT_FOUND);
+}
 
-int Flock(int64_t fd, int type, bool wait, const char** sc) {
+int Flock(int64_t fd, int type, bool wait, const char **sc) {
   HANDLE h = FromFd(fd);
   if (h == INVALID_HANDLE_VALUE) {
     *sc = "flock";
@@ -177,7 +190,7 @@ int Flock(int64_t fd, int type, bool wait, const char** sc) {
   return LockWithRetry(h, type == kExclusive, kSentinel, 1, wait, sc);
 }
 
-int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char** sc) {
+int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char **sc) {
   HANDLE h = FromFd(fd);
   if (h == INVALID_HANDLE_VALUE) {
     *sc = "fcntl";
@@ -196,52 +209,58 @@ int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const
   return LockWithRetry(h, type == kExclusive, s, l, wait, sc);
 }
 
-int OpenLockFile(const pathchar* path, int flags, int mode, file_t* out, const char** sc) {
+int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc) {
   (void)mode;
   DWORD access = (flags & kOpenReadOnly) ? GENERIC_READ : GENERIC_READ | GENERIC_WRITE;
   // FILE_SHARE_DELETE: the holder that releases may remove the file while waiters
   // have it open (they notice through Stat's nlink = 0 and retry).
   // FILE_FLAG_OPEN_REPARSE_POINT: a symlink or junction at the path is opened itself,
   // never followed (CreateFileW); os::Stat reports it and nothing is locked or written.
-  HANDLE h = CreateFileW(path, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
-                         (flags & kOpenCreateNew) ? CREATE_NEW : OPEN_EXISTING,
+  HANDLE h = CreateFileW(path, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         nullptr, (flags & kOpenCreateNew) ? CREATE_NEW : OPEN_EXISTING,
                          FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
   if (h == INVALID_HANDLE_VALUE) {
-    if (GetLastError() == ERROR_ACCESS_DENIED && DeletePending()) SetLastError(ERROR_DELETE_PENDING);
+    if (GetLastError() == ERROR_ACCESS_DENIED && DeletePending())
+      SetLastError(ERROR_DELETE_PENDING);
     return Err("open", sc);
   }
   *out = static_cast<file_t>(reinterpret_cast<intptr_t>(h));
   return 0;
 }
 
-int OpenAnonLockFile(const pathchar*, int, file_t*, const char** sc) {
+int OpenAnonLockFile(const pathchar *, int, file_t *, const char **sc) {
   *sc = "open";
   return -static_cast<int>(ERROR_NOT_SUPPORTED);  // TypeScript never asks on Windows
 }
 
-int LinkLockFile(file_t, const pathchar*, const char** sc) {
+int LinkLockFile(file_t, const pathchar *, const char **sc) {
   *sc = "link";
   return -static_cast<int>(ERROR_NOT_SUPPORTED);
 }
 
-int PathInfo(const pathchar* path, FileInfo* info, const char** sc) {
-  HANDLE h = CreateFileW(path, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                         nullptr, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+int PathInfo(const pathchar *path, FileInfo *info, const char **sc) {
+  HANDLE h = CreateFileW(
+      path, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+      OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
   if (h == INVALID_HANDLE_VALUE) return Err("lstat", sc);
   int r = Stat(static_cast<file_t>(reinterpret_cast<intptr_t>(h)), info, sc);
   CloseHandle(h);
   return r;
 }
 
-int Truncate(file_t f, int64_t len, const char** sc) {
+int Truncate(file_t f, int64_t len, const char **sc) {
   FILE_END_OF_FILE_INFO eof = {};
   eof.EndOfFile.QuadPart = len;
-  return SetFileInformationByHandle(H(f), FileEndOfFileInfo, &eof, sizeof eof) ? 0 : Err("ftruncate", sc);
+  return SetFileInformationByHandle(H(f), FileEndOfFileInfo, &eof, sizeof eof)
+             ? 0
+             : Err("ftruncate", sc);
 }
 
-int LockFile(file_t f, int type, bool wait, const char** sc) { return WholeFile(H(f), type, wait, sc); }
+int LockFile(file_t f, int type, bool wait, const char **sc) {
+  return WholeFile(H(f), type, wait, sc);
+}
 
-int ProbeLockFile(file_t f, const char** sc) {
+int ProbeLockFile(file_t f, const char **sc) {
   // No query exists: try and undo, exclusive then shared (briefly visible: documented).
   HANDLE h = H(f);
   if (LockRegion(h, true, kSentinel, 1)) {
@@ -256,17 +275,20 @@ int ProbeLockFile(file_t f, const char** sc) {
   return GetLastError() == ERROR_LOCK_VIOLATION ? 2 : Err("LockFileEx", sc);
 }
 
-int Stat(file_t f, FileInfo* info, const char** sc) {
+int Stat(file_t f, FileInfo *info, const char **sc) {
   BY_HANDLE_FILE_INFORMATION bi;
   if (!GetFileInformationByHandle(H(f), &bi)) return Err("fstat", sc);
   FILE_STANDARD_INFO si;
-  if (!GetFileInformationByHandleEx(H(f), FileStandardInfo, &si, sizeof si)) return Err("fstat", sc);
+  if (!GetFileInformationByHandleEx(H(f), FileStandardInfo, &si, sizeof si))
+    return Err("fstat", sc);
   info->dev = static_cast<double>(bi.dwVolumeSerialNumber);
-  info->ino = static_cast<double>((static_cast<ULONGLONG>(bi.nFileIndexHigh) << 32) | bi.nFileIndexLow);
+  info->ino =
+      static_cast<double>((static_cast<ULONGLONG>(bi.nFileIndexHigh) << 32) | bi.nFileIndexLow);
   // A file deleted while open stays "delete pending" until its last handle closes:
   // for the protocol it is gone (POSIX: nlink 0).
   info->nlink = si.DeletePending ? 0 : static_cast<double>(bi.nNumberOfLinks);
-  info->size = static_cast<double>((static_cast<ULONGLONG>(bi.nFileSizeHigh) << 32) | bi.nFileSizeLow);
+  info->size =
+      static_cast<double>((static_cast<ULONGLONG>(bi.nFileSizeHigh) << 32) | bi.nFileSizeLow);
   info->uid = 0;
   info->type = (bi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ? kSymlink
                : (bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)   ? kDirectory
@@ -275,7 +297,7 @@ int Stat(file_t f, FileInfo* info, const char** sc) {
   return 0;
 }
 
-int ReadAt(file_t f, char* buf, size_t len, int64_t offset, const char** sc) {
+int ReadAt(file_t f, char *buf, size_t len, int64_t offset, const char **sc) {
   OVERLAPPED ov = {};
   ov.Offset = static_cast<DWORD>(offset);
   ov.OffsetHigh = static_cast<DWORD>(static_cast<ULONGLONG>(offset) >> 32);
@@ -287,11 +309,12 @@ int ReadAt(file_t f, char* buf, size_t len, int64_t offset, const char** sc) {
   return static_cast<int>(n);
 }
 
-int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char** sc) {
+int WriteRecord(file_t f, bool replace, const char *data, size_t len, const char **sc) {
   HANDLE h = H(f);
   if (replace) {
     FILE_END_OF_FILE_INFO eof = {};
-    if (!SetFileInformationByHandle(h, FileEndOfFileInfo, &eof, sizeof eof)) return Err("ftruncate", sc);
+    if (!SetFileInformationByHandle(h, FileEndOfFileInfo, &eof, sizeof eof))
+      return Err("ftruncate", sc);
   }
   // Offset 0xFFFFFFFF:0xFFFFFFFF writes at the end of the file, like O_APPEND
   // (WriteFile, "Considerations for working with synchronous file handles").
@@ -303,7 +326,7 @@ int WriteRecord(file_t f, bool replace, const char* data, size_t len, const char
   return 0;
 }
 
-int Unlink(const pathchar* path, const char** sc) {
+int Unlink(const pathchar *path, const char **sc) {
   // Windows 10 1809+ deletes with POSIX semantics (the name goes at once, even while
   // others have the file open with FILE_SHARE_DELETE); older systems and Wine leave it
   // "delete pending" until the last handle closes, which Stat reports as nlink 0.

@@ -6,12 +6,12 @@
 namespace fslock {
 namespace os {
 
-int WaitDescriptor(int, file_t f, file_t* out, const char**) {
+int WaitDescriptor(int, file_t f, file_t *out, const char **) {
   *out = f;
   return 0;
 }
 
-int ThreadStartFailed(int, const char** sc) {
+int ThreadStartFailed(int, const char **sc) {
   *sc = "CreateThread";
   return -static_cast<int>(ERROR_NOT_ENOUGH_MEMORY);
 }

@@ -38,8 +38,12 @@ function sources() {
 
 function hash(kind) {
   const h = crypto.createHash('sha256').update(JSON.stringify([kind, KINDS[kind], FLAGS]));
-  const headers = fs.readdirSync(path.join(root, 'native')).filter((f) => f.endsWith('.h')).sort();
-  for (const f of [...sources(), ...headers.map((x) => path.join(root, 'native', x))]) h.update(f).update(fs.readFileSync(f));
+  const headers = fs
+    .readdirSync(path.join(root, 'native'))
+    .filter((f) => f.endsWith('.h'))
+    .sort();
+  for (const f of [...sources(), ...headers.map((x) => path.join(root, 'native', x))])
+    h.update(f).update(fs.readFileSync(f));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -50,7 +54,9 @@ function exec(cmd, args) {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${out}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${out}`)),
+    );
   });
 }
 
@@ -82,7 +88,10 @@ async function build(kind) {
  * missing; returns the reason arm64 cannot run, or null.
  */
 function prepare() {
-  ensurePackages([['g++', 'g++'], ['file', 'file']]);
+  ensurePackages([
+    ['g++', 'g++'],
+    ['file', 'file'],
+  ]);
   try {
     ensurePackages([
       ['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu'],
@@ -91,7 +100,9 @@ function prepare() {
   } catch (e) {
     return `cannot install the arm64 cross compiler or qemu-user-static: ${e.message.split('\n')[0]}`;
   }
-  return have('qemu-aarch64-static') && have('aarch64-linux-gnu-g++') ? null : 'qemu-aarch64-static or aarch64-linux-gnu-g++ missing';
+  return have('qemu-aarch64-static') && have('aarch64-linux-gnu-g++')
+    ? null
+    : 'qemu-aarch64-static or aarch64-linux-gnu-g++ missing';
 }
 
 module.exports = { KINDS, build, prepare };

@@ -32,7 +32,11 @@ for (const [name, cjs] of entries) {
   ];
   fs.writeFileSync(path.join(esm, `${name}.mjs`), lines.join('\n'));
   if (DROP_INS.includes(name)) dropInTypes(name, names);
-  else fs.writeFileSync(path.join(esm, `${name}.d.mts`), `export * from '../cjs/${cjs}.js';\nimport cjs = require('../cjs/${cjs}.js');\nexport default cjs;\n`);
+  else
+    fs.writeFileSync(
+      path.join(esm, `${name}.d.mts`),
+      `export * from '../cjs/${cjs}.js';\nimport cjs = require('../cjs/${cjs}.js');\nexport default cjs;\n`,
+    );
 }
 
 /**
@@ -79,7 +83,10 @@ function exportedNames(dts) {
     for (const part of m[1].split(',')) {
       const t = part.trim();
       if (!t || t.startsWith('type ')) continue;
-      const alias = t.split(/\s+as\s+/).pop().trim();
+      const alias = t
+        .split(/\s+as\s+/)
+        .pop()
+        .trim();
       if (alias) names.add(alias);
     }
   }

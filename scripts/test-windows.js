@@ -29,9 +29,7 @@ const FILES = [
 ];
 
 function main() {
-  ensurePackages([
-    ['/usr/lib/wine/wine64', 'wine64'],
-  ]);
+  ensurePackages([['/usr/lib/wine/wine64', 'wine64']]);
   const only = process.argv.slice(2).filter((a) => a.endsWith('.js'));
   // --no-build: test the binary already in prebuilds/ (CI: the one test:package packed).
   const shipped = path.join(root, 'prebuilds', 'win32-x64', 'fslock.node');
@@ -53,7 +51,10 @@ function main() {
     fs.mkdirSync(prefix, { recursive: true });
     spawnSync(WINE, ['wineboot', '-i'], { env, stdio: 'ignore' });
     // Wine 8 reports Windows 7, which Node 20 refuses to start on.
-    spawnSync(WINE, ['reg', 'add', 'HKCU\\Software\\Wine', '/v', 'Version', '/d', 'win10', '/f'], { env, stdio: 'ignore' });
+    spawnSync(WINE, ['reg', 'add', 'HKCU\\Software\\Wine', '/v', 'Version', '/d', 'win10', '/f'], {
+      env,
+      stdio: 'ignore',
+    });
     spawnSync(WINESERVER, ['-w'], { env });
   }
   // node.exe under Wine fails with EBADF on Unix pipes as stdio: files only.
@@ -64,7 +65,10 @@ function main() {
     fs.closeSync(fd);
     return { status: r.status, out: fs.readFileSync(log, 'utf8') };
   };
-  const about = winNode(['-p', "`${process.platform} ${process.arch} node ${process.version}, backend ${require('fslock').backend}`"]);
+  const about = winNode([
+    '-p',
+    "`${process.platform} ${process.arch} node ${process.version}, backend ${require('fslock').backend}`",
+  ]);
   console.log(`# test:windows — Windows node.exe under Wine: ${about.out.trim()}`);
   if (!about.out.includes('win32') || !about.out.includes('backend native')) {
     console.error('test:windows: the Windows node did not start or did not load the native binary');
@@ -75,7 +79,9 @@ function main() {
   const r = winNode(['--test', '--test-concurrency=1', '--test-reporter=tap', ...files]);
   process.stdout.write(r.out);
   spawnSync(WINESERVER, ['-w'], { env });
-  console.log(`# test:windows: ${files.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s, exit ${r.status}`);
+  console.log(
+    `# test:windows: ${files.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s, exit ${r.status}`,
+  );
   process.exit(r.status === 0 ? 0 : 1);
 }
 

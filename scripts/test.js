@@ -55,7 +55,9 @@ function filesystemTools() {
   try {
     require('./tooling').ensurePackages(needs);
   } catch (e) {
-    console.log(`# could not install ${needs.map((n) => n[1]).join(', ')} (${e.message.split('\n')[0]}): their tests will be skipped`);
+    console.log(
+      `# could not install ${needs.map((n) => n[1]).join(', ')} (${e.message.split('\n')[0]}): their tests will be skipped`,
+    );
   }
 }
 

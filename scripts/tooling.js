@@ -35,7 +35,11 @@ function ensurePackages(needs) {
   if (!have('apt-get')) throw new Error(`missing ${missing.join(', ')} and no apt-get to install them`);
   console.error(`fslock scripts: installing ${missing.join(' ')}`);
   const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : [];
-  const apt = (...a) => run(sudo[0] || 'apt-get', sudo.length ? ['apt-get', ...a] : a, { stdio: TO_STDERR, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const apt = (...a) =>
+    run(sudo[0] || 'apt-get', sudo.length ? ['apt-get', ...a] : a, {
+      stdio: TO_STDERR,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   apt('update', '-qq');
   apt('install', '-y', '-qq', '--no-install-recommends', ...new Set(missing));
 }

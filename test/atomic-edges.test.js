@@ -21,7 +21,11 @@ function dataForms() {
     { name: 'string', data: () => 'string data', bytes: Buffer.from('string data') },
     { name: 'Buffer', data: () => Buffer.from('buffer data'), bytes: Buffer.from('buffer data') },
     { name: 'Uint16Array', data: () => new Uint16Array([0x6261, 0x6463]), bytes: Buffer.from('abcd') },
-    { name: 'DataView with offset', data: () => new DataView(new Uint8Array(Buffer.from('..view..')).buffer, 2, 4), bytes: Buffer.from('view') },
+    {
+      name: 'DataView with offset',
+      data: () => new DataView(new Uint8Array(Buffer.from('..view..')).buffer, 2, 4),
+      bytes: Buffer.from('view'),
+    },
     { name: 'view on a SharedArrayBuffer', data: () => new Uint8Array(sab, 7, 5), bytes: Buffer.from('bytes') },
     {
       name: 'async iterable',
@@ -42,8 +46,14 @@ function dataForms() {
 const uniqueCalls = [
   { name: 'createUniqueSync', sync: true, call: (d, n, data, o) => fslock.createUniqueSync(d, n, data, o) },
   { name: 'createUnique', call: (d, n, data, o) => fslock.createUnique(d, n, data, o) },
-  { name: 'createUnique + signal', call: (d, n, data, o) => fslock.createUnique(d, n, data, { ...o, signal: new AbortController().signal }) },
-  { name: 'createUnique + timeout signal', call: (d, n, data, o) => fslock.createUnique(d, n, data, { ...o, signal: AbortSignal.timeout(600_000) }) },
+  {
+    name: 'createUnique + signal',
+    call: (d, n, data, o) => fslock.createUnique(d, n, data, { ...o, signal: new AbortController().signal }),
+  },
+  {
+    name: 'createUnique + timeout signal',
+    call: (d, n, data, o) => fslock.createUnique(d, n, data, { ...o, signal: AbortSignal.timeout(600_000) }),
+  },
 ];
 
 test('createUnique never touches an existing name: every API form, signal, data form and fsync', async (t) => {
@@ -60,7 +70,9 @@ test('createUnique never touches an existing name: every API form, signal, data 
         const what = `${c.name}, ${form.name}, fsync ${fsync}`;
         if (form.iterable && c.sync) {
           // The synchronous forms take a string or a view only.
-          throwsWith(() => c.call(dir, (i) => `report-${i}.txt`, form.data(), { fsync }), { code: 'ERR_INVALID_ARG_TYPE' });
+          throwsWith(() => c.call(dir, (i) => `report-${i}.txt`, form.data(), { fsync }), {
+            code: 'ERR_INVALID_ARG_TYPE',
+          });
           assert.deepEqual(fs.readdirSync(dir), ['report-0.txt'], what);
         } else {
           const got = await c.call(dir, (i) => `report-${i}.txt`, form.data(), { fsync });
@@ -139,7 +151,18 @@ test('views on a SharedArrayBuffer: written (copied at the call) by every API, l
   await fslock.update(p('h'), () => dv);
   wfa.sync(p('i'), u8);
   await wfa(p('j'), i16, { tmpfileCreated: () => undefined });
-  const expect = { a: '2345', b: '4567', c: '89AB', d: '89AB', e: '2345', f0: '4567', g0: '2345', h: '89AB', i: '2345', j: '4567' };
+  const expect = {
+    a: '2345',
+    b: '4567',
+    c: '89AB',
+    d: '89AB',
+    e: '2345',
+    f0: '4567',
+    g0: '2345',
+    h: '89AB',
+    i: '2345',
+    j: '4567',
+  };
   assert.equal(f, p('f0'));
   assert.equal(g, p('g0'));
   for (const [n, v] of Object.entries(expect)) assert.equal(fs.readFileSync(p(n), 'latin1'), v, n);
@@ -148,61 +171,77 @@ test('views on a SharedArrayBuffer: written (copied at the call) by every API, l
   assert.equal(fs.readFileSync(p('node'), 'latin1'), '2345');
 });
 
-test('Buffer paths that are not valid UTF-8 keep their bytes (a\\xff and a\\xfe are two files)', { skip: win32 && 'Windows names are UTF-16: node:fs reads a Buffer path as UTF-8 there' }, async (t) => {
-  const dir = tmpdir(t);
-  const b = (name) => Buffer.concat([Buffer.from(dir + '/'), Buffer.from(name, 'latin1')]);
-  const names = () => fs.readdirSync(dir, { encoding: 'buffer' }).map((n) => n.toString('latin1')).sort();
-  fslock.writeFileAtomicSync(b('a\xff.json'), 'ff sync');
-  await fslock.writeFileAtomic(b('a\xfe.json'), 'fe async');
-  assert.deepEqual(names(), ['a\xfe.json', 'a\xff.json']);
-  assert.equal(fs.readFileSync(b('a\xff.json'), 'utf8'), 'ff sync');
-  assert.equal(fs.readFileSync(b('a\xfe.json'), 'utf8'), 'fe async');
-  // Replaced in place, with a signal and with chunks too.
-  await fslock.writeFileAtomic(b('a\xff.json'), ['ff ', 'chunks'], { signal: new AbortController().signal });
-  await fslock.writeFileAtomic(b('a\xfe.json'), 'fe signal', { signal: new AbortController().signal });
-  assert.equal(fs.readFileSync(b('a\xff.json'), 'utf8'), 'ff chunks');
-  assert.equal(fs.readFileSync(b('a\xfe.json'), 'utf8'), 'fe signal');
-  // Exclusive create: the other name is a different file, not EEXIST.
-  fslock.createExclusiveSync(b('x\xff'), 'x ff');
-  await fslock.createExclusive(b('x\xfe'), 'x fe');
-  await rejectsWith(fslock.createExclusive(b('x\xff'), 'again'), { code: 'EEXIST', path: `${dir}/x\ufffd` });
-  // createUnique in a directory whose name is not UTF-8 returns its exact bytes.
-  fs.mkdirSync(b('d\xff'));
-  fs.writeFileSync(Buffer.concat([b('d\xff'), Buffer.from('/u0')]), 'taken');
-  const u = fslock.createUniqueSync(b('d\xff'), (i) => `u${i}`, 'unique');
-  assert.ok(Buffer.isBuffer(u), 'a Buffer path for a name a string cannot hold');
-  assert.deepEqual(u, Buffer.concat([b('d\xff'), Buffer.from('/u1')]));
-  const v = await fslock.createUnique(b('d\xff'), (i) => `u${i}`, 'unique 2', { signal: new AbortController().signal });
-  assert.deepEqual(v, Buffer.concat([b('d\xff'), Buffer.from('/u2')]));
-  assert.equal(fs.readFileSync(v, 'utf8'), 'unique 2');
-  // A valid UTF-8 Buffer is an ordinary path (a string comes back).
-  assert.equal(fslock.createUniqueSync(Buffer.from(dir), (i) => `plain${i}`, 'p'), path.join(dir, 'plain0'));
-  // moveAtomic between such names, with and without replacing.
-  fslock.moveAtomicSync(b('x\xff'), b('y\xff'));
-  await rejectsWith(fslock.moveAtomic(b('x\xfe'), b('y\xff'), { overwrite: false }), { code: 'EEXIST' });
-  await fslock.moveAtomic(b('x\xfe'), b('y\xfe'), { overwrite: false });
-  assert.equal(fs.readFileSync(b('y\xff'), 'utf8'), 'x ff');
-  assert.equal(fs.readFileSync(b('y\xfe'), 'utf8'), 'x fe');
-  // update() on such a path (its lock file is `<bytes>.lock`, removed on release).
-  await fslock.update(b('c\xff'), (cur) => String(Number(cur ?? 0) + 1));
-  await fslock.update(b('c\xff'), (cur) => String(Number(cur ?? 0) + 1));
-  assert.equal(fs.readFileSync(b('c\xff'), 'utf8'), '2');
-  // A relative Buffer path is resolved against the working directory, bytes kept.
-  const cwd = process.cwd();
-  process.chdir(dir);
-  try {
-    fslock.writeFileAtomicSync(Buffer.from('r\xff', 'latin1'), 'relative');
-  } finally {
-    process.chdir(cwd);
-  }
-  assert.equal(fs.readFileSync(b('r\xff'), 'utf8'), 'relative');
-  // No name with U+FFFD (the lossy conversion) was ever written, and no temp file is left.
-  const all = names();
-  assert.ok(!all.some((n) => Buffer.from(n, 'latin1').toString('utf8') !== n && n.includes('\xef\xbf\xbd')), all.join());
-  assert.deepEqual(
-    all.filter((n) => n.startsWith('.')),
-    [],
-    'temp files left',
-  );
-  assert.deepEqual(all, ['a\xfe.json', 'a\xff.json', 'c\xff', 'd\xff', 'plain0', 'r\xff', 'y\xfe', 'y\xff']);
-});
+test(
+  'Buffer paths that are not valid UTF-8 keep their bytes (a\\xff and a\\xfe are two files)',
+  { skip: win32 && 'Windows names are UTF-16: node:fs reads a Buffer path as UTF-8 there' },
+  async (t) => {
+    const dir = tmpdir(t);
+    const b = (name) => Buffer.concat([Buffer.from(dir + '/'), Buffer.from(name, 'latin1')]);
+    const names = () =>
+      fs
+        .readdirSync(dir, { encoding: 'buffer' })
+        .map((n) => n.toString('latin1'))
+        .sort();
+    fslock.writeFileAtomicSync(b('a\xff.json'), 'ff sync');
+    await fslock.writeFileAtomic(b('a\xfe.json'), 'fe async');
+    assert.deepEqual(names(), ['a\xfe.json', 'a\xff.json']);
+    assert.equal(fs.readFileSync(b('a\xff.json'), 'utf8'), 'ff sync');
+    assert.equal(fs.readFileSync(b('a\xfe.json'), 'utf8'), 'fe async');
+    // Replaced in place, with a signal and with chunks too.
+    await fslock.writeFileAtomic(b('a\xff.json'), ['ff ', 'chunks'], { signal: new AbortController().signal });
+    await fslock.writeFileAtomic(b('a\xfe.json'), 'fe signal', { signal: new AbortController().signal });
+    assert.equal(fs.readFileSync(b('a\xff.json'), 'utf8'), 'ff chunks');
+    assert.equal(fs.readFileSync(b('a\xfe.json'), 'utf8'), 'fe signal');
+    // Exclusive create: the other name is a different file, not EEXIST.
+    fslock.createExclusiveSync(b('x\xff'), 'x ff');
+    await fslock.createExclusive(b('x\xfe'), 'x fe');
+    await rejectsWith(fslock.createExclusive(b('x\xff'), 'again'), { code: 'EEXIST', path: `${dir}/x\ufffd` });
+    // createUnique in a directory whose name is not UTF-8 returns its exact bytes.
+    fs.mkdirSync(b('d\xff'));
+    fs.writeFileSync(Buffer.concat([b('d\xff'), Buffer.from('/u0')]), 'taken');
+    const u = fslock.createUniqueSync(b('d\xff'), (i) => `u${i}`, 'unique');
+    assert.ok(Buffer.isBuffer(u), 'a Buffer path for a name a string cannot hold');
+    assert.deepEqual(u, Buffer.concat([b('d\xff'), Buffer.from('/u1')]));
+    const v = await fslock.createUnique(b('d\xff'), (i) => `u${i}`, 'unique 2', {
+      signal: new AbortController().signal,
+    });
+    assert.deepEqual(v, Buffer.concat([b('d\xff'), Buffer.from('/u2')]));
+    assert.equal(fs.readFileSync(v, 'utf8'), 'unique 2');
+    // A valid UTF-8 Buffer is an ordinary path (a string comes back).
+    assert.equal(
+      fslock.createUniqueSync(Buffer.from(dir), (i) => `plain${i}`, 'p'),
+      path.join(dir, 'plain0'),
+    );
+    // moveAtomic between such names, with and without replacing.
+    fslock.moveAtomicSync(b('x\xff'), b('y\xff'));
+    await rejectsWith(fslock.moveAtomic(b('x\xfe'), b('y\xff'), { overwrite: false }), { code: 'EEXIST' });
+    await fslock.moveAtomic(b('x\xfe'), b('y\xfe'), { overwrite: false });
+    assert.equal(fs.readFileSync(b('y\xff'), 'utf8'), 'x ff');
+    assert.equal(fs.readFileSync(b('y\xfe'), 'utf8'), 'x fe');
+    // update() on such a path (its lock file is `<bytes>.lock`, removed on release).
+    await fslock.update(b('c\xff'), (cur) => String(Number(cur ?? 0) + 1));
+    await fslock.update(b('c\xff'), (cur) => String(Number(cur ?? 0) + 1));
+    assert.equal(fs.readFileSync(b('c\xff'), 'utf8'), '2');
+    // A relative Buffer path is resolved against the working directory, bytes kept.
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      fslock.writeFileAtomicSync(Buffer.from('r\xff', 'latin1'), 'relative');
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.equal(fs.readFileSync(b('r\xff'), 'utf8'), 'relative');
+    // No name with U+FFFD (the lossy conversion) was ever written, and no temp file is left.
+    const all = names();
+    assert.ok(
+      !all.some((n) => Buffer.from(n, 'latin1').toString('utf8') !== n && n.includes('\xef\xbf\xbd')),
+      all.join(),
+    );
+    assert.deepEqual(
+      all.filter((n) => n.startsWith('.')),
+      [],
+      'temp files left',
+    );
+    assert.deepEqual(all, ['a\xfe.json', 'a\xff.json', 'c\xff', 'd\xff', 'plain0', 'r\xff', 'y\xfe', 'y\xff']);
+  },
+);

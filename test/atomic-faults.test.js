@@ -73,7 +73,14 @@ async function failsCleanly(dir, target, data, code, skip = []) {
     assert.ok(err, `${what}: did not fail`);
     assert.equal(err.code, code, `${what}: ${err.message}`);
     assert.equal(typeof err.syscall, 'string', `${what}: no syscall`);
-    assert.ok(err.path === target || err.path === dir || err.path === path.join(dir, 'fresh') || err.path === path.join(dir, 'u0') || err.path === `${target}.lock`, `${what}: path ${err.path}`);
+    assert.ok(
+      err.path === target ||
+        err.path === dir ||
+        err.path === path.join(dir, 'fresh') ||
+        err.path === path.join(dir, 'u0') ||
+        err.path === `${target}.lock`,
+      `${what}: path ${err.path}`,
+    );
     assert.deepEqual(entries(dir), before, `${what}: the directory changed`);
     assert.ok(fs.readFileSync(target).equals(old), `${what}: the target changed`);
   }
@@ -93,7 +100,10 @@ test('ENOSPC on a full tmpfs: error, old content kept, no temp file, no fd leake
   await rejectsWith(fslock.writeFileAtomic(p, [big.subarray(0, 100 << 10), big]), { code: 'ENOSPC' });
   await rejectsWith(fslock.createExclusive(path.join(m.dir, 'new'), big), { code: 'ENOSPC' });
   throwsWith(() => fslock.createUniqueSync(m.dir, (n) => `u${n}`, big), { code: 'ENOSPC' });
-  await rejectsWith(fslock.update(p, () => big), { code: 'ENOSPC' });
+  await rejectsWith(
+    fslock.update(p, () => big),
+    { code: 'ENOSPC' },
+  );
   assert.ok(fs.readFileSync(p).equals(old), 'target changed');
   assert.deepEqual(entries(m.dir), ['target']);
   assert.equal(openFds(), before);
@@ -154,7 +164,8 @@ test('every atomic write on a full tmpfs (no blocks, then no inodes) and a read-
  * libfuse 3 (installed by the project's tooling, as root on Debian).
  */
 async function mountFailfs(t) {
-  if (process.platform !== 'linux' || process.getuid() !== 0) return { skip: 'needs Linux and root (mount(2) of a FUSE filesystem)' };
+  if (process.platform !== 'linux' || process.getuid() !== 0)
+    return { skip: 'needs Linux and root (mount(2) of a FUSE filesystem)' };
   if (!fs.existsSync('/dev/fuse')) return { skip: 'no /dev/fuse in this environment' };
   const bin = path.join(os.tmpdir(), `fslock-failfs-${process.pid}`);
   try {
@@ -165,7 +176,13 @@ async function mountFailfs(t) {
     const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'fuse3']).toString().trim().split(/\s+/);
     execFileSync('cc', ['-O2', '-o', bin, path.join(__dirname, 'fixtures', 'failfs.c'), ...flags], { stdio: 'pipe' });
   } catch (e) {
-    return { skip: `cannot build the FUSE fixture: ${String(e.stderr || e.message).trim().split('\n')[0]}` };
+    return {
+      skip: `cannot build the FUSE fixture: ${
+        String(e.stderr || e.message)
+          .trim()
+          .split('\n')[0]
+      }`,
+    };
   }
   const backing = tmpdir(t);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-fuse-'));
@@ -187,7 +204,11 @@ async function mountFailfs(t) {
     return { skip: `FUSE mount failed: ${stderr.trim() || e.message}` };
   }
   if (!mounted()) return { skip: `FUSE mount failed: ${stderr.trim()}` };
-  return { dir, failClose: (on) => (on ? fs.writeFileSync(path.join(backing, '.fail-close'), '') : fs.rmSync(path.join(backing, '.fail-close'))) };
+  return {
+    dir,
+    failClose: (on) =>
+      on ? fs.writeFileSync(path.join(backing, '.fail-close'), '') : fs.rmSync(path.join(backing, '.fail-close')),
+  };
 }
 
 test('close() fails (FUSE, EIO): every atomic write fails cleanly; once it works, createExclusive creates (no EEXIST)', async (t) => {
@@ -211,5 +232,9 @@ test('close() fails (FUSE, EIO): every atomic write fails cleanly; once it works
   assert.equal(fs.readFileSync(path.join(m.dir, 'u3'), 'utf8'), 'new');
   // Kept: update()'s lock file (FUSE counts as shared); no temp file.
   assert.deepEqual(entries(m.dir), ['target', 'target.lock', 'u0', 'u1', 'u2', 'u3'], 'temp files left');
-  assert.equal(fs.readFileSync(path.join(m.dir, 'target.lock'), 'utf8'), '{"fslock":2}\n', 'a kept lock file holds its header alone');
+  assert.equal(
+    fs.readFileSync(path.join(m.dir, 'target.lock'), 'utf8'),
+    '{"fslock":2}\n',
+    'a kept lock file holds its header alone',
+  );
 });

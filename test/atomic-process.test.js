@@ -17,11 +17,19 @@ test('a shared cache entry: rewritten, expired and deleted by several processes,
   const kids = Array.from({ length: PROCS }, () => spawnFixture(t, 'atomic-worker.js', ['cache', dir, String(ms)]));
   const all = (await Promise.all(kids.map((k) => k.next('stats', ms + 60_000)))).map((m) => m.stats);
   const sum = (k) => all.reduce((n, s) => n + s[k], 0);
-  t.diagnostic(`reads ${sum('reads')}, hits ${sum('hits')}, misses ${sum('misses')}, writes ${sum('writes')}, deletes ${sum('deletes')}`);
+  t.diagnostic(
+    `reads ${sum('reads')}, hits ${sum('hits')}, misses ${sum('misses')}, writes ${sum('writes')}, deletes ${sum('deletes')}`,
+  );
   assert.equal(sum('torn'), 0, 'torn or empty reads');
-  assert.deepEqual(all.flatMap((s) => s.errors), []);
+  assert.deepEqual(
+    all.flatMap((s) => s.errors),
+    [],
+  );
   // The test must have exercised what it claims: rewrites racing reads, and deletes.
-  assert.ok(sum('writes') > PROCS * 5 && sum('hits') > 0 && sum('misses') > 0, 'too little contention to mean anything');
+  assert.ok(
+    sum('writes') > PROCS * 5 && sum('hits') > 0 && sum('misses') > 0,
+    'too little contention to mean anything',
+  );
   for (const k of kids) assert.deepEqual(await k.exited(), { code: 0, signal: null });
   const left = fs.readdirSync(dir).filter((n) => n !== 'entry');
   assert.deepEqual(left, [], 'temp files left behind');

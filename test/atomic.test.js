@@ -75,36 +75,40 @@ test('the temp file: same directory, hidden, never longer than the target name (
   assert.equal(read(path.join(dir, 'z'.repeat(255))), 'ok');
 });
 
-test('mode: the existing file keeps its mode; an explicit mode is set exactly; owner kept', {
-  skip: win32 && 'Windows has no POSIX modes or owners (only a read-only attribute)',
-}, async (t) => {
-  const dir = tmpdir(t);
-  const p = path.join(dir, 'm');
-  fs.writeFileSync(p, 'old');
-  fs.chmodSync(p, 0o640);
-  await fslock.writeFileAtomic(p, 'new');
-  assert.equal(modeOf(p), 0o640);
-  fslock.writeFileAtomicSync(p, 'newer');
-  assert.equal(modeOf(p), 0o640);
-  await fslock.writeFileAtomic(p, 'x', { mode: 0o604 });
-  assert.equal(modeOf(p), 0o604);
-  // Explicit modes are not reduced by the umask, like chmod.
-  fslock.writeFileAtomicSync(p, 'x', { mode: 0o666 });
-  assert.equal(modeOf(p), 0o666);
-  const fresh = path.join(dir, 'fresh');
-  await fslock.writeFileAtomic(fresh, 'x');
-  assert.equal(modeOf(fresh), 0o666 & ~process.umask(), 'a new file gets 0o666 minus the umask');
-  if (process.getuid() === 0) {
-    // Only root may give a file away: the owner of the replaced file is kept.
-    fs.chownSync(p, 4321, 4322);
-    await fslock.writeFileAtomic(p, 'owned');
-    fslock.writeFileAtomicSync(p, 'owned');
-    const st = fs.statSync(p);
-    assert.deepEqual([st.uid, st.gid], [4321, 4322]);
-  } else {
-    t.diagnostic('not root: owner preservation not exercised');
-  }
-});
+test(
+  'mode: the existing file keeps its mode; an explicit mode is set exactly; owner kept',
+  {
+    skip: win32 && 'Windows has no POSIX modes or owners (only a read-only attribute)',
+  },
+  async (t) => {
+    const dir = tmpdir(t);
+    const p = path.join(dir, 'm');
+    fs.writeFileSync(p, 'old');
+    fs.chmodSync(p, 0o640);
+    await fslock.writeFileAtomic(p, 'new');
+    assert.equal(modeOf(p), 0o640);
+    fslock.writeFileAtomicSync(p, 'newer');
+    assert.equal(modeOf(p), 0o640);
+    await fslock.writeFileAtomic(p, 'x', { mode: 0o604 });
+    assert.equal(modeOf(p), 0o604);
+    // Explicit modes are not reduced by the umask, like chmod.
+    fslock.writeFileAtomicSync(p, 'x', { mode: 0o666 });
+    assert.equal(modeOf(p), 0o666);
+    const fresh = path.join(dir, 'fresh');
+    await fslock.writeFileAtomic(fresh, 'x');
+    assert.equal(modeOf(fresh), 0o666 & ~process.umask(), 'a new file gets 0o666 minus the umask');
+    if (process.getuid() === 0) {
+      // Only root may give a file away: the owner of the replaced file is kept.
+      fs.chownSync(p, 4321, 4322);
+      await fslock.writeFileAtomic(p, 'owned');
+      fslock.writeFileAtomicSync(p, 'owned');
+      const st = fs.statSync(p);
+      assert.deepEqual([st.uid, st.gid], [4321, 4322]);
+    } else {
+      t.diagnostic('not root: owner preservation not exercised');
+    }
+  },
+);
 
 test('signal: an aborted write leaves the target and no temp file; reason passed through', async (t) => {
   const dir = tmpdir(t);
@@ -113,7 +117,10 @@ test('signal: an aborted write leaves the target and no temp file; reason passed
   const before = openFds();
   const ac = new AbortController();
   ac.abort();
-  await rejectsWith(fslock.writeFileAtomic(p, 'lost', { signal: ac.signal }), { code: 'ABORT_ERR', name: 'AbortError' });
+  await rejectsWith(fslock.writeFileAtomic(p, 'lost', { signal: ac.signal }), {
+    code: 'ABORT_ERR',
+    name: 'AbortError',
+  });
   const ac2 = new AbortController();
   async function* slow() {
     yield 'part';
@@ -159,7 +166,9 @@ test('createExclusive: concurrent creators, exactly one wins, the file is never 
   for (let round = 0; round < 20; round++) {
     const p = path.join(dir, `r${round}`);
     const big = (c) => Buffer.alloc(1 << 20, c);
-    const results = await Promise.allSettled(['a', 'b', 'c', 'd'].map((c) => fslock.createExclusive(p, big(c), { fsync: false })));
+    const results = await Promise.allSettled(
+      ['a', 'b', 'c', 'd'].map((c) => fslock.createExclusive(p, big(c), { fsync: false })),
+    );
     const won = results.filter((r) => r.status === 'fulfilled');
     assert.equal(won.length, 1);
     for (const r of results) if (r.status === 'rejected') assert.equal(r.reason.code, 'EEXIST');
@@ -177,16 +186,29 @@ test('createUnique: first free name, returned; name() is checked', async (t) => 
   const b = fslock.createUniqueSync(dir, (n) => `log-${n}`, 'B');
   assert.deepEqual([a, b], [path.join(dir, 'log-1'), path.join(dir, 'log-2')]);
   assert.deepEqual([read(a), read(b), read(path.join(dir, 'log-0'))], ['A', 'B', 'taken']);
-  await rejectsWith(fslock.createUnique(dir, () => '../escape', 'x'), { code: 'ERR_INVALID_ARG_VALUE' });
-  await rejectsWith(fslock.createUnique(dir, () => '', 'x'), { code: 'ERR_INVALID_ARG_VALUE' });
+  await rejectsWith(
+    fslock.createUnique(dir, () => '../escape', 'x'),
+    { code: 'ERR_INVALID_ARG_VALUE' },
+  );
+  await rejectsWith(
+    fslock.createUnique(dir, () => '', 'x'),
+    { code: 'ERR_INVALID_ARG_VALUE' },
+  );
   await rejectsWith(fslock.createUnique(dir, 'log', 'x'), { code: 'ERR_INVALID_ARG_TYPE' });
-  await rejectsWith(fslock.createUnique(path.join(dir, 'missing'), (n) => `${n}`, 'x'), { code: 'ENOENT' });
+  await rejectsWith(
+    fslock.createUnique(path.join(dir, 'missing'), (n) => `${n}`, 'x'),
+    { code: 'ENOENT' },
+  );
   // A name function that throws on a later attempt: its error, nothing left behind.
   await rejectsWith(
-    fslock.createUnique(dir, (n) => {
-      if (n > 1) throw new Error('no more names');
-      return `log-${n}`;
-    }, 'x'),
+    fslock.createUnique(
+      dir,
+      (n) => {
+        if (n > 1) throw new Error('no more names');
+        return `log-${n}`;
+      },
+      'x',
+    ),
     { message: 'no more names' },
   );
   assert.deepEqual(fs.readdirSync(dir).sort(), ['log-0', 'log-1', 'log-2']);
@@ -211,40 +233,53 @@ test('createUnique past hundreds of taken names: the first free one, gaps found,
     assert.equal(read(got), 'C');
     assert.notEqual(got, path.join(dir, 'log-300'));
   }
-  assert.deepEqual([read(path.join(dir, 'log-150')), read(path.join(dir, 'log-151')), read(path.join(dir, 'log-300'))], ['A', 'B', 'raced']);
+  assert.deepEqual(
+    [read(path.join(dir, 'log-150')), read(path.join(dir, 'log-151')), read(path.join(dir, 'log-300'))],
+    ['A', 'B', 'raced'],
+  );
   assert.equal(fs.readdirSync(dir).length, 303);
 });
 
-test('createUnique in a directory it may write but not list: every name probed', { skip: win32 && 'no write-only directories on Windows' }, async (t) => {
-  const dir = tmpdir(t);
-  for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(dir, `log-${i}`), 'taken');
-  const code = `const fslock = require('fslock');
+test(
+  'createUnique in a directory it may write but not list: every name probed',
+  { skip: win32 && 'no write-only directories on Windows' },
+  async (t) => {
+    const dir = tmpdir(t);
+    for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(dir, `log-${i}`), 'taken');
+    const code = `const fslock = require('fslock');
     const name = (n) => 'log-' + n;
     try { require('node:fs').readdirSync(process.argv[1]); process.stdout.write('listable '); } catch {}
     const a = fslock.createUniqueSync(process.argv[1], name, 'A');
     fslock.createUnique(process.argv[1], name, 'B').then((b) => process.stdout.write(a + ' ' + b));`;
-  // Write and search, no read. Root reads any directory: run that part as nobody.
-  const root = process.getuid() === 0;
-  fs.chmodSync(dir, root ? 0o733 : 0o300);
-  const { runAsNobody, nobodyPackage, LIMIT } = require('./helpers');
-  const { execFileSync } = require('node:child_process');
-  let out;
-  try {
-    // As nobody, from a copy of the package it can reach (the checkout may be in /root).
-    out = root ? runAsNobody(code, [dir]) : execFileSync(process.execPath, ['-e', code, dir], { cwd: nobodyPackage(), timeout: LIMIT, encoding: 'utf8' });
-  } finally {
-    fs.chmodSync(dir, 0o700);
-  }
-  assert.equal(out, `${path.join(dir, 'log-30')} ${path.join(dir, 'log-31')}`);
-  assert.deepEqual([read(path.join(dir, 'log-30')), read(path.join(dir, 'log-31'))], ['A', 'B']);
-});
+    // Write and search, no read. Root reads any directory: run that part as nobody.
+    const root = process.getuid() === 0;
+    fs.chmodSync(dir, root ? 0o733 : 0o300);
+    const { runAsNobody, nobodyPackage, LIMIT } = require('./helpers');
+    const { execFileSync } = require('node:child_process');
+    let out;
+    try {
+      // As nobody, from a copy of the package it can reach (the checkout may be in /root).
+      out = root
+        ? runAsNobody(code, [dir])
+        : execFileSync(process.execPath, ['-e', code, dir], { cwd: nobodyPackage(), timeout: LIMIT, encoding: 'utf8' });
+    } finally {
+      fs.chmodSync(dir, 0o700);
+    }
+    assert.equal(out, `${path.join(dir, 'log-30')} ${path.join(dir, 'log-31')}`);
+    assert.deepEqual([read(path.join(dir, 'log-30')), read(path.join(dir, 'log-31'))], ['A', 'B']);
+  },
+);
 
 test('moveAtomic: replaces by default; overwrite:false gives EEXIST for files and directories', async (t) => {
   const dir = tmpdir(t);
   const j = (n) => path.join(dir, n);
   fs.writeFileSync(j('a'), 'A');
   fs.writeFileSync(j('b'), 'B');
-  await rejectsWith(fslock.moveAtomic(j('a'), j('b'), { overwrite: false }), { code: 'EEXIST', path: j('a'), dest: j('b') });
+  await rejectsWith(fslock.moveAtomic(j('a'), j('b'), { overwrite: false }), {
+    code: 'EEXIST',
+    path: j('a'),
+    dest: j('b'),
+  });
   assert.deepEqual([read(j('a')), read(j('b'))], ['A', 'B']);
   await fslock.moveAtomic(j('a'), j('c'), { overwrite: false });
   assert.equal(read(j('c')), 'A');
@@ -263,7 +298,9 @@ test('moveAtomic: replaces by default; overwrite:false gives EEXIST for files an
   // Two movers racing for one free name: exactly one gets it.
   fs.writeFileSync(j('m1'), '1');
   fs.writeFileSync(j('m2'), '2');
-  const r = await Promise.allSettled([j('m1'), j('m2')].map((f) => fslock.moveAtomic(f, j('dest'), { overwrite: false })));
+  const r = await Promise.allSettled(
+    [j('m1'), j('m2')].map((f) => fslock.moveAtomic(f, j('dest'), { overwrite: false })),
+  );
   assert.equal(r.filter((x) => x.status === 'fulfilled').length, 1);
   assert.equal(r.find((x) => x.status === 'rejected').reason.code, 'EEXIST');
 });
@@ -302,9 +339,15 @@ test('update: read-modify-write under path.lock; undefined keeps the file; a thr
   assert.deepEqual(fs.readdirSync(dir), ['u.json']);
   // While someone else holds path.lock, update waits (here: times out).
   const held = await fslock.lock(`${p}.lock`);
-  await rejectsWith(fslock.update(p, () => 'x', { timeout: 50 }), { code: 'ETIMEDOUT' });
+  await rejectsWith(
+    fslock.update(p, () => 'x', { timeout: 50 }),
+    { code: 'ETIMEDOUT' },
+  );
   await held.release();
-  await rejectsWith(fslock.update(p, () => 42), { code: 'ERR_INVALID_ARG_TYPE' });
+  await rejectsWith(
+    fslock.update(p, () => 42),
+    { code: 'ERR_INVALID_ARG_TYPE' },
+  );
   assert.deepEqual(JSON.parse(read(p)), { n: 21 });
 });
 
@@ -342,4 +385,3 @@ test('failures: a directory as target, a missing directory — the right error, 
   assert.deepEqual(fs.readdirSync(path.join(dir, 'sub')), ['inside']);
   assert.equal(openFds(), before);
 });
-

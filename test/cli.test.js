@@ -24,7 +24,10 @@ function fslockCli(args, opts = {}) {
   child.done = within(done, 120_000, `fslock ${args.join(' ')}`);
   // 'close' waits for every holder of the output pipes, grandchildren included; 'exit'
   // is fslock's own end.
-  child.exited = within(new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))), 120_000);
+  child.exited = within(
+    new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
+    120_000,
+  );
   return child;
 }
 const run = (args, opts) => fslockCli(args, opts).done;
@@ -155,8 +158,18 @@ test('usage: --help, --version, bad options exit 64', async () => {
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: fslock \[options\] LOCKFILE/);
   const version = await run(['-V']);
-  assert.match(version.stdout, new RegExp(`^fslock ${require('../package.json').version} \\((native|fallback) backend\\)`));
-  for (const bad of [[], ['only-a-file'], ['-w'], ['-w', 'soon', 'f', 'true'], ['-E', '300', 'f', 'true'], ['--frobnicate', 'f', 'true']]) {
+  assert.match(
+    version.stdout,
+    new RegExp(`^fslock ${require('../package.json').version} \\((native|fallback) backend\\)`),
+  );
+  for (const bad of [
+    [],
+    ['only-a-file'],
+    ['-w'],
+    ['-w', 'soon', 'f', 'true'],
+    ['-E', '300', 'f', 'true'],
+    ['--frobnicate', 'f', 'true'],
+  ]) {
     const r = await run(bad);
     assert.equal(r.code, 64, `fslock ${bad.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /Usage:/);
@@ -170,7 +183,11 @@ const count = (log) => [process.execPath, COUNT, log];
 async function startCounting(t, args, dir, opts = {}) {
   const log = path.join(dir, `count-${Math.random().toString(36).slice(2)}.log`);
   const cli = fslockCli([...args, ...count(log)], { detached: true, ...opts });
-  await until(() => fs.existsSync(`${log}.ready`) && fs.readFileSync(`${log}.ready`, 'utf8') !== '', 60_000, 'the command to start');
+  await until(
+    () => fs.existsSync(`${log}.ready`) && fs.readFileSync(`${log}.ready`, 'utf8') !== '',
+    60_000,
+    'the command to start',
+  );
   const [pid, fd3] = fs.readFileSync(`${log}.ready`, 'utf8').split(' ');
   const cmdPid = Number(pid);
   t.after(() => {
@@ -314,7 +331,10 @@ test('-w takes any number of seconds: -w 2200000 and -w 1e300 wait (no timer ove
   const lockFile = path.join(dir, 'w.lock');
   const holder = await holdLock(t, lockFile);
   const log = path.join(dir, 'log');
-  const waits = [fslockCli(['-w', '2200000', lockFile, ...node('log', log)]), fslockCli(['-w1e300', '-q', lockFile, ...node('log', log)])];
+  const waits = [
+    fslockCli(['-w', '2200000', lockFile, ...node('log', log)]),
+    fslockCli(['-w1e300', '-q', lockFile, ...node('log', log)]),
+  ];
   // The overflow made it give up at once; it must still wait after a while.
   const early = await Promise.race([
     Promise.all(waits.map((w) => w.exited)).then(() => 'exited'),
@@ -341,9 +361,17 @@ test('-H/--holder: who holds a lock, or "not locked"; exit 0 / 1 / 2; takes and 
   const holder = await holdLock(t, lockFile);
   const held = await run(['-H', lockFile]);
   assert.equal(held.code, 0, held.stderr);
-  assert.match(held.stdout, new RegExp(`^${lockFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: locked \\(exclusive\\) by pid ${holder.pid} on ${require('node:os').hostname()} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\n$`));
+  assert.match(
+    held.stdout,
+    new RegExp(
+      `^${lockFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: locked \\(exclusive\\) by pid ${holder.pid} on ${require('node:os').hostname()} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\n$`,
+    ),
+  );
   const j = JSON.parse((await run(['-H', '--json', lockFile])).stdout);
-  assert.deepEqual({ ...j, since: typeof j.since }, { locked: true, pid: holder.pid, hostname: require('node:os').hostname(), since: 'string', shared: false });
+  assert.deepEqual(
+    { ...j, since: typeof j.since },
+    { locked: true, pid: holder.pid, hostname: require('node:os').hostname(), since: 'string', shared: false },
+  );
   assert.ok(Math.abs(Date.parse(j.since) - Date.now()) < 600_000);
   // It took nothing: the holder still holds, and releases normally.
   assert.equal((await run(['-n', '-q', lockFile, 'true'])).code, 1);
@@ -370,7 +398,8 @@ test('-H/--holder: who holds a lock, or "not locked"; exit 0 / 1 / 2; takes and 
 });
 
 test('background processes the command leaves behind do not keep the lock once fslock released it (native)', async (t) => {
-  if (!native || process.platform === 'win32') return t.skip('native POSIX: only there does the command get the descriptor');
+  if (!native || process.platform === 'win32')
+    return t.skip('native POSIX: only there does the command get the descriptor');
   const dir = tmpdir(t);
   const lockFile = path.join(dir, 'bg.lock');
   const bgPid = path.join(dir, 'bg.pid');
@@ -379,7 +408,11 @@ test('background processes the command leaves behind do not keep the lock once f
   // lock, included) and outlives it.
   const script = `sleep 600 >/dev/null 2>&1 & echo $! > '${bgPid}'; while [ ! -e '${go}' ]; do sleep 0.05; done`;
   const a = fslockCli([lockFile, 'sh', '-c', script]);
-  await until(() => fs.existsSync(bgPid) && fs.readFileSync(bgPid, 'utf8').trim() !== '', 60_000, 'the background process');
+  await until(
+    () => fs.existsSync(bgPid) && fs.readFileSync(bgPid, 'utf8').trim() !== '',
+    60_000,
+    'the background process',
+  );
   const bg = Number(fs.readFileSync(bgPid, 'utf8'));
   t.after(() => {
     try {
@@ -404,14 +437,20 @@ test('background processes the command leaves behind do not keep the lock once f
 
 test('Ctrl-C typed on a real terminal reaches the command once (a pseudo-terminal, its line discipline signals the group)', async (t) => {
   if (process.platform === 'win32') return t.skip('POSIX terminals');
-  const python = ['python3', 'python'].find((p) => require('node:child_process').spawnSync(p, ['--version']).status === 0);
+  const python = ['python3', 'python'].find(
+    (p) => require('node:child_process').spawnSync(p, ['--version']).status === 0,
+  );
   if (!python) return t.skip('no python3 to open a pseudo-terminal with (node-gyp needs one; this machine has none)');
   const dir = tmpdir(t);
   const lockFile = path.join(dir, 'tty.lock');
   const log = path.join(dir, 'count.log');
-  const pty = spawn(python, [path.join(__dirname, 'fixtures', 'cli-pty.py'), process.execPath, BIN, lockFile, ...count(log)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const pty = spawn(
+    python,
+    [path.join(__dirname, 'fixtures', 'cli-pty.py'), process.execPath, BIN, lockFile, ...count(log)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   pty.stdout.on('data', (d) => (out += d));
   t.after(() => pty.kill('SIGKILL'));
@@ -422,7 +461,11 @@ test('Ctrl-C typed on a real terminal reaches the command once (a pseudo-termina
       process.kill(fslockPid, 'SIGKILL');
     } catch {}
   });
-  await until(() => fs.existsSync(`${log}.ready`) && fs.readFileSync(`${log}.ready`, 'utf8') !== '', 60_000, 'the command');
+  await until(
+    () => fs.existsSync(`${log}.ready`) && fs.readFileSync(`${log}.ready`, 'utf8') !== '',
+    60_000,
+    'the command',
+  );
   const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
   for (let i = 1; i <= 2; i++) {
     pty.stdin.write('c\n');

@@ -10,7 +10,17 @@ const { fslock } = require('./helpers');
 
 test('ESM and CommonJS entry points export the same API', async () => {
   const esm = await import('fslock');
-  for (const name of ['lock', 'lockSync', 'withLock', 'isLocked', 'lockHolder', 'flock', 'flockSync', 'lockRange', 'unlockRange']) {
+  for (const name of [
+    'lock',
+    'lockSync',
+    'withLock',
+    'isLocked',
+    'lockHolder',
+    'flock',
+    'flockSync',
+    'lockRange',
+    'unlockRange',
+  ]) {
     assert.equal(typeof fslock[name], 'function', `cjs ${name}`);
     assert.equal(esm[name], fslock[name], `esm ${name} is the same function`);
   }
@@ -27,7 +37,10 @@ test('backend and loadError say which backend runs and why', () => {
   if (fslock.backend === 'native') assert.equal(fslock.loadError, undefined);
   else assert.ok(fslock.loadError instanceof Error, 'the reason is kept');
   const run = (env) =>
-    spawnSync(process.execPath, ['-p', "require('fslock').backend"], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    spawnSync(process.execPath, ['-p', "require('fslock').backend"], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
   assert.equal(run({ FSLOCK_BACKEND: 'fallback' }).stdout.trim(), 'fallback');
   if (process.env.FSLOCK_BACKEND !== 'fallback' && fslock.backend === 'native') {
     assert.equal(run({ FSLOCK_BACKEND: 'native' }).stdout.trim(), 'native');
@@ -43,10 +56,16 @@ test('FSLOCK_BACKEND=native with a binding that cannot load is a hard error that
   fs.copyFileSync(path.join(root, 'package.json'), path.join(copy, 'package.json'));
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'));
   const script = `const f = require(${JSON.stringify(copy)}); console.log(f.backend, f.loadError && f.loadError.message.slice(0, 40))`;
-  const soft = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, FSLOCK_BACKEND: '' }, encoding: 'utf8' });
+  const soft = spawnSync(process.execPath, ['-e', script], {
+    env: { ...process.env, FSLOCK_BACKEND: '' },
+    encoding: 'utf8',
+  });
   assert.equal(soft.status, 0, soft.stderr);
   assert.match(soft.stdout, /^fallback \S/, 'falls back, keeping the reason');
-  const hard = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, FSLOCK_BACKEND: 'native' }, encoding: 'utf8' });
+  const hard = spawnSync(process.execPath, ['-e', script], {
+    env: { ...process.env, FSLOCK_BACKEND: 'native' },
+    encoding: 'utf8',
+  });
   assert.notEqual(hard.status, 0);
   assert.match(hard.stderr, /FSLOCK_BACKEND=native but the native binding did not load/);
   assert.match(hard.stderr, /Possible solutions/);

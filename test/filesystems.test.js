@@ -38,7 +38,10 @@ function mount(t, kind) {
       execFileSync('mount', ['-o', 'loop', img, dir], { stdio: 'pipe' });
     }
   } catch (e) {
-    const why = e.code === 'ENOENT' ? `${kind.mkfs ? kind.mkfs[0] : 'mount'} not installed` : String(e.stderr || e.message).trim();
+    const why =
+      e.code === 'ENOENT'
+        ? `${kind.mkfs ? kind.mkfs[0] : 'mount'} not installed`
+        : String(e.stderr || e.message).trim();
     return { skip: `${kind.name}: ${why}` };
   }
   cleanup.push(() => execFileSync('umount', ['-l', dir]));
@@ -53,7 +56,8 @@ for (const kind of KINDS) {
     if (m.skip) return t.skip(m.skip);
     const caps = await fslock.capabilities(m.dir);
     t.diagnostic(`${kind.name} capabilities: ${JSON.stringify(caps)}`);
-    if (native) assert.deepEqual([caps.flock, caps.ofdLocks, caps.noReplaceRename, caps.hardLinks], [true, true, true, true]);
+    if (native)
+      assert.deepEqual([caps.flock, caps.ofdLocks, caps.noReplaceRename, caps.hardLinks], [true, true, true, true]);
     // The mount table names the filesystem; all of these are local: lock files go on release.
     assert.deepEqual([caps.fsType, caps.shared, caps.crossHostLocks], [kind.name, false, false]);
 
@@ -61,20 +65,45 @@ for (const kind of KINDS) {
     fs.mkdirSync(inside);
     const lock = path.join(m.dir, 'data.lock');
     const per = stress ? 2000 : native ? 300 : 60;
-    const lockers = Array.from({ length: 3 }, () => spawnFixture(t, 'stress-worker.js', [lock, inside, String(per), '30']));
+    const lockers = Array.from({ length: 3 }, () =>
+      spawnFixture(t, 'stress-worker.js', [lock, inside, String(per), '30']),
+    );
     const cacheDir = path.join(m.dir, 'cache');
     fs.mkdirSync(cacheDir);
     const ms = stress ? 10_000 : 1_500;
-    const cachers = Array.from({ length: 2 }, () => spawnFixture(t, 'atomic-worker.js', ['cache', cacheDir, String(ms)]));
+    const cachers = Array.from({ length: 2 }, () =>
+      spawnFixture(t, 'atomic-worker.js', ['cache', cacheDir, String(ms)]),
+    );
     const locked = await Promise.all(lockers.map((k) => k.next('done', 240_000)));
     const cached = (await Promise.all(cachers.map((k) => k.next('stats', ms + 120_000)))).map((x) => x.stats);
-    assert.equal(locked.reduce((n, r) => n + r.overlaps, 0), 0, 'overlapping holders');
-    assert.equal(locked.reduce((n, r) => n + r.acquired, 0), 3 * per);
-    assert.equal(cached.reduce((n, s) => n + s.torn, 0), 0, 'torn or empty reads');
-    assert.deepEqual(cached.flatMap((s) => s.errors), []);
+    assert.equal(
+      locked.reduce((n, r) => n + r.overlaps, 0),
+      0,
+      'overlapping holders',
+    );
+    assert.equal(
+      locked.reduce((n, r) => n + r.acquired, 0),
+      3 * per,
+    );
+    assert.equal(
+      cached.reduce((n, s) => n + s.torn, 0),
+      0,
+      'torn or empty reads',
+    );
+    assert.deepEqual(
+      cached.flatMap((s) => s.errors),
+      [],
+    );
     assert.ok(cached.reduce((n, s) => n + s.writes, 0) > 0);
-    assert.deepEqual(fs.readdirSync(m.dir).sort(), ['cache', 'inside'].concat(kind.name === 'ext4' ? ['lost+found'] : []).sort());
-    assert.deepEqual(fs.readdirSync(cacheDir).filter((n) => n !== 'entry'), [], 'temp files left');
+    assert.deepEqual(
+      fs.readdirSync(m.dir).sort(),
+      ['cache', 'inside'].concat(kind.name === 'ext4' ? ['lost+found'] : []).sort(),
+    );
+    assert.deepEqual(
+      fs.readdirSync(cacheDir).filter((n) => n !== 'entry'),
+      [],
+      'temp files left',
+    );
     checked++;
   });
 }

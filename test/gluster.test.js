@@ -67,7 +67,10 @@ function spawnOn(t, client, backend, fixture, config) {
       ? ['unshare', ['-u', 'sh', '-c', 'hostname "$0" && exec "$@"', HOST_B, process.execPath, ...argv]]
       : [process.execPath, argv];
   // The IPC channel (fd 3, NODE_CHANNEL_FD) survives unshare and sh's exec.
-  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, FSLOCK_BACKEND: backend } });
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, FSLOCK_BACKEND: backend },
+  });
   const queue = [];
   const waiters = [];
   let exit;
@@ -122,18 +125,32 @@ async function counterRun(t, name, backends, n) {
   const t0 = Date.now();
   const kids = [];
   for (const [i, client] of ['A', 'A', 'B', 'B'].entries()) {
-    const cfg = { lock: lock[client], counter: counter[client], marker: marker[client], n, api: i % 2 ? 'lock' : 'withLock' };
+    const cfg = {
+      lock: lock[client],
+      counter: counter[client],
+      marker: marker[client],
+      n,
+      api: i % 2 ? 'lock' : 'withLock',
+    };
     kids.push(spawnOn(t, client, backends[client === 'A' ? 0 : 1], 'gluster-counter.js', cfg));
   }
   const reports = await Promise.all(kids.map((k) => k.next('done', 480_000)));
   const total = Number(gluster.readThroughFd(counter.B));
   t.diagnostic(`${name}: 4 processes x ${n} increments in ${Date.now() - t0} ms; counter=${total}`);
   for (const r of reports) {
-    t.diagnostic(`  ${r.host} ${r.backend}: ok=${r.ok} lockFailures=${r.lockFailures} ioFailures=${r.ioFailures} overlaps=${r.overlaps}${r.overlaps ? ` (inside: ${r.seen.join(', ')})` : ''} ${r.ms} ms ${r.errors.join(' | ')}`);
+    t.diagnostic(
+      `  ${r.host} ${r.backend}: ok=${r.ok} lockFailures=${r.lockFailures} ioFailures=${r.ioFailures} overlaps=${r.overlaps}${r.overlaps ? ` (inside: ${r.seen.join(', ')})` : ''} ${r.ms} ms ${r.errors.join(' | ')}`,
+    );
   }
   const sum = (k) => reports.reduce((s, r) => s + r[k], 0);
   assert.deepEqual(
-    { overlaps: sum('overlaps'), lockFailures: sum('lockFailures'), ioFailures: sum('ioFailures'), ok: sum('ok'), counter: total },
+    {
+      overlaps: sum('overlaps'),
+      lockFailures: sum('lockFailures'),
+      ioFailures: sum('ioFailures'),
+      ok: sum('ok'),
+      counter: total,
+    },
     { overlaps: 0, lockFailures: 0, ioFailures: 0, ok: 4 * n, counter: 4 * n },
   );
   assert.deepEqual(
@@ -150,122 +167,166 @@ async function counterRun(t, name, backends, n) {
 const N = { native: stress ? 600 : 100, fallback: stress ? 200 : 30 };
 const suite = fslock.backend;
 
-test(`${suite} processes, 2 per client: locked increments are exact, no overlap, no failed call`, { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
-  await counterRun(t, `same-${suite}`, [suite, suite], N[suite]);
-});
+test(
+  `${suite} processes, 2 per client: locked increments are exact, no overlap, no failed call`,
+  { timeout: 600_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    await counterRun(t, `same-${suite}`, [suite, suite], N[suite]);
+  },
+);
 
 test('fallback processes only, 2 per client (client B another host)', { timeout: 600_000 }, async (t) => {
   if (skip) return t.skip(skip);
   await counterRun(t, 'fallback', ['fallback', 'fallback'], N.fallback);
 });
 
-test('mixed: native processes on client A, fallback processes on client B (another host)', { timeout: 600_000 }, async (t) => {
-  if (skip) return t.skip(skip);
-  await counterRun(t, 'mixed', ['native', 'fallback'], N.fallback);
-});
+test(
+  'mixed: native processes on client A, fallback processes on client B (another host)',
+  { timeout: 600_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    await counterRun(t, 'mixed', ['native', 'fallback'], N.fallback);
+  },
+);
 
-test('a native holder on client A for 15 s is never entered by a fallback waiter on client B', { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
-  const holdMs = stress ? 40_000 : 15_000;
-  const lock = onBoth('held.lock');
-  const marker = onBoth('held.inside');
-  const holder = spawnOn(t, 'A', 'native', 'gluster-holder.js', { lock: lock.A, marker: marker.A });
-  const granted = await holder.next('granted');
-  const waiter = spawnOn(t, 'B', 'fallback', 'gluster-holder.js', { lock: lock.B, marker: marker.B, tryFirst: true });
-  const tried = await waiter.next('tried');
-  assert.equal(tried.code, 'ELOCKED', `a fallback lock({ wait: false }) on client B while held on A: ${tried.message || 'granted'}`);
-  // The hold itself is the scenario (longer than the fallback's default lease of
-  // 10 s): whether the waiter entered is asked of the marker file and the timestamps.
-  const early = await waiter.next('granted', holdMs).then(
-    (m) => m,
-    () => undefined,
-  );
-  holder.send({ type: 'release' });
-  const releasing = await holder.next('releasing');
-  await holder.next('released');
-  const late = early || (await waiter.next('granted'));
-  t.diagnostic(`waiter granted ${late.at - granted.at} ms after the holder, ${late.at - releasing.at} ms after its release; overlap=${late.overlap}`);
-  assert.equal(early, undefined, `the fallback waiter entered while the native holder held (after ${early && early.at - granted.at} ms)`);
-  assert.ok(late.at >= releasing.at, 'waiter granted before the holder released');
-  assert.equal(late.overlap, false, 'the waiter found the holder inside (marker)');
-  waiter.send({ type: 'release' });
-  await waiter.next('released');
-});
-
-test('SIGKILL hand-off across clients: a native waiter on B gets the lock of a killed holder on A', { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
-  const rounds = stress ? 10 : 2;
-  for (let i = 0; i < rounds; i++) {
-    const lock = onBoth(`killed-${i}.lock`);
-    // A fallback holder on another host can only be given up by its lease: 2 s here.
-    const holder = spawnOn(t, 'A', suite, 'gluster-holder.js', { lock: lock.A, lease: 2000 });
-    await holder.next('granted');
-    const waiter = spawnOn(t, 'B', 'native', 'gluster-holder.js', { lock: lock.B, tryFirst: true });
+test(
+  'a native holder on client A for 15 s is never entered by a fallback waiter on client B',
+  { timeout: 300_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    const holdMs = stress ? 40_000 : 15_000;
+    const lock = onBoth('held.lock');
+    const marker = onBoth('held.inside');
+    const holder = spawnOn(t, 'A', 'native', 'gluster-holder.js', { lock: lock.A, marker: marker.A });
+    const granted = await holder.next('granted');
+    const waiter = spawnOn(t, 'B', 'fallback', 'gluster-holder.js', { lock: lock.B, marker: marker.B, tryFirst: true });
     const tried = await waiter.next('tried');
-    assert.equal(tried.code, 'ELOCKED', `native lock({ wait: false }) on B while a ${suite} holder holds on A: ${tried.message || 'granted'}`);
-    const killedAt = Date.now();
-    holder.kill('SIGKILL');
-    assert.equal((await holder.exited()).signal, 'SIGKILL');
-    const granted = await waiter.next('granted', 120_000);
-    t.diagnostic(`round ${i}: ${suite} holder on A SIGKILLed, native waiter on B granted after ${granted.at - killedAt} ms`);
-    assert.ok(granted.at >= killedAt);
+    assert.equal(
+      tried.code,
+      'ELOCKED',
+      `a fallback lock({ wait: false }) on client B while held on A: ${tried.message || 'granted'}`,
+    );
+    // The hold itself is the scenario (longer than the fallback's default lease of
+    // 10 s): whether the waiter entered is asked of the marker file and the timestamps.
+    const early = await waiter.next('granted', holdMs).then(
+      (m) => m,
+      () => undefined,
+    );
+    holder.send({ type: 'release' });
+    const releasing = await holder.next('releasing');
+    await holder.next('released');
+    const late = early || (await waiter.next('granted'));
+    t.diagnostic(
+      `waiter granted ${late.at - granted.at} ms after the holder, ${late.at - releasing.at} ms after its release; overlap=${late.overlap}`,
+    );
+    assert.equal(
+      early,
+      undefined,
+      `the fallback waiter entered while the native holder held (after ${early && early.at - granted.at} ms)`,
+    );
+    assert.ok(late.at >= releasing.at, 'waiter granted before the holder released');
+    assert.equal(late.overlap, false, 'the waiter found the holder inside (marker)');
     waiter.send({ type: 'release' });
     await waiter.next('released');
-  }
-});
+  },
+);
 
-test('isLocked() and lockHolder() on client B under lock churn on client A: no call throws', { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
-  const ms = stress ? 60_000 : 6_000;
-  const lock = onBoth('churn.lock');
-  const churners = [0, 1].map(() => spawnOn(t, 'A', suite, 'gluster-churn.js', { lock: lock.A, role: 'churn', ms }));
-  const probes = [spawnOn(t, 'B', suite, 'gluster-churn.js', { lock: lock.B, role: 'probe', ms })];
-  const c = await Promise.all(churners.map((k) => k.next('done', ms + LIMIT)));
-  const p = await Promise.all(probes.map((k) => k.next('done', ms + LIMIT)));
-  for (const r of [...c, ...p]) {
-    t.diagnostic(`${r.host} ${r.backend}: calls=${r.calls} failures=${r.failures} locked=${r.locked} holders=${r.holders} badHolders=${r.badHolders} ${r.errors.join(' | ')}`);
-  }
-  assert.deepEqual(
-    [...c, ...p].map((r) => r.failures),
-    [0, 0, 0],
-    'failed calls (churn A, churn A, probe B)',
-  );
-  assert.ok(c.every((r) => r.calls > 0) && p[0].calls > 0);
-  assert.equal(p[0].badHolders, 0, 'lockHolder() gave a holder without pid, hostname or a valid date');
-  assert.ok(p[0].locked > 0, 'isLocked() on B never saw the lock held by the churn on A');
-});
+test(
+  'SIGKILL hand-off across clients: a native waiter on B gets the lock of a killed holder on A',
+  { timeout: 300_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    const rounds = stress ? 10 : 2;
+    for (let i = 0; i < rounds; i++) {
+      const lock = onBoth(`killed-${i}.lock`);
+      // A fallback holder on another host can only be given up by its lease: 2 s here.
+      const holder = spawnOn(t, 'A', suite, 'gluster-holder.js', { lock: lock.A, lease: 2000 });
+      await holder.next('granted');
+      const waiter = spawnOn(t, 'B', 'native', 'gluster-holder.js', { lock: lock.B, tryFirst: true });
+      const tried = await waiter.next('tried');
+      assert.equal(
+        tried.code,
+        'ELOCKED',
+        `native lock({ wait: false }) on B while a ${suite} holder holds on A: ${tried.message || 'granted'}`,
+      );
+      const killedAt = Date.now();
+      holder.kill('SIGKILL');
+      assert.equal((await holder.exited()).signal, 'SIGKILL');
+      const granted = await waiter.next('granted', 120_000);
+      t.diagnostic(
+        `round ${i}: ${suite} holder on A SIGKILLed, native waiter on B granted after ${granted.at - killedAt} ms`,
+      );
+      assert.ok(granted.at >= killedAt);
+      waiter.send({ type: 'release' });
+      await waiter.next('released');
+    }
+  },
+);
 
-test('lease loss: a SIGSTOPped fallback holder on A loses its lock to a waiter on B, and is told so', { timeout: 300_000 }, async (t) => {
-  if (skip) return t.skip(skip);
-  const lease = 2000;
-  const lock = onBoth('lease.lock');
-  const holder = spawnOn(t, 'A', 'fallback', 'gluster-holder.js', { lock: lock.A, lease });
-  const granted = await holder.next('granted');
-  const waiter = spawnOn(t, 'B', 'fallback', 'gluster-holder.js', { lock: lock.B, lease, tryFirst: true });
-  const tried = await waiter.next('tried');
-  assert.equal(tried.code, 'ELOCKED', 'the holder on A was not holding');
-  // While the holder runs it refreshes its record (every lease/4): 1.5 leases of
-  // waiting on B must not take it.
-  const stolen = await waiter.next('granted', 1.5 * lease).catch(() => undefined);
-  assert.equal(stolen, undefined, `the waiter on B took the lock of a running holder (lease ${lease} ms)`);
-  holder.kill('SIGSTOP');
-  const stoppedAt = Date.now();
-  // Stopped until the waiter has it: the lease lapses unrefreshed, the record is reclaimed.
-  const taken = await waiter.next('granted', 120_000);
-  holder.kill('SIGCONT');
-  const contAt = Date.now();
-  // The holder can know at its next refresh (every lease/4) after it runs again.
-  const lost = granted.hasSignal ? await holder.next('lost', 20_000).catch((e) => ({ error: e.message })) : { error: 'the Lock has no signal' };
-  holder.send({ type: 'release' });
-  const release = await Promise.race([holder.next('released'), holder.next('release-failed')]);
-  t.diagnostic(
-    `waiter on B granted ${taken.at - stoppedAt} ms after SIGSTOP (lease ${lease} ms); holder hasSignal=${granted.hasSignal}; ` +
-      `lost: ${lost.error || `${lost.code} ${lost.at - contAt} ms after SIGCONT`}; release: ${release.type} ${release.code || ''} ${release.message || ''}`,
-  );
-  assert.equal(granted.hasSignal, true, 'Lock.signal is an AbortSignal');
-  assert.equal(lost.code, 'ELOCKLOST', `Lock.signal aborted with ELOCKLOST (${lost.error || lost.code})`);
-  assert.deepEqual([release.type, release.code], ['release-failed', 'ELOCKLOST']);
-  waiter.send({ type: 'release' });
-  assert.equal((await waiter.next('released')).type, 'released');
-});
+test(
+  'isLocked() and lockHolder() on client B under lock churn on client A: no call throws',
+  { timeout: 300_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    const ms = stress ? 60_000 : 6_000;
+    const lock = onBoth('churn.lock');
+    const churners = [0, 1].map(() => spawnOn(t, 'A', suite, 'gluster-churn.js', { lock: lock.A, role: 'churn', ms }));
+    const probes = [spawnOn(t, 'B', suite, 'gluster-churn.js', { lock: lock.B, role: 'probe', ms })];
+    const c = await Promise.all(churners.map((k) => k.next('done', ms + LIMIT)));
+    const p = await Promise.all(probes.map((k) => k.next('done', ms + LIMIT)));
+    for (const r of [...c, ...p]) {
+      t.diagnostic(
+        `${r.host} ${r.backend}: calls=${r.calls} failures=${r.failures} locked=${r.locked} holders=${r.holders} badHolders=${r.badHolders} ${r.errors.join(' | ')}`,
+      );
+    }
+    assert.deepEqual(
+      [...c, ...p].map((r) => r.failures),
+      [0, 0, 0],
+      'failed calls (churn A, churn A, probe B)',
+    );
+    assert.ok(c.every((r) => r.calls > 0) && p[0].calls > 0);
+    assert.equal(p[0].badHolders, 0, 'lockHolder() gave a holder without pid, hostname or a valid date');
+    assert.ok(p[0].locked > 0, 'isLocked() on B never saw the lock held by the churn on A');
+  },
+);
+
+test(
+  'lease loss: a SIGSTOPped fallback holder on A loses its lock to a waiter on B, and is told so',
+  { timeout: 300_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    const lease = 2000;
+    const lock = onBoth('lease.lock');
+    const holder = spawnOn(t, 'A', 'fallback', 'gluster-holder.js', { lock: lock.A, lease });
+    const granted = await holder.next('granted');
+    const waiter = spawnOn(t, 'B', 'fallback', 'gluster-holder.js', { lock: lock.B, lease, tryFirst: true });
+    const tried = await waiter.next('tried');
+    assert.equal(tried.code, 'ELOCKED', 'the holder on A was not holding');
+    // While the holder runs it refreshes its record (every lease/4): 1.5 leases of
+    // waiting on B must not take it.
+    const stolen = await waiter.next('granted', 1.5 * lease).catch(() => undefined);
+    assert.equal(stolen, undefined, `the waiter on B took the lock of a running holder (lease ${lease} ms)`);
+    holder.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    // Stopped until the waiter has it: the lease lapses unrefreshed, the record is reclaimed.
+    const taken = await waiter.next('granted', 120_000);
+    holder.kill('SIGCONT');
+    const contAt = Date.now();
+    // The holder can know at its next refresh (every lease/4) after it runs again.
+    const lost = granted.hasSignal
+      ? await holder.next('lost', 20_000).catch((e) => ({ error: e.message }))
+      : { error: 'the Lock has no signal' };
+    holder.send({ type: 'release' });
+    const release = await Promise.race([holder.next('released'), holder.next('release-failed')]);
+    t.diagnostic(
+      `waiter on B granted ${taken.at - stoppedAt} ms after SIGSTOP (lease ${lease} ms); holder hasSignal=${granted.hasSignal}; ` +
+        `lost: ${lost.error || `${lost.code} ${lost.at - contAt} ms after SIGCONT`}; release: ${release.type} ${release.code || ''} ${release.message || ''}`,
+    );
+    assert.equal(granted.hasSignal, true, 'Lock.signal is an AbortSignal');
+    assert.equal(lost.code, 'ELOCKLOST', `Lock.signal aborted with ELOCKLOST (${lost.error || lost.code})`);
+    assert.deepEqual([release.type, release.code], ['release-failed', 'ELOCKLOST']);
+    waiter.send({ type: 'release' });
+    assert.equal((await waiter.next('released')).type, 'released');
+  },
+);

@@ -165,4 +165,19 @@ function runAsNobody(code, args = [], opts = {}) {
 
 const stress = process.env.FSLOCK_STRESS === '1';
 
-module.exports = { fslock, native, tmpdir, within, until, spawnFixture, openFds, rejectsWith, throwsWith, stress, LIMIT, NOBODY, runAsNobody, nobodyPackage };
+module.exports = {
+  fslock,
+  native,
+  tmpdir,
+  within,
+  until,
+  spawnFixture,
+  openFds,
+  rejectsWith,
+  throwsWith,
+  stress,
+  LIMIT,
+  NOBODY,
+  runAsNobody,
+  nobodyPackage,
+};

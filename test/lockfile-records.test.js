@@ -42,12 +42,64 @@ function prng(seed) {
 
 const HEADER = '{"fslock":2}\n';
 const weird = {
-  since: [1e20, -1e20, -1, 0, 1.5, 8.64e15, 8.64e15 + 1, Number.MAX_VALUE, -Number.MAX_VALUE, Date.now(), 'NaN', '"NaN"',
-    '"Infinity"', '1e999', '-1e999', '"1e20"', 'null', 'true', '{}', '[]', '"2024-01-01"', '-0', '1e-300'],
-  pid: [-1, 0, 1, process.pid, 2 ** 31, 2 ** 31 - 1, 2 ** 53, 1e300, -0, 1.5, '"123"', 'NaN', 'null', '1e999', '"x"',
-    '[]', 4194304, 999999999],
-  hostname: ['""', JSON.stringify(HOST), '"other-host"', 'null', '42', JSON.stringify('h'.repeat(70_000)),
-    JSON.stringify('\u0000\n\r"\\'), JSON.stringify('\ud800'), '"\\ud800"', JSON.stringify('é💥'), '{}'],
+  since: [
+    1e20,
+    -1e20,
+    -1,
+    0,
+    1.5,
+    8.64e15,
+    8.64e15 + 1,
+    Number.MAX_VALUE,
+    -Number.MAX_VALUE,
+    Date.now(),
+    'NaN',
+    '"NaN"',
+    '"Infinity"',
+    '1e999',
+    '-1e999',
+    '"1e20"',
+    'null',
+    'true',
+    '{}',
+    '[]',
+    '"2024-01-01"',
+    '-0',
+    '1e-300',
+  ],
+  pid: [
+    -1,
+    0,
+    1,
+    process.pid,
+    2 ** 31,
+    2 ** 31 - 1,
+    2 ** 53,
+    1e300,
+    -0,
+    1.5,
+    '"123"',
+    'NaN',
+    'null',
+    '1e999',
+    '"x"',
+    '[]',
+    4194304,
+    999999999,
+  ],
+  hostname: [
+    '""',
+    JSON.stringify(HOST),
+    '"other-host"',
+    'null',
+    '42',
+    JSON.stringify('h'.repeat(70_000)),
+    JSON.stringify('\u0000\n\r"\\'),
+    JSON.stringify('\ud800'),
+    '"\\ud800"',
+    JSON.stringify('é💥'),
+    '{}',
+  ],
   mode: ['"exclusive"', '"shared"', '"EXCLUSIVE"', '""', 'null', '1', '["shared"]'],
   backend: ['"native"', '"fallback"', '"other"', 'null', '0'],
   id: ['"a"', '""', 'null', '1', JSON.stringify('i'.repeat(50_000)), '"__proto__"', '"constructor"', '{}'],
@@ -128,24 +180,60 @@ function content(r, i) {
       return { kind: 'deep nesting', buf: Buffer.from((r.next() < 0.5 ? HEADER : '') + line + '\n') };
     }
     case 7:
-      return { kind: 'many lines', buf: Buffer.from((r.next() < 0.5 ? HEADER : '') + lines(500 + r.int(2000), r.next() < 0.3)) };
+      return {
+        kind: 'many lines',
+        buf: Buffer.from((r.next() < 0.5 ? HEADER : '') + lines(500 + r.int(2000), r.next() < 0.3)),
+      };
     case 8: {
       // Over 64 KB: a record after the first 64 KB, or a huge line.
       const pad = r.next() < 0.5 ? ' '.repeat(70_000) + '\n' : `{"v":1,"junk":"${'j'.repeat(70_000)}"}\n`;
       return { kind: '> 64 KB', buf: Buffer.from(HEADER + pad + lines(2, false)) };
     }
     case 9: {
-      const header = r.pick(['{"fslock":2}', '{"fslock":2} ', '\ufeff{"fslock":2}', '{"fslock":3}', '{"fslock":"2"}',
-        '{"fslock":2,"x":1}', '{"fslock":2}\r', '{"fslock":1e20}', '{"fslock":2}{"fslock":2}', '']);
+      const header = r.pick([
+        '{"fslock":2}',
+        '{"fslock":2} ',
+        '\ufeff{"fslock":2}',
+        '{"fslock":3}',
+        '{"fslock":"2"}',
+        '{"fslock":2,"x":1}',
+        '{"fslock":2}\r',
+        '{"fslock":1e20}',
+        '{"fslock":2}{"fslock":2}',
+        '',
+      ]);
       const eol = r.pick(['\n', '\r\n', '\0', '\n\n', '']);
-      return { kind: 'header variants', buf: Buffer.from(header + eol + lines(1 + r.int(3), r.next() < 0.5).replace(/\n/g, eol || ' ')) };
+      return {
+        kind: 'header variants',
+        buf: Buffer.from(header + eol + lines(1 + r.int(3), r.next() < 0.5).replace(/\n/g, eol || ' ')),
+      };
     }
     case 10:
-      return { kind: 'blank', buf: Buffer.from(r.pick(['', '\n', '\n\n\n', ' ', '\t\r\n', '\0', HEADER, '{"fslock":2}'])) };
+      return {
+        kind: 'blank',
+        buf: Buffer.from(r.pick(['', '\n', '\n\n\n', ' ', '\t\r\n', '\0', HEADER, '{"fslock":2}'])),
+      };
     case 11: {
-      const json = r.pick(['null', 'true', '1', '"s"', '[]', '{}', '[{"v":1}]', '{"v":1,"release":null}',
-        '{"v":1,"release":{}}', `{"v":1,"release":"${'r'.repeat(100_000)}"}`, '1e999', '-', '{"', '\\u0000']);
-      return { kind: 'odd JSON', buf: Buffer.from((r.next() < 0.5 ? HEADER : '') + json + '\n' + (r.next() < 0.5 ? record(r, true) : '')) };
+      const json = r.pick([
+        'null',
+        'true',
+        '1',
+        '"s"',
+        '[]',
+        '{}',
+        '[{"v":1}]',
+        '{"v":1,"release":null}',
+        '{"v":1,"release":{}}',
+        `{"v":1,"release":"${'r'.repeat(100_000)}"}`,
+        '1e999',
+        '-',
+        '{"',
+        '\\u0000',
+      ]);
+      return {
+        kind: 'odd JSON',
+        buf: Buffer.from((r.next() < 0.5 ? HEADER : '') + json + '\n' + (r.next() < 0.5 ? record(r, true) : '')),
+      };
     }
     case 12: {
       // Everything extreme at once.
@@ -153,7 +241,10 @@ function content(r, i) {
       return { kind: 'extremes', buf: Buffer.from((r.next() < 0.5 ? HEADER : '') + rec + '\n') };
     }
     default:
-      return { kind: 'mixed garbage', buf: Buffer.concat([Buffer.from(HEADER), r.bytes(r.int(200)), Buffer.from('\n' + lines(2, true))]) };
+      return {
+        kind: 'mixed garbage',
+        buf: Buffer.concat([Buffer.from(HEADER), r.bytes(r.int(200)), Buffer.from('\n' + lines(2, true))]),
+      };
   }
 }
 
@@ -213,7 +304,8 @@ test(`${COUNT} fuzzed lock-file contents: documented errors only, no leak, nothi
     const key = `${what}: ${kind.replace(/[0-9]+/g, 'N').slice(0, 120)}`;
     const f = failures.get(key);
     if (f) f.count++;
-    else if (failures.size < 40) failures.set(key, { count: 1, first: `${what}: ${detail.slice(0, 300)} -- first on content #${i} (${show(c)})` });
+    else if (failures.size < 40)
+      failures.set(key, { count: 1, first: `${what}: ${detail.slice(0, 300)} -- first on content #${i} (${show(c)})` });
   };
   const outside = [];
   const onUncaught = (e) => outside.push(`uncaught: ${e && e.stack}`);
@@ -229,7 +321,10 @@ test(`${COUNT} fuzzed lock-file contents: documented errors only, no leak, nothi
   // descriptor, say) is open before the count starts.
   const warm = path.join(dir, 'warm.lock');
   const held = await fslock.lock(warm);
-  await fslock.lock(warm, { timeout: 20 }).then((l) => l.release(), () => {});
+  await fslock.lock(warm, { timeout: 20 }).then(
+    (l) => l.release(),
+    () => {},
+  );
   await held.release();
   const fdsBefore = openFds();
   const stats = { ok: 0, failed: 0, kinds: {}, ms: {} };
@@ -274,15 +369,23 @@ test(`${COUNT} fuzzed lock-file contents: documented errors only, no leak, nothi
     put(c);
     await check('lock({wait:false})', i, c, foreign, () => fslock.lock(file, { wait: false }));
     await check('lockSync({wait:false})', i, c, foreign, () => fslock.lockSync(file, { wait: false }));
-    await check('lock({timeout})', i, c, foreign, () => fslock.lock(file, { timeout: i < FIXED.length ? 30 : i % 10 === 0 ? 3 : 0 }));
+    await check('lock({timeout})', i, c, foreign, () =>
+      fslock.lock(file, { timeout: i < FIXED.length ? 30 : i % 10 === 0 ? 3 : 0 }),
+    );
     const locked = await check('isLocked()', i, c, foreign, () => fslock.isLocked(file));
     if (locked !== undefined && typeof locked !== 'boolean') fail('isLocked()', c, i, `returned ${typeof locked}`);
     const h = await check('lockHolder()', i, c, foreign, () => fslock.lockHolder(file));
     if (h !== undefined) {
       const okHolder =
-        h && typeof h === 'object' && h.since instanceof Date && !Number.isNaN(h.since.getTime()) &&
-        typeof h.pid === 'number' && typeof h.hostname === 'string' && typeof h.shared === 'boolean';
-      if (!okHolder) fail('lockHolder()', c, i, `gave ${JSON.stringify(h)} (since ${h && h.since})`, 'gave an invalid Holder');
+        h &&
+        typeof h === 'object' &&
+        h.since instanceof Date &&
+        !Number.isNaN(h.since.getTime()) &&
+        typeof h.pid === 'number' &&
+        typeof h.hostname === 'string' &&
+        typeof h.shared === 'boolean';
+      if (!okHolder)
+        fail('lockHolder()', c, i, `gave ${JSON.stringify(h)} (since ${h && h.since})`, 'gave an invalid Holder');
       else stats.kinds.holder = (stats.kinds.holder ?? 0) + 1;
     }
     // Only failed calls ran since the last put(): a content that is not a lock file
@@ -297,12 +400,18 @@ test(`${COUNT} fuzzed lock-file contents: documented errors only, no leak, nothi
   // Timers that a call may have left (a timeout firing late) run before the final count.
   await new Promise((resolve) => setTimeout(resolve, 50));
   const fdsAfter = openFds();
-  t.diagnostic(`seed ${SEED}, ${COUNT} contents, ${stats.ok} calls succeeded, ${stats.failed} failed: ${JSON.stringify(stats.kinds)}`);
+  t.diagnostic(
+    `seed ${SEED}, ${COUNT} contents, ${stats.ok} calls succeeded, ${stats.failed} failed: ${JSON.stringify(stats.kinds)}`,
+  );
   const ms = Object.entries(stats.ms).map(([k, v]) => `${k} ${Math.round(v)}`);
   t.diagnostic(`ms per kind of content: ${ms.join(', ')}`);
-  const report = [...failures.entries()].map(([k, f]) => `${f.count}x ${f.first}`);
+  const report = [...failures.values()].map((f) => `${f.count}x ${f.first}`);
   if (fdsAfter !== fdsBefore) report.push(`descriptors: ${fdsBefore} open before, ${fdsAfter} after`);
   report.push(...outside.slice(0, 5).map((s) => `${s} (last content: ${current && show(current)})`));
   if (outside.length > 5) report.push(`... ${outside.length} errors thrown outside a call in all`);
-  assert.deepEqual(report, [], `FSLOCK_FUZZ_SEED=${SEED} FSLOCK_FUZZ_COUNT=${COUNT} (${fslock.backend}): calls failed outside their contract`);
+  assert.deepEqual(
+    report,
+    [],
+    `FSLOCK_FUZZ_SEED=${SEED} FSLOCK_FUZZ_COUNT=${COUNT} (${fslock.backend}): calls failed outside their contract`,
+  );
 });

@@ -97,7 +97,11 @@ suite(`existing files are locked in place (${fslock.backend})`, () => {
 
     test(`${op} in a process on its own running script`, async (t) => {
       const pkg = userPackage();
-      const script = path.join(pkg.dir, 'fixtures', `self-${op}-${process.pid}-${crypto.randomBytes(4).toString('hex')}.js`);
+      const script = path.join(
+        pkg.dir,
+        'fixtures',
+        `self-${op}-${process.pid}-${crypto.randomBytes(4).toString('hex')}.js`,
+      );
       fs.copyFileSync(path.join(__dirname, 'fixtures', 'lock-op.js'), script);
       t.after(() => fs.rmSync(script, { force: true }));
       const before = snapshot(script);
@@ -124,7 +128,16 @@ suite(`existing files are locked in place (${fslock.backend})`, () => {
     const file = dataFile(tmpdir(t));
     const before = snapshot(file);
     // The command tries the same lock without waiting: 42 means it found it held.
-    const r = await cli([file, '--', '/bin/sh', '-c', '"$0" "$1" -n -E 42 "$2" -- true; echo nested=$?', process.execPath, BIN, file]);
+    const r = await cli([
+      file,
+      '--',
+      '/bin/sh',
+      '-c',
+      '"$0" "$1" -n -E 42 "$2" -- true; echo nested=$?',
+      process.execPath,
+      BIN,
+      file,
+    ]);
     if (native) {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), 'nested=42', 'the data file was locked while the command ran');
@@ -272,7 +285,11 @@ const specials = [
   { kind: 'character device (a /dev/null twin)', code: 'EINVAL', make: (p) => mk('mknod', [p, 'c', '1', '3']) },
   { kind: 'directory', code: 'EISDIR', make: (p) => fs.mkdirSync(p) },
   { kind: 'dangling symlink', code: 'ELOOP', make: (p) => fs.symlinkSync(p + '.nowhere', p) },
-  { kind: 'symlink to a FIFO', code: 'ELOOP', make: (p) => (mk('mkfifo', [p + '.fifo']), fs.symlinkSync(p + '.fifo', p)) },
+  {
+    kind: 'symlink to a FIFO',
+    code: 'ELOOP',
+    make: (p) => (mk('mkfifo', [p + '.fifo']), fs.symlinkSync(p + '.fifo', p)),
+  },
 ];
 
 function mk(cmd, args) {
@@ -286,48 +303,56 @@ async function listen(p, t) {
   t.after(() => new Promise((resolve) => server.close(resolve)));
 }
 
-suite(`not a regular file at the lock path (${fslock.backend})`, { skip: process.platform !== 'linux' && 'Linux special files' }, () => {
-  for (const s of specials) {
-    test(`${s.kind}: every call fails with ${s.code} at once, nothing removed, the event loop ticking`, async (t) => {
-      const dir = tmpdir(t);
-      const p = path.join(dir, 'x.lock');
-      await s.make(p, t);
-      const before = snapshot(p);
-      const child = spawnFixture(t, 'special-path.js', [p]);
-      const results = [];
-      for (let i = 0; i < 9; i++) {
-        // A call that blocks its thread (an open(2) of a FIFO) never reports: bounded here.
-        const m = await child.next('result', 30_000).catch((e) => {
-          throw new Error(`${s.kind}: no answer after ${results.map((r) => r.name).join(', ') || 'nothing'}: ${e.message}`);
-        });
-        results.push(m);
-      }
-      const done = await child.next('done', 30_000);
-      const bad = [];
-      if (done.fdsAfter !== done.fdsBefore) bad.push(`failed calls leaked ${done.fdsAfter - done.fdsBefore} descriptors`);
-      const after = snapshot(p);
-      if (JSON.stringify(after) !== JSON.stringify(before)) bad.push(`the ${s.kind} was changed or removed: ${JSON.stringify(after)}`);
-      for (const r of results) {
-        const why = [];
-        if (r.ok) why.push(`succeeded (${r.value})`);
-        else if (r.code !== s.code) why.push(`code ${r.code} (${r.message})`);
-        else {
-          if (r.path !== p) why.push(`path ${r.path}`);
-          if (s.code === 'EINVAL' && !/not a regular file/.test(r.message)) why.push(`message '${r.message}'`);
-          if (s.code === 'ELOOP' && r.syscall !== 'open') why.push(`syscall ${r.syscall}`);
+suite(
+  `not a regular file at the lock path (${fslock.backend})`,
+  { skip: process.platform !== 'linux' && 'Linux special files' },
+  () => {
+    for (const s of specials) {
+      test(`${s.kind}: every call fails with ${s.code} at once, nothing removed, the event loop ticking`, async (t) => {
+        const dir = tmpdir(t);
+        const p = path.join(dir, 'x.lock');
+        await s.make(p, t);
+        const before = snapshot(p);
+        const child = spawnFixture(t, 'special-path.js', [p]);
+        const results = [];
+        for (let i = 0; i < 9; i++) {
+          // A call that blocks its thread (an open(2) of a FIFO) never reports: bounded here.
+          const m = await child.next('result', 30_000).catch((e) => {
+            throw new Error(
+              `${s.kind}: no answer after ${results.map((r) => r.name).join(', ') || 'nothing'}: ${e.message}`,
+            );
+          });
+          results.push(m);
         }
-        // Hang detectors, not timings: generous bounds for a slow, busy machine.
-        if (r.ms > 5000) why.push(`took ${Math.round(r.ms)} ms`);
-        if (!r.name.startsWith('lockSync') && r.maxGap > 2000) why.push(`event loop blocked ${r.maxGap} ms`);
-        if (!r.name.startsWith('lockSync') && r.ticks < 1) why.push('the interval never ran meanwhile');
-        if (why.length) bad.push(`${r.name}: ${why.join(', ')}`);
-      }
-      assert.deepEqual(bad, [], `expected ${s.code} from every call on a ${s.kind}, nothing changed`);
-      const c = await cli([p, '--', '/bin/sh', '-c', 'echo ran']);
-      assert.notEqual(c.code, 0, 'the fslock command fails');
-      assert.equal(c.stdout, '', 'without running the command');
-      assert.match(c.stderr, new RegExp(s.code));
-      assert.deepEqual(snapshot(p), before, `${s.kind} changed or removed by the command line`);
-    });
-  }
-});
+        const done = await child.next('done', 30_000);
+        const bad = [];
+        if (done.fdsAfter !== done.fdsBefore)
+          bad.push(`failed calls leaked ${done.fdsAfter - done.fdsBefore} descriptors`);
+        const after = snapshot(p);
+        if (JSON.stringify(after) !== JSON.stringify(before))
+          bad.push(`the ${s.kind} was changed or removed: ${JSON.stringify(after)}`);
+        for (const r of results) {
+          const why = [];
+          if (r.ok) why.push(`succeeded (${r.value})`);
+          else if (r.code !== s.code) why.push(`code ${r.code} (${r.message})`);
+          else {
+            if (r.path !== p) why.push(`path ${r.path}`);
+            if (s.code === 'EINVAL' && !/not a regular file/.test(r.message)) why.push(`message '${r.message}'`);
+            if (s.code === 'ELOOP' && r.syscall !== 'open') why.push(`syscall ${r.syscall}`);
+          }
+          // Hang detectors, not timings: generous bounds for a slow, busy machine.
+          if (r.ms > 5000) why.push(`took ${Math.round(r.ms)} ms`);
+          if (!r.name.startsWith('lockSync') && r.maxGap > 2000) why.push(`event loop blocked ${r.maxGap} ms`);
+          if (!r.name.startsWith('lockSync') && r.ticks < 1) why.push('the interval never ran meanwhile');
+          if (why.length) bad.push(`${r.name}: ${why.join(', ')}`);
+        }
+        assert.deepEqual(bad, [], `expected ${s.code} from every call on a ${s.kind}, nothing changed`);
+        const c = await cli([p, '--', '/bin/sh', '-c', 'echo ran']);
+        assert.notEqual(c.code, 0, 'the fslock command fails');
+        assert.equal(c.stdout, '', 'without running the command');
+        assert.match(c.stderr, new RegExp(s.code));
+        assert.deepEqual(snapshot(p), before, `${s.kind} changed or removed by the command line`);
+      });
+    }
+  },
+);

@@ -9,7 +9,7 @@ const { test, suite } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, native, tmpdir, within, spawnFixture, rejectsWith } = require('./helpers');
+const { fslock, native, tmpdir, rejectsWith } = require('./helpers');
 const { NOBODY, usersSkip, spawnAs, sharedDir, setSysctl } = require('./users');
 
 const skip = usersSkip();
@@ -71,7 +71,7 @@ suite(`other users (${fslock.backend})`, { skip }, () => {
     assert.equal(await fslock.isLocked(file), true);
     await rejectsWith(fslock.lock(file, { wait: false }), { code: 'ELOCKED' });
     const h = await fslock.lockHolder(file);
-    assert.equal(h && h.pid, child.pid, 'lockHolder names nobody\'s process');
+    assert.equal(h && h.pid, child.pid, "lockHolder names nobody's process");
     child.send({ type: 'release' });
     const done = await child.next(['released', 'release-failed']);
     assert.equal(done.type, 'released', `nobody's release failed: ${done.code} ${done.message}`);
@@ -143,7 +143,8 @@ suite(`other users (${fslock.backend})`, { skip }, () => {
             continue;
           }
           if (m.type !== 'released') problems.push(`${user} ${op}: ${m.type} ${m.code}: ${m.message}`);
-          else if (op === 'withLock' && m.value !== 'withLock-value') problems.push(`withLock resolved with ${m.value}`);
+          else if (op === 'withLock' && m.value !== 'withLock-value')
+            problems.push(`withLock resolved with ${m.value}`);
           assert.equal((await child.exited()).code, 0);
           if (await fslock.isLocked(file)) problems.push(`still locked after ${user}'s ${op}`);
         }

@@ -46,19 +46,23 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
     assert.equal(fs.existsSync(p), false);
   });
 
-  test('a created lock file has exactly the mode asked for, whatever the umask', { skip: !posix && 'POSIX modes' }, async (t) => {
-    const dir = tmpdir(t);
-    const old = process.umask(0o077);
-    t.after(() => process.umask(old));
-    const a = path.join(dir, 'default.lock');
-    const l = await fslock.lock(a, { keep: true });
-    assert.equal(fs.statSync(a).mode & 0o777, 0o666);
-    await l.release();
-    const b = path.join(dir, 'private.lock');
-    const m = fslock.lockSync(b, { mode: 0o600 });
-    assert.equal(fs.statSync(b).mode & 0o777, 0o600);
-    m.releaseSync();
-  });
+  test(
+    'a created lock file has exactly the mode asked for, whatever the umask',
+    { skip: !posix && 'POSIX modes' },
+    async (t) => {
+      const dir = tmpdir(t);
+      const old = process.umask(0o077);
+      t.after(() => process.umask(old));
+      const a = path.join(dir, 'default.lock');
+      const l = await fslock.lock(a, { keep: true });
+      assert.equal(fs.statSync(a).mode & 0o777, 0o666);
+      await l.release();
+      const b = path.join(dir, 'private.lock');
+      const m = fslock.lockSync(b, { mode: 0o600 });
+      assert.equal(fs.statSync(b).mode & 0o777, 0o600);
+      m.releaseSync();
+    },
+  );
 
   test('an existing file that is not a lock file: locked in place (native), refused (fallback)', async (t) => {
     const dir = tmpdir(t);
@@ -68,7 +72,7 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
     if (native) {
       const l = await fslock.lock(p);
       assert.equal(await fslock.isLocked(p), true);
-      assert.equal(await fslock.lockHolder(p), undefined, 'no record is written into someone else\'s file');
+      assert.equal(await fslock.lockHolder(p), undefined, "no record is written into someone else's file");
       await rejectsWith(fslock.lock(p, { wait: false }), { code: 'ELOCKED' });
       await l.release();
     } else {
@@ -101,49 +105,62 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
     assert.equal(l.signal.aborted, false);
   });
 
-  test('ENOSPC while creating the lock file: the error, and the directory as it was', { skip: !posix && 'mount(2)' }, async (t) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-full-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'fslock-test', dir], { stdio: 'pipe' });
-    } catch (e) {
-      fs.rmdirSync(dir);
-      return t.skip(`cannot mount tmpfs here: ${String(e.stderr || e.message).trim()}`);
-    }
-    t.after(() => {
-      execFileSync('umount', ['-l', dir]);
-      fs.rmdirSync(dir);
-    });
-    // Fill it up to the last page.
-    const filler = path.join(dir, 'filler');
-    const fd = fs.openSync(filler, 'w');
-    try {
-      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
-    } catch (e) {
-      assert.equal(e.code, 'ENOSPC');
-    } finally {
-      fs.closeSync(fd);
-    }
-    const before = fs.readdirSync(dir).sort();
-    const fds = openFds();
-    const p = path.join(dir, 'x.lock');
-    for (let i = 0; i < 5; i++) {
-      await rejectsWith(fslock.lock(p), { code: 'ENOSPC', path: p });
-      throwsWith(() => fslock.lockSync(p), { code: 'ENOSPC' });
-    }
-    assert.deepEqual(fs.readdirSync(dir).sort(), before, 'no lock file and no temp file left');
-    assert.equal(openFds(), fds, 'no descriptor leaked');
-  });
+  test(
+    'ENOSPC while creating the lock file: the error, and the directory as it was',
+    { skip: !posix && 'mount(2)' },
+    async (t) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-full-'));
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'fslock-test', dir], { stdio: 'pipe' });
+      } catch (e) {
+        fs.rmdirSync(dir);
+        return t.skip(`cannot mount tmpfs here: ${String(e.stderr || e.message).trim()}`);
+      }
+      t.after(() => {
+        execFileSync('umount', ['-l', dir]);
+        fs.rmdirSync(dir);
+      });
+      // Fill it up to the last page.
+      const filler = path.join(dir, 'filler');
+      const fd = fs.openSync(filler, 'w');
+      try {
+        for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+      } catch (e) {
+        assert.equal(e.code, 'ENOSPC');
+      } finally {
+        fs.closeSync(fd);
+      }
+      const before = fs.readdirSync(dir).sort();
+      const fds = openFds();
+      const p = path.join(dir, 'x.lock');
+      for (let i = 0; i < 5; i++) {
+        await rejectsWith(fslock.lock(p), { code: 'ENOSPC', path: p });
+        throwsWith(() => fslock.lockSync(p), { code: 'ENOSPC' });
+      }
+      assert.deepEqual(fs.readdirSync(dir).sort(), before, 'no lock file and no temp file left');
+      assert.equal(openFds(), fds, 'no descriptor leaked');
+    },
+  );
 
-  test('errno values libuv has no name for come out named (ESTALE, EBADFD, EDQUOT, ENOLCK)', { skip: process.platform !== 'linux' && 'Linux numbers' }, () => {
-    const { osError } = require(path.join(path.dirname(require.resolve('fslock')), 'errors.js'));
-    for (const [n, code] of [[116, 'ESTALE'], [77, 'EBADFD'], [122, 'EDQUOT'], [37, 'ENOLCK']]) {
-      const e = osError(-n, 'close', '/x.lock');
-      assert.equal(e.code, code);
-      assert.equal(e.errno, -n);
-      assert.equal(e.syscall, 'close');
-      assert.equal(e.path, '/x.lock');
-      assert.match(e.message, new RegExp(`^${code}: [a-z]`));
-      assert.doesNotMatch(e.message, /Unknown system error/);
-    }
-  });
+  test(
+    'errno values libuv has no name for come out named (ESTALE, EBADFD, EDQUOT, ENOLCK)',
+    { skip: process.platform !== 'linux' && 'Linux numbers' },
+    () => {
+      const { osError } = require(path.join(path.dirname(require.resolve('fslock')), 'errors.js'));
+      for (const [n, code] of [
+        [116, 'ESTALE'],
+        [77, 'EBADFD'],
+        [122, 'EDQUOT'],
+        [37, 'ENOLCK'],
+      ]) {
+        const e = osError(-n, 'close', '/x.lock');
+        assert.equal(e.code, code);
+        assert.equal(e.errno, -n);
+        assert.equal(e.syscall, 'close');
+        assert.equal(e.path, '/x.lock');
+        assert.match(e.message, new RegExp(`^${code}: [a-z]`));
+        assert.doesNotMatch(e.message, /Unknown system error/);
+      }
+    },
+  );
 });

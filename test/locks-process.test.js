@@ -113,7 +113,9 @@ suite(`path locks between processes (${fslock.backend})`, () => {
     const inside = path.join(dir, 'inside');
     fs.mkdirSync(inside);
     const per = stress ? 5000 : native ? 500 : 150;
-    const kids = Array.from({ length: 4 }, () => spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '30']));
+    const kids = Array.from({ length: 4 }, () =>
+      spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '30']),
+    );
     const results = await Promise.all(kids.map((k) => k.next('done', 240_000)));
     const total = results.reduce((n, r) => n + r.acquired, 0);
     const overlaps = results.reduce((n, r) => n + r.overlaps, 0);

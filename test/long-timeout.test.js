@@ -82,8 +82,15 @@ test('lock() with timeouts of 2^31 ms and more waits (both backends, also when q
   // timers run from the queue).
   const waits = HUGE.map((timeout) => fslock.lock(file, { timeout }));
   const outcomes = await Promise.all(waits.map((p) => stillPending(p, OBSERVE_MS)));
-  assert.deepEqual(outcomes, HUGE.map(() => 'pending'), 'a huge timeout expired');
-  assert.deepEqual(seen.map((w) => w.message), []);
+  assert.deepEqual(
+    outcomes,
+    HUGE.map(() => 'pending'),
+    'a huge timeout expired',
+  );
+  assert.deepEqual(
+    seen.map((w) => w.message),
+    [],
+  );
   holder.send({ type: 'release' });
   for (const p of waits) {
     const l = await within(p, 60_000, 'a lock after the holder released');
@@ -140,7 +147,9 @@ test('flock/lockRange with 2^32 ms and flockSync/lockRangeSync with 1e300 ms wai
     let holder = spawnFixture(t, 'fd-holder.js', args);
     await holder.next('granted');
     const p =
-      kind === 'flock' ? fslock.flock(fd, 'exclusive', { timeout }) : fslock.lockRange(fd, { start: 0, length: 10, timeout });
+      kind === 'flock'
+        ? fslock.flock(fd, 'exclusive', { timeout })
+        : fslock.lockRange(fd, { start: 0, length: 10, timeout });
     assert.equal(await stillPending(p, OBSERVE_MS), 'pending', `${kind} with 2^32 ms gave up`);
     holder.send({ type: 'release' });
     await within(p, 60_000, `${kind} after the release`);
@@ -168,7 +177,10 @@ test('flock/lockRange with 2^32 ms and flockSync/lockRangeSync with 1e300 ms wai
     holder.send({ type: 'release' });
     assert.deepEqual(await within(result, 60_000, `${kind}Sync after the release`), { ok: true });
   }
-  assert.deepEqual(seen.map((w) => w.message), []);
+  assert.deepEqual(
+    seen.map((w) => w.message),
+    [],
+  );
 });
 
 test('small timeouts still expire on time, with ETIMEDOUT (both backends)', async (t) => {

@@ -16,12 +16,23 @@ const FALLBACK = { env: { FSLOCK_BACKEND: 'fallback' } };
 
 /** A pid that is certainly dead: a process that has exited. */
 function deadPid() {
-  return spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout * 1;
+  return (
+    spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout * 1
+  );
 }
 
 function deadRecord(extra = {}) {
   return (
-    JSON.stringify({ v: 1, id: `dead.${Math.random()}`, backend: 'fallback', mode: 'exclusive', pid: deadPid(), hostname: os.hostname(), since: Date.now() - 60_000, ...extra }) + '\n'
+    JSON.stringify({
+      v: 1,
+      id: `dead.${Math.random()}`,
+      backend: 'fallback',
+      mode: 'exclusive',
+      pid: deadPid(),
+      hostname: os.hostname(),
+      since: Date.now() - 60_000,
+      ...extra,
+    }) + '\n'
   );
 }
 
@@ -47,7 +58,9 @@ suite(`native and fallback processes together (this process: ${fslock.backend})`
     const lockPath = path.join(dir, 'counter.lock');
     const counter = path.join(dir, 'counter');
     const n = stress ? 1000 : 150;
-    const kids = [NATIVE, FALLBACK, NATIVE, FALLBACK].map((o) => spawnFixture(t, 'counter.js', [lockPath, counter, String(n)], o));
+    const kids = [NATIVE, FALLBACK, NATIVE, FALLBACK].map((o) =>
+      spawnFixture(t, 'counter.js', [lockPath, counter, String(n)], o),
+    );
     const done = await Promise.all(kids.map((k) => k.next('done', 240_000)));
     assert.deepEqual(done.map((d) => d.backend).sort(), ['fallback', 'fallback', 'native', 'native']);
     assert.equal(Number(fs.readFileSync(counter, 'utf8')), 4 * n);
@@ -55,7 +68,10 @@ suite(`native and fallback processes together (this process: ${fslock.backend})`
 
   test('a native holder excludes a fallback process, and the other way round', async (t) => {
     const file = path.join(tmpdir(t), 'x.lock');
-    for (const [holderOpts, otherOpts] of [[NATIVE, FALLBACK], [FALLBACK, NATIVE]]) {
+    for (const [holderOpts, otherOpts] of [
+      [NATIVE, FALLBACK],
+      [FALLBACK, NATIVE],
+    ]) {
       const holder = spawnFixture(t, 'holder.js', [file, 'exclusive'], holderOpts);
       await holder.next('granted');
       const other = spawnFixture(t, 'holder.js', [file, 'shared', '300'], otherOpts);
@@ -79,9 +95,15 @@ suite(`native and fallback processes together (this process: ${fslock.backend})`
     const rounds = stress ? 30 : 6;
     for (let round = 0; round < rounds; round++) {
       fs.writeFileSync(file, deadRecord());
-      const kids = [FALLBACK, FALLBACK, FALLBACK, NATIVE].map((o) => spawnFixture(t, 'stress-worker.js', [file, inside, '3', '0'], o));
+      const kids = [FALLBACK, FALLBACK, FALLBACK, NATIVE].map((o) =>
+        spawnFixture(t, 'stress-worker.js', [file, inside, '3', '0'], o),
+      );
       const results = await Promise.all(kids.map((k) => k.next('done')));
-      assert.equal(results.reduce((n, r) => n + r.overlaps, 0), 0, `round ${round}`);
+      assert.equal(
+        results.reduce((n, r) => n + r.overlaps, 0),
+        0,
+        `round ${round}`,
+      );
       assert.deepEqual(fs.readdirSync(dir).sort(), ['inside'], `round ${round}: no litter`);
     }
   });

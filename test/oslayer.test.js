@@ -55,26 +55,37 @@ for (const libc of ['musl', 'glibc']) {
   for (const arch of ['x64', 'arm64']) {
     const kind = `${libc}-${arch}`;
     let skip = false;
-    if (!linux) skip = `the OS-layer drivers are built and run on glibc linux-x64 (zig, g++, qemu-user); this is ${process.platform}-${process.arch}${musl ? ' musl' : ''}`;
+    if (!linux)
+      skip = `the OS-layer drivers are built and run on glibc linux-x64 (zig, g++, qemu-user); this is ${process.platform}-${process.arch}${musl ? ' musl' : ''}`;
     else if (noTools) skip = noTools;
     else if (arch === 'arm64' && noArm) skip = noArm;
-    test(`OS layer, ${libc} ${arch}${arch === 'arm64' ? ' (qemu-user)' : ''}: locks, waits, interrupts, atomic writes`, { skip, timeout: 600_000 }, async () => {
-      const { file } = await build(kind);
-      const what = execFileSync('file', ['-b', file]).toString();
-      assert.match(what, arch === 'arm64' ? /ARM aarch64/ : /x86-64/);
-      assert.match(what, /statically linked/, 'the driver must carry its own C library');
-      const r = await runDriver(file, arch === 'arm64');
-      const lines = r.out.split('\n');
-      const failed = lines.filter((l) => l.startsWith('not ok'));
-      assert.deepEqual(failed, [], `${kind} failed:\n${r.out}\n${r.err}`);
-      assert.equal(r.code, 0, `${kind} exited ${r.code ?? r.signal}:\n${r.out}\n${r.err}`);
-      // The binary really is the C library and architecture it claims to be.
-      assert.equal(lines[0], `# libc ${libc} ${arch}`);
-      assert.equal(lines.filter((l) => /^ok \d+ - /.test(l)).length, CHECKS, r.out);
-      assert.ok(lines.includes(`# ${CHECKS} checks, 0 failed`), r.out);
-      // Interrupts really interrupted (EINTR), not granted.
-      assert.ok(lines.some((l) => /^ok \d+ - flock: os::InterruptThread .*Interrupted system call/.test(l)), r.out);
-      assert.ok(lines.some((l) => /^ok \d+ - fcntl range: os::InterruptThread .*Interrupted system call/.test(l)), r.out);
-    });
+    test(
+      `OS layer, ${libc} ${arch}${arch === 'arm64' ? ' (qemu-user)' : ''}: locks, waits, interrupts, atomic writes`,
+      { skip, timeout: 600_000 },
+      async () => {
+        const { file } = await build(kind);
+        const what = execFileSync('file', ['-b', file]).toString();
+        assert.match(what, arch === 'arm64' ? /ARM aarch64/ : /x86-64/);
+        assert.match(what, /statically linked/, 'the driver must carry its own C library');
+        const r = await runDriver(file, arch === 'arm64');
+        const lines = r.out.split('\n');
+        const failed = lines.filter((l) => l.startsWith('not ok'));
+        assert.deepEqual(failed, [], `${kind} failed:\n${r.out}\n${r.err}`);
+        assert.equal(r.code, 0, `${kind} exited ${r.code ?? r.signal}:\n${r.out}\n${r.err}`);
+        // The binary really is the C library and architecture it claims to be.
+        assert.equal(lines[0], `# libc ${libc} ${arch}`);
+        assert.equal(lines.filter((l) => /^ok \d+ - /.test(l)).length, CHECKS, r.out);
+        assert.ok(lines.includes(`# ${CHECKS} checks, 0 failed`), r.out);
+        // Interrupts really interrupted (EINTR), not granted.
+        assert.ok(
+          lines.some((l) => /^ok \d+ - flock: os::InterruptThread .*Interrupted system call/.test(l)),
+          r.out,
+        );
+        assert.ok(
+          lines.some((l) => /^ok \d+ - fcntl range: os::InterruptThread .*Interrupted system call/.test(l)),
+          r.out,
+        );
+      },
+    );
   }
 }

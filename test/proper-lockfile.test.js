@@ -104,7 +104,11 @@ test('update keeps the directory fresh; a removed directory is reported as ECOMP
   let compromised;
   const release = await plf.lock(f, { stale: 2000, update: 1000, onCompromised: (e) => (compromised = e) });
   await new Promise((r) => setTimeout(r, 2600));
-  assert.equal(await original.check(f, { stale: 2000 }), true, 'mtime not refreshed: proper-lockfile would call it stale');
+  assert.equal(
+    await original.check(f, { stale: 2000 }),
+    true,
+    'mtime not refreshed: proper-lockfile would call it stale',
+  );
   fs.rmdirSync(`${f}.lock`);
   const end = Date.now() + 30_000;
   while (!compromised && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
@@ -126,7 +130,10 @@ test('migration: unmodified proper-lockfile processes and fslock/proper-lockfile
   for (const k of kids) k.send({ type: 'go' });
   const results = await Promise.all(kids.map((k) => k.next('done', 240_000)));
   for (const r of results) assert.equal(r.error, undefined);
-  assert.equal(results.reduce((s, r) => s + r.overlaps, 0), 0);
+  assert.equal(
+    results.reduce((s, r) => s + r.overlaps, 0),
+    0,
+  );
   // The two kinds really contended: the lock passed between them, not one after the other.
   const holders = fs.readFileSync(order, 'utf8').trim().split('\n');
   assert.equal(holders.length, 4 * n);

@@ -28,12 +28,16 @@ suite(`protocol version 1 and 2 together (this process: ${fslock.backend})`, () 
       fs.mkdirSync(inside);
       const per = stress ? 600 : 80;
       const kids = [
-        ...v1.map((k) => spawnFixture(t, 'v1-worker.js', [k, file, inside, String(per)], k === 'native-v1' ? NATIVE : FALLBACK)),
+        ...v1.map((k) =>
+          spawnFixture(t, 'v1-worker.js', [k, file, inside, String(per)], k === 'native-v1' ? NATIVE : FALLBACK),
+        ),
         spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '0'], v2),
         spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '0'], v2),
       ];
       const results = await Promise.all(
-        kids.map((k) => Promise.race([k.next('done', 240_000), k.next('error', 240_000).then((e) => assert.fail(e.message))])),
+        kids.map((k) =>
+          Promise.race([k.next('done', 240_000), k.next('error', 240_000).then((e) => assert.fail(e.message))]),
+        ),
       );
       const overlaps = results.reduce((n, r) => n + r.overlaps, 0);
       t.diagnostic(`${results.reduce((n, r) => n + r.acquired, 0)} acquisitions, ${overlaps} overlaps`);

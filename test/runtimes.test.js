@@ -31,7 +31,10 @@ class Peer {
     this.stderr = '';
     this.lines = [];
     this.waiting = [];
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' } });
+    this.child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' },
+    });
     this.child.stderr.on('data', (d) => (this.stderr += d));
     readline.createInterface({ input: this.child.stdout }).on('line', (l) => {
       const w = this.waiting.shift();
@@ -39,7 +42,8 @@ class Peer {
       else this.lines.push(l);
     });
     this.child.on('exit', (code, sig) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`${this.name} exited (${code ?? sig}):\n${this.stderr}`));
+      for (const w of this.waiting.splice(0))
+        w.reject(new Error(`${this.name} exited (${code ?? sig}):\n${this.stderr}`));
     });
   }
   next() {
@@ -70,7 +74,15 @@ function logged(peer) {
 function bounded(promise, ms, peers) {
   let timer;
   const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no progress within ${ms / 1000} s; steps:\n${trail.join('\n')}\n${peers.map((p) => `--- ${p.name} stderr:\n${p.stderr}`).join('\n')}`)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `no progress within ${ms / 1000} s; steps:\n${trail.join('\n')}\n${peers.map((p) => `--- ${p.name} stderr:\n${p.stderr}`).join('\n')}`,
+          ),
+        ),
+      ms,
+    );
   });
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
@@ -80,8 +92,7 @@ for (const [name, rt] of Object.entries(RUNTIMES)) {
   let bin;
   if (process.platform !== 'linux' || process.arch !== 'x64' || fs.existsSync('/etc/alpine-release')) {
     skip = `the ${rt.spec} binary is for glibc linux-x64 (this is ${process.platform}-${process.arch})`;
-  }
-  else {
+  } else {
     try {
       bin = path.join(npmPackage(rt.spec), rt.bin);
       if (!fs.existsSync(bin)) skip = `${rt.spec} has no ${rt.bin}`;
@@ -89,56 +100,64 @@ for (const [name, rt] of Object.entries(RUNTIMES)) {
       skip = `cannot fetch ${rt.spec} from the npm registry: ${e.message.split('\n')[0]}`;
     }
   }
-  test(`${name} and node exclude each other: waits, timeout, abort, atomic write, worker thread (${fslock.backend})`, { skip, timeout: 180_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fslock-${name}-`));
-    const lockPath = path.join(dir, 'shared.lock');
-    const data = path.join(dir, 'data');
-    trail = [];
-    const r = logged(new Peer(name, bin, rt.args(PEER, lockPath)));
-    const n = logged(new Peer('node', process.execPath, [PEER, lockPath]));
-    try {
-      await bounded(steps(), 120_000, [r, n]);
-    } finally {
-      r.child.kill('SIGKILL');
-      n.child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  test(
+    `${name} and node exclude each other: waits, timeout, abort, atomic write, worker thread (${fslock.backend})`,
+    { skip, timeout: 180_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fslock-${name}-`));
+      const lockPath = path.join(dir, 'shared.lock');
+      const data = path.join(dir, 'data');
+      trail = [];
+      const r = logged(new Peer(name, bin, rt.args(PEER, lockPath)));
+      const n = logged(new Peer('node', process.execPath, [PEER, lockPath]));
+      try {
+        await bounded(steps(), 120_000, [r, n]);
+      } finally {
+        r.child.kill('SIGKILL');
+        n.child.kill('SIGKILL');
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
 
-    async function steps() {
-      const [rr, nr] = [await r.next(), await n.next()];
-      // Native: loaded, no load error. Fallback: chosen by FSLOCK_BACKEND (the peers say why).
-      const tail = fslock.backend === 'native' ? '$' : ' FSLOCK_BACKEND=fallback';
-      assert.match(rr, new RegExp(`^ready ${name}-\\S+ ${fslock.backend}${tail}`), `${name} did not load the ${fslock.backend} backend`);
-      assert.match(nr, new RegExp(`^ready node-${process.versions.node} ${fslock.backend}${tail}`));
+      async function steps() {
+        const [rr, nr] = [await r.next(), await n.next()];
+        // Native: loaded, no load error. Fallback: chosen by FSLOCK_BACKEND (the peers say why).
+        const tail = fslock.backend === 'native' ? '$' : ' FSLOCK_BACKEND=fallback';
+        assert.match(
+          rr,
+          new RegExp(`^ready ${name}-\\S+ ${fslock.backend}${tail}`),
+          `${name} did not load the ${fslock.backend} backend`,
+        );
+        assert.match(nr, new RegExp(`^ready node-${process.versions.node} ${fslock.backend}${tail}`));
 
-      // The runtime holds; node is refused, then waits and is granted after the last write.
-      await r.expect('lock', 'ok');
-      await n.expect('try', 'err ELOCKED');
-      const granted = n.ask('lock');
-      await r.expect(`append ${data} ${name}-1`, 'ok');
-      await r.expect(`append ${data} ${name}-2`, 'ok');
-      await r.expect('release', 'ok');
-      assert.equal(await granted, 'ok');
-      await n.expect(`read ${data}`, `ok ${name}-1${name}-2`);
+        // The runtime holds; node is refused, then waits and is granted after the last write.
+        await r.expect('lock', 'ok');
+        await n.expect('try', 'err ELOCKED');
+        const granted = n.ask('lock');
+        await r.expect(`append ${data} ${name}-1`, 'ok');
+        await r.expect(`append ${data} ${name}-2`, 'ok');
+        await r.expect('release', 'ok');
+        assert.equal(await granted, 'ok');
+        await n.expect(`read ${data}`, `ok ${name}-1${name}-2`);
 
-      // Node holds; the runtime is refused, times out, is aborted.
-      await r.expect('try', 'err ELOCKED');
-      await r.expect('timeout 200', 'err ETIMEDOUT');
-      await r.expect('abort 200', 'err ABORT_ERR');
-      // A worker thread in the runtime: refused while node holds, granted after.
-      await r.expect('worker', 'ok ELOCKED');
-      await n.expect('release', 'ok');
-      await r.expect('workerdone', `ok granted-${fslock.backend} released`);
-      // And the runtime's main thread takes it again; node is refused.
-      await r.expect('lock', 'ok');
-      await n.expect('try', 'err ELOCKED');
-      await r.expect('release', 'ok');
+        // Node holds; the runtime is refused, times out, is aborted.
+        await r.expect('try', 'err ELOCKED');
+        await r.expect('timeout 200', 'err ETIMEDOUT');
+        await r.expect('abort 200', 'err ABORT_ERR');
+        // A worker thread in the runtime: refused while node holds, granted after.
+        await r.expect('worker', 'ok ELOCKED');
+        await n.expect('release', 'ok');
+        await r.expect('workerdone', `ok granted-${fslock.backend} released`);
+        // And the runtime's main thread takes it again; node is refused.
+        await r.expect('lock', 'ok');
+        await n.expect('try', 'err ELOCKED');
+        await r.expect('release', 'ok');
 
-      const target = path.join(dir, 'atomic.json');
-      await r.expect(`atomic ${target} {"from":"${name}"}`, `ok {"from":"${name}"}`);
-      assert.deepEqual(fs.readdirSync(dir).sort(), ['atomic.json', 'data'], 'a lock or temp file was left behind');
-      await r.ask('exit').catch(() => {});
-      await n.ask('exit').catch(() => {});
-    }
-  });
+        const target = path.join(dir, 'atomic.json');
+        await r.expect(`atomic ${target} {"from":"${name}"}`, `ok {"from":"${name}"}`);
+        assert.deepEqual(fs.readdirSync(dir).sort(), ['atomic.json', 'data'], 'a lock or temp file was left behind');
+        await r.ask('exit').catch(() => {});
+        await n.ask('exit').catch(() => {});
+      }
+    },
+  );
 }

@@ -25,7 +25,8 @@ function usersSkip() {
   }
   for (const dir of ['/', ...ancestors(process.execPath)]) {
     const st = fs.statSync(dir);
-    if (!(st.mode & 0o001)) return `nobody cannot reach ${process.execPath} (${dir} is ${(st.mode & 0o777).toString(8)})`;
+    if (!(st.mode & 0o001))
+      return `nobody cannot reach ${process.execPath} (${dir} is ${(st.mode & 0o777).toString(8)})`;
   }
   return undefined;
 }

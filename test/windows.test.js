@@ -79,28 +79,32 @@ test('a read-only target: EPERM at once on Windows (not after the retries for sc
   assert.deepEqual(fs.readdirSync(dir), ['ro.json']);
 });
 
-test('a whole-file lock does not block reading or writing the bytes through another fd', { skip: !native && 'descriptor locks need the native backend' }, (t) => {
-  const dir = tmpdir(t);
-  const p = path.join(dir, 'data');
-  fs.writeFileSync(p, 'abcdef');
-  const a = fs.openSync(p, 'r+');
-  const b = fs.openSync(p, 'r+');
-  try {
-    // Windows: LockFileEx is mandatory on the region it covers, so flock() locks a byte
-    // far past any data; the file's bytes stay readable and writable by everyone.
-    fslock.flockSync(a, 'exclusive');
-    fs.writeSync(b, Buffer.from('XY'), 0, 2, 2);
-    const buf = Buffer.alloc(6);
-    fs.readSync(b, buf, 0, 6, 0);
-    assert.equal(buf.toString(), 'abXYef');
-    assert.throws(() => fslock.flockSync(b, 'shared', { wait: false }), { code: 'ELOCKED' });
-    fslock.flockSync(a, 'unlock');
-    fslock.flockSync(b, 'shared', { wait: false });
-  } finally {
-    fs.closeSync(a);
-    fs.closeSync(b);
-  }
-});
+test(
+  'a whole-file lock does not block reading or writing the bytes through another fd',
+  { skip: !native && 'descriptor locks need the native backend' },
+  (t) => {
+    const dir = tmpdir(t);
+    const p = path.join(dir, 'data');
+    fs.writeFileSync(p, 'abcdef');
+    const a = fs.openSync(p, 'r+');
+    const b = fs.openSync(p, 'r+');
+    try {
+      // Windows: LockFileEx is mandatory on the region it covers, so flock() locks a byte
+      // far past any data; the file's bytes stay readable and writable by everyone.
+      fslock.flockSync(a, 'exclusive');
+      fs.writeSync(b, Buffer.from('XY'), 0, 2, 2);
+      const buf = Buffer.alloc(6);
+      fs.readSync(b, buf, 0, 6, 0);
+      assert.equal(buf.toString(), 'abXYef');
+      assert.throws(() => fslock.flockSync(b, 'shared', { wait: false }), { code: 'ELOCKED' });
+      fslock.flockSync(a, 'unlock');
+      fslock.flockSync(b, 'shared', { wait: false });
+    } finally {
+      fs.closeSync(a);
+      fs.closeSync(b);
+    }
+  },
+);
 
 test('a lock file removed by its releaser while others wait is re-created, never shared', async (t) => {
   const dir = tmpdir(t);

@@ -94,7 +94,14 @@ test('mode, chown and tmpfileCreated', async (t) => {
   }
   // A throwing tmpfileCreated fails the write, which leaves nothing behind.
   const before = read(p);
-  await rejectsWith(writeFileAtomic(p, 'no', { tmpfileCreated: () => { throw Object.assign(new Error('veto'), { code: 'EVETO' }); } }), { code: 'EVETO' });
+  await rejectsWith(
+    writeFileAtomic(p, 'no', {
+      tmpfileCreated: () => {
+        throw Object.assign(new Error('veto'), { code: 'EVETO' });
+      },
+    }),
+    { code: 'EVETO' },
+  );
   assert.equal(read(p), before);
   assert.deepEqual(fs.readdirSync(dir), ['m']);
 });
@@ -112,7 +119,10 @@ async function nonRootChown(t) {
   // From a copy of the package that nobody can reach (the checkout may be in /root).
   const out = runAsNobody(code, [p]);
   assert.equal(out, 'ok');
-  for (const [f, content] of [[p, 'sync'], [`${p}2`, 'async']]) {
+  for (const [f, content] of [
+    [p, 'sync'],
+    [`${p}2`, 'async'],
+  ]) {
     assert.equal(read(f), content);
     assert.equal(fs.statSync(f).uid, 65534);
   }

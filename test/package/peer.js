@@ -56,7 +56,9 @@ const commands = {
   },
 };
 
-console.log(`ready ${process.arch} ${fslock.backend} ${binary}${fslock.loadError ? ` ${fslock.loadError.message.split('\n')[0]}` : ''}`);
+console.log(
+  `ready ${process.arch} ${fslock.backend} ${binary}${fslock.loadError ? ` ${fslock.loadError.message.split('\n')[0]}` : ''}`,
+);
 // One command at a time, in order: a waiting `lock` holds back the commands after it.
 let chain = Promise.resolve();
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
