@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { types } from 'node:util';
 import { displayPath, dirnameOf, pathKey, toBool, toInteger, toOptions, toSignal, type FsPath } from './args';
 import { AtomicFlags, backendName } from './binding';
-import { abortReason, codeError, invalidArgType, invalidArgValue, type FsLockError } from './errors';
+import { abortReason, codeError, fsErrorCode, invalidArgType, invalidArgValue, type FsLockError } from './errors';
 import { ops, writeChunks, type AtomicJob } from './atomic-ops';
 import { sweep, sweepAgain, sweepSync, tempPath } from './atomic-temp';
 import { sleep, sleepSync } from './lock-backend';
@@ -106,7 +106,7 @@ const tmpFiles = backendName === 'native' && process.platform === 'linux';
 const noTmpFile = new Set<string>();
 
 export function code(e: unknown): string | undefined {
-  return (e as FsLockError | undefined)?.code;
+  return fsErrorCode(e);
 }
 
 /** EEXIST from creating (or naming) the temp file: its name is taken, another name is tried. */

@@ -2,7 +2,7 @@
 // the sequences themselves in lib/atomic-ops.ts (native: one crossing per job), temp
 // names and the removal of dead writers' temps in lib/atomic-temp.ts.
 import * as fs from 'node:fs';
-import { displayPath, toFsPath, toFunction, toOptions, toTimeout, type PathLike } from './args';
+import { displayPath, toFsPath, toFunction, toOptions, toTimeout, type FsPath, type PathLike } from './args';
 import { abortReason } from './errors';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { sweep, sweepSync, tempPath } from './atomic-temp';
@@ -92,17 +92,31 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   const lockPath = typeof target === 'string' ? `${target}.lock` : Buffer.concat([target, Buffer.from('.lock')]);
   const held = await lock(lockPath, { timeout, signal: c.signal });
   try {
-    let current: Buffer | undefined;
-    try {
-      current = await fs.promises.readFile(target);
-    } catch (e) {
-      if (code(e) !== 'ENOENT') throw e;
-    }
+    const current = await readCurrent(target);
     const result = await f(current);
     if (result === undefined) return;
     await run(job(target, toBytes(result, c.encoding, 'the value returned by fn'), c, 0), c.signal);
   } finally {
     await held.release();
+  }
+}
+
+/**
+ * The current content, or undefined when there is none. On NFS and FUSE filesystems a
+ * file another machine replaced can still be found under its old entry for about a
+ * second: reading it then fails with ESTALE (at open, read or close), and what was read
+ * may be the old file. It is read again, by name, until it is the current one.
+ */
+async function readCurrent(target: FsPath): Promise<Buffer | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fs.promises.readFile(target);
+    } catch (e) {
+      const c = code(e);
+      if (c === 'ENOENT') return undefined;
+      if (c !== 'ESTALE' || attempt >= 200) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(2 + attempt, 20)));
+    }
   }
 }
 

@@ -80,6 +80,24 @@ export function errorCode(result: number): string {
   return namer(result).code;
 }
 
+/**
+ * The code of an error thrown by node:fs, named where libuv has no name for it: Node
+ * reports ESTALE (NFS, FUSE) as `Unknown system error -116`. The error is renamed in
+ * place (code and message) so that it reaches callers named too.
+ */
+export function fsErrorCode(e: unknown): string | undefined {
+  const err = e as (Error & { code?: string; errno?: unknown }) | undefined;
+  if (!err || typeof err.code !== 'string') return undefined;
+  if (err.code.startsWith('Unknown system error') && typeof err.errno === 'number') {
+    const name = errorCode(err.errno);
+    if (!name.startsWith('Unknown')) {
+      err.message = err.message.replace(/^Unknown system error -?\d+: [^,]*/, `${name}: ${describeCode(name)}`);
+      err.code = name;
+    }
+  }
+  return err.code;
+}
+
 /** `ELOCKED`: the lock is held and the caller asked not to wait. */
 export function lockedError(path: string, holder?: string): FsLockError {
   const err = codeError('ELOCKED', 'lock', path, undefined, `lock is held${holder ? ` by ${holder}` : ''}`);

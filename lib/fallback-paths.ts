@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import type { CheckedWait } from './args';
-import { abortReason, codeError, deadlockError, lockedError, timeoutError } from './errors';
+import { abortReason, codeError, deadlockError, fsErrorCode, lockedError, timeoutError } from './errors';
 import { onSharedFs } from './fstype';
 import {
   type FileOptions,
@@ -56,16 +56,17 @@ interface FallbackHeld extends Held {
 type Judgement =
   { kind: 'gone' } | { kind: 'held'; holder: HolderRecord | undefined } | { kind: 'free'; ino: number; text: string };
 
+/** ENOENT or ESTALE: the file went (another client removed or replaced it). */
 function isGoneCode(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException)?.code;
+  const code = fsErrorCode(e);
   return code === 'ENOENT' || code === 'ESTALE';
 }
 
 /** Node's fs error re-addressed to the lock path (temp files are an implementation detail). */
 function asLockError(e: unknown, path: string): unknown {
-  const err = e as NodeJS.ErrnoException;
-  if (!err || typeof err.code !== 'string') return e;
-  return codeError(err.code, err.syscall ?? 'open', path);
+  const code = fsErrorCode(e);
+  if (code === undefined) return e;
+  return codeError(code, (e as NodeJS.ErrnoException).syscall ?? 'open', path);
 }
 
 /** close(2) whose failure (ESTALE on a shared filesystem) changes nothing for us. */
@@ -364,12 +365,24 @@ function checkLost(h: FallbackHeld): boolean {
   if (h.lost) return true;
   let gone: boolean;
   try {
-    gone = fs.fstatSync(h.fd).nlink === 0 || fs.lstatSync(h.path).ino !== h.ino;
+    gone = fs.fstatSync(h.fd).nlink === 0 || (fs.lstatSync(h.path).ino !== h.ino && !stillMine(h));
   } catch (e) {
     gone = isGoneCode(e);
   }
   if (gone) markLost(h);
   return gone;
+}
+
+/**
+ * Some FUSE filesystems give each name of a hard-linked file its own inode number (the
+ * record file was linked into place): the content then tells whether it is still ours.
+ */
+function stillMine(h: FallbackHeld): boolean {
+  const fd = openExisting(h.path);
+  if (fd === undefined) return false;
+  const mine = parseRecords(readAndClose(fd)).some((r) => r.id === h.id);
+  if (mine) h.ino = fs.lstatSync(h.path).ino;
+  return mine;
 }
 
 type Attempt = { kind: 'mine'; fd: number; ino: number; oldFd?: number; freeText?: string } | Judgement;

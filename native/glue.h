@@ -18,6 +18,7 @@ namespace fslock {
 struct WaitChannel;
 struct AddonData {
   napi_env env = nullptr;
+  bool hookRan = false;  // the environment cleanup hook (native/waiter.cc) ran
   Napi::Reference<Napi::Float64Array> outRef;
   double *out = nullptr;
   // Where path locks put the first bytes of a lock file for TypeScript to judge.

@@ -160,7 +160,9 @@ void Teardown(AddonData *d) {
 }
 
 void TeardownHook(void *arg) {
-  Teardown(static_cast<AddonData *>(arg));
+  auto *d = static_cast<AddonData *>(arg);
+  d->hookRan = true;  // a hook that ran is gone: never remove it again
+  Teardown(d);
 }
 
 WaitPtr Make(const Napi::CallbackInfo &info) {
@@ -294,7 +296,9 @@ Napi::Value WaitThreads(const Napi::CallbackInfo &info) {
 AddonData::~AddonData() {
   // Normally the cleanup hook ran already (then this only finds nothing left to do).
   Teardown(this);
-  if (env != nullptr) napi_remove_env_cleanup_hook(env, TeardownHook, this);
+  // Only a hook that has not run yet may be removed: Deno's Node-API panics otherwise
+  // ("Cannot remove cleanup hook which was not registered").
+  if (env != nullptr && !hookRan) napi_remove_env_cleanup_hook(env, TeardownHook, this);
 }
 
 void InitWaiter(Napi::Env env, Napi::Object exports) {
