@@ -2,7 +2,7 @@
 // the sequences themselves in lib/atomic-ops.ts (native: one crossing per job), temp
 // names and the removal of dead writers' temps in lib/atomic-temp.ts.
 import * as fs from 'node:fs';
-import { displayPath, toFsPath, toFunction, toOptions, toTimeout, type FsPath, type PathLike } from './args';
+import { dirnameOf, displayPath, toFsPath, toFunction, toOptions, toTimeout, type FsPath, type PathLike } from './args';
 import { abortReason } from './errors';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { sweep, sweepSync, tempPath } from './atomic-temp';
@@ -115,7 +115,10 @@ async function readCurrent(target: FsPath): Promise<Buffer | undefined> {
       const c = code(e);
       if (c === 'ENOENT') return undefined;
       if (c !== 'ESTALE' || attempt >= 200) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(2 + attempt, 20)));
+      // FUSE (GlusterFS): listing the directory (READDIRPLUS) replaces the stale entry at
+      // once; NFS revalidates it on the next open.
+      await fs.promises.readdir(dirnameOf(target)).catch(() => undefined);
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(attempt, 20)));
     }
   }
 }
