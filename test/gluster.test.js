@@ -271,7 +271,12 @@ test(
     if (skip) return t.skip(skip);
     const ms = stress ? 60_000 : 6_000;
     const lock = onBoth('churn.lock');
-    const churners = [0, 1].map(() => spawnOn(t, 'A', suite, 'gluster-churn.js', { lock: lock.A, role: 'churn', ms }));
+    // Holds of a few ms: B reads a fallback holder's record through its client's caches
+    // (about 1 s for entries and attributes), so holds of microseconds may all fall
+    // between what B can see; kernel locks (native) are asked of the server every time.
+    const churners = [0, 1].map(() =>
+      spawnOn(t, 'A', suite, 'gluster-churn.js', { lock: lock.A, role: 'churn', ms, hold: 20 }),
+    );
     const probes = [spawnOn(t, 'B', suite, 'gluster-churn.js', { lock: lock.B, role: 'probe', ms })];
     const c = await Promise.all(churners.map((k) => k.next('done', ms + LIMIT)));
     const p = await Promise.all(probes.map((k) => k.next('done', ms + LIMIT)));
