@@ -363,11 +363,29 @@ function markLost(h: FallbackHeld): void {
 /** Whether the held inode is no longer the lock file (reclaimed by someone else). */
 function checkLost(h: FallbackHeld): boolean {
   if (h.lost) return true;
-  let gone: boolean;
+  let suspect: boolean;
   try {
-    gone = fs.fstatSync(h.fd).nlink === 0 || (fs.lstatSync(h.path).ino !== h.ino && !stillMine(h));
+    suspect = fs.fstatSync(h.fd).nlink === 0 || fs.lstatSync(h.path).ino !== h.ino;
   } catch (e) {
-    gone = isGoneCode(e);
+    if (!isGoneCode(e)) return false;
+    suspect = true;
+  }
+  // Confirmed by the file's content: GlusterFS can report a cached link count of 0 for
+  // a second after the record file's temp name went, and some FUSE filesystems number
+  // each link apart. Listing the directory first makes FUSE drop a stale entry.
+  let gone = false;
+  if (suspect) {
+    if (h.keep)
+      try {
+        fs.readdirSync(nodePath.dirname(h.path));
+      } catch {
+        // The check below decides.
+      }
+    try {
+      gone = !stillMine(h);
+    } catch (e) {
+      gone = isGoneCode(e);
+    }
   }
   if (gone) markLost(h);
   return gone;

@@ -101,7 +101,13 @@ function anonDir(path: string): string | undefined {
   return noAnon.has(dir) ? undefined : dir;
 }
 
-/** Consecutive retries after which an attempt backs off (a name that keeps changing). */
+/**
+ * Consecutive retries after which an attempt backs off (a name that keeps changing). A
+ * retry after a granted wait does not count: the lock file was removed by a holder that
+ * released it (progress), and the retry waits in the kernel again if the new file is
+ * held. Counting those made a waiter that lost a few hand-offs poll at up to 100 ms
+ * while the releasers took every turn (4 processes, 50 µs holds: a 3 s wait).
+ */
 const FREE_RETRIES = 8;
 
 export class NativeLocks implements PathLockBackend {
@@ -259,9 +265,10 @@ export class NativeLocks implements PathLockBackend {
     const b = this.b;
     const q = this.request(path, shared, o);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-    for (let attempt = 0, polls = 0; ; attempt++) {
+    for (let spins = 0, polls = 0; ;) {
       if (w.signal?.aborted) throw abortReason(w.signal);
       let s = this.open(q);
+      const waited = s.kind === 'busy';
       if (s.kind === 'busy') {
         const { fd, created } = s;
         if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
@@ -286,8 +293,10 @@ export class NativeLocks implements PathLockBackend {
           w.signal,
           abortReason,
         );
-      } else if (attempt >= FREE_RETRIES) {
-        await sleep(pollDelay(attempt - FREE_RETRIES), w.signal, abortReason);
+      } else if (waited) {
+        spins = 0; // the file went after a granted wait: progress, not a name that spins
+      } else if (spins++ >= FREE_RETRIES) {
+        await sleep(pollDelay(spins - FREE_RETRIES - 1), w.signal, abortReason);
       }
     }
   }
@@ -296,8 +305,9 @@ export class NativeLocks implements PathLockBackend {
     const b = this.b;
     const q = this.request(path, shared, o);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-    for (let attempt = 0, polls = 0; ; attempt++) {
+    for (let spins = 0, polls = 0; ;) {
       let s = this.open(q);
+      const waited = s.kind === 'busy';
       if (s.kind === 'busy') {
         const { fd, created } = s;
         if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
@@ -322,8 +332,10 @@ export class NativeLocks implements PathLockBackend {
         const e = this.fallbackGiveUp(path, w, deadline);
         if (e) throw e;
         sleepSync(pollDelay(polls++));
-      } else if (attempt >= FREE_RETRIES) {
-        sleepSync(pollDelay(attempt - FREE_RETRIES));
+      } else if (waited) {
+        spins = 0;
+      } else if (spins++ >= FREE_RETRIES) {
+        sleepSync(pollDelay(spins - FREE_RETRIES - 1));
       }
     }
   }

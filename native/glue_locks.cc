@@ -140,6 +140,16 @@ double Create(Napi::Env env, const PathArg &path, int type, int mode, const StrA
       os::Unlink(path.get(), &sc2);
     return FailClose(env, f, r, sc);
   }
+  if (fi.nlink == 0) {
+    // Between the create and the lock, someone else locked the new file, held it and
+    // removed it on release: this lock is on a removed inode. Retract (the inode is
+    // this call's own; a fallback reclaimer may still read it), start again.
+    const char *sc2 = nullptr;
+    os::Truncate(f, 0, &sc2);
+    CloseTracked(env, f);
+    out[0] = kRetry;
+    return 0;
+  }
   Report(out, fi);
   out[0] = kCreated;
   return static_cast<double>(f);
