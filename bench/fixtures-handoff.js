@@ -4,25 +4,9 @@
 // (process.hrtime, CLOCK_MONOTONIC on Linux: one clock for both processes), releases.
 // argv: impl target
 const [impl, target] = process.argv.slice(2);
+const { acquirer } = require('./handoff-impls');
 
-function acquire() {
-  if (impl === 'fslock') {
-    const fslock = require('fslock');
-    return fslock.lock(target).then((l) => () => l.release());
-  }
-  if (impl === 'proper-lockfile') {
-    // Its fastest polling: retry every millisecond (the default fails at once).
-    const opts = { realpath: false, retries: { retries: 100000, factor: 1, minTimeout: 1, maxTimeout: 1 } };
-    return require('proper-lockfile').lock(target, opts);
-  }
-  const lf = require('lockfile');
-  return new Promise((res, rej) =>
-    lf.lock(target, { wait: 1e9, pollPeriod: 1 }, (e) =>
-      e ? rej(e) : res(() => new Promise((r) => lf.unlock(target, r))),
-    ),
-  );
-}
-
+const acquire = acquirer(impl, target, true);
 process.on('message', async (m) => {
   if (m !== 'wait') return process.exit(0);
   const got = acquire();

@@ -1,14 +1,32 @@
-// The floor of a lock hand-off between two processes: the holder releases a flock(2)
-// lock that the other process is blocked on; measured from just before LOCK_UN to just
-// after the waiter's flock returns (CLOCK_MONOTONIC is one clock for both processes).
-// argv: lockfile rounds. Prints one latency in microseconds per line.
+// The floor of a lock hand-off between two processes: the holder releases a lock that
+// the other process is blocked on; measured from just before the release to just after
+// the waiter holds it (CLOCK_MONOTONIC is one clock for both processes). Each mode makes
+// the system calls fslock makes (strace -f -e trace=file,desc of one lock()+release()):
+//   flock   flock(LOCK_EX) / flock(LOCK_UN) on a file that stays (fslock.flock)
+//   ofd     fcntl(F_OFD_SETLKW) / F_UNLCK on a file that stays (fslock.lockRange)
+//   keep    lock(path, { keep: true }): open, fstat, F_OFD_SETLK (busy) → F_OFD_SETLKW,
+//           fstat, pread head, ftruncate to the header, write record, fstat; release:
+//           fstat, ftruncate to the header, F_UNLCK, close
+//   create  lock(path) default: the same on a file created with O_EXCL (+ fchmod) and
+//           removed at release (fstat, lstat, unlink, F_UNLCK, close); a waiter woken on
+//           the removed inode (nlink 0) closes and starts again
+// argv: mode lockfile rounds. Prints one latency in microseconds per line.
+#define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static const char kHeader[] = "{\"fslock\":2}\n";
+static char record[136];
+static const char* mode;
+static const char* lockPath;
 
 static double now_us(void) {
   struct timespec ts;
@@ -16,34 +34,117 @@ static double now_us(void) {
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-int main(int argc, char **argv) {
-  int rounds = atoi(argv[2]);
+static int ofd(int fd, short type, int wait) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
+
+static int fd0 = -1;  // flock/ofd: one descriptor per process, the file stays
+
+// Returns the descriptor that now holds the lock.
+static int acquire(void) {
+  if (!strcmp(mode, "flock")) {
+    flock(fd0, LOCK_EX);
+    return fd0;
+  }
+  if (!strcmp(mode, "ofd")) {
+    ofd(fd0, F_WRLCK, 1);
+    return fd0;
+  }
+  const int flags = O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  char head[4096];
+  struct stat st;
+  for (;;) {
+    int fd = open(lockPath, flags);
+    if (fd < 0 && errno == ENOENT) {
+      fd = open(lockPath, flags | O_CREAT | O_EXCL, 0666);
+      if (fd < 0) continue;  // EEXIST: start again
+      fchmod(fd, 0666);
+      if (ofd(fd, F_WRLCK, 0) == 0) {
+        char buf[sizeof kHeader + sizeof record];
+        size_t n = strlen(kHeader);
+        memcpy(buf, kHeader, n);
+        memcpy(buf + n, record, strlen(record));
+        if (write(fd, buf, n + strlen(record)) < 0) return -1;
+        fstat(fd, &st);
+        return fd;
+      }
+      ofd(fd, F_WRLCK, 1);  // someone locked the new file first
+    } else {
+      if (fd < 0) return -1;
+      fstat(fd, &st);
+      if (ofd(fd, F_WRLCK, 0) != 0) ofd(fd, F_WRLCK, 1);
+    }
+    fstat(fd, &st);
+    if (st.st_nlink == 0) {  // removed by the releaser: start again
+      close(fd);
+      continue;
+    }
+    if (pread(fd, head, sizeof head, 0) < 0) return -1;
+    if (ftruncate(fd, strlen(kHeader)) < 0 || write(fd, record, strlen(record)) < 0) return -1;
+    fstat(fd, &st);
+    return fd;
+  }
+}
+
+static void release(int fd) {
+  if (!strcmp(mode, "flock")) {
+    flock(fd, LOCK_UN);
+    return;
+  }
+  if (!strcmp(mode, "ofd")) {
+    ofd(fd, F_UNLCK, 0);
+    return;
+  }
+  struct stat st, at;
+  fstat(fd, &st);
+  if (!strcmp(mode, "keep")) {
+    if (ftruncate(fd, strlen(kHeader)) < 0) exit(1);
+  } else if (lstat(lockPath, &at) == 0 && at.st_ino == st.st_ino) {
+    unlink(lockPath);
+  }
+  ofd(fd, F_UNLCK, 0);
+  close(fd);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 4) return 2;
+  mode = argv[1];
+  lockPath = argv[2];
+  int rounds = atoi(argv[3]);
+  memset(record, 'r', sizeof record - 2);
+  record[sizeof record - 2] = '\n';
   int go[2], back[2];
   if (pipe(go) || pipe(back)) return 1;
+  int stays = !strcmp(mode, "flock") || !strcmp(mode, "ofd");
+  if (stays) close(open(lockPath, O_RDWR | O_CREAT, 0644));
   pid_t pid = fork();
   if (pid == 0) {
     close(go[1]);  // so that the parent's close ends the loop
-    int fd = open(argv[1], O_RDWR | O_CREAT, 0644);
+    if (stays) fd0 = open(lockPath, O_RDWR);
     char c;
     while (read(go[0], &c, 1) == 1) {
       if (write(back[1], "r", 1) != 1) return 1;  // about to block
-      flock(fd, LOCK_EX);
+      int fd = acquire();
       double t1 = now_us();
-      flock(fd, LOCK_UN);
+      release(fd);
       if (write(back[1], &t1, sizeof t1) != sizeof t1) return 1;
     }
     return 0;
   }
   close(go[0]);
-  int fd = open(argv[1], O_RDWR | O_CREAT, 0644);
+  if (stays) fd0 = open(lockPath, O_RDWR);
   for (int i = 0; i < rounds; i++) {
     char c;
     double t1;
-    flock(fd, LOCK_EX);
+    int fd = acquire();
     if (write(go[1], "g", 1) != 1 || read(back[0], &c, 1) != 1) return 1;
-    usleep(2000);  // let the waiter reach its blocking flock
+    usleep(2000);  // let the waiter reach its blocking call
     double t0 = now_us();
-    flock(fd, LOCK_UN);
+    release(fd);
     if (read(back[0], &t1, sizeof t1) != sizeof t1) return 1;
     printf("%.2f\n", t1 - t0);
   }

@@ -1,0 +1,97 @@
+// The floor of an uncontended lock() + release(): the system calls fslock makes, in C
+// (listed with `strace -f -e trace=file,desc` of one iteration, see bench/locks.bench.js):
+//   create  lock(path) default: open (ENOENT), open O_CREAT|O_EXCL, fchmod, F_OFD_SETLK,
+//           write header + record, statx; release: statx, lstat (statx), unlink,
+//           F_UNLCK, close
+//   keep    lock(path, { keep: true }) on the kept file: open, statx, F_OFD_SETLK, statx,
+//           pread head, ftruncate to the header, write record, statx; release: statx,
+//           ftruncate to the header, F_UNLCK, close
+// usage: lock_cycle create|keep FILE MILLISECONDS -> prints cycles per second
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char kHeader[] = "{\"fslock\":2}\n";
+static char content[160];  // header + a record of fslock's size
+static size_t headerLen, recordLen;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int ofd(int fd, short type) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+static int fstatx(int fd, struct statx* sx) { return statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, sx); }
+
+static const int kFlags = O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+
+static int cycle_create(const char* path) {
+  struct statx sx, at;
+  int fd = open(path, kFlags);
+  if (fd >= 0 || errno != ENOENT) return -1;
+  fd = open(path, kFlags | O_CREAT | O_EXCL, 0666);
+  if (fd < 0 || fchmod(fd, 0666) || ofd(fd, F_WRLCK)) return -1;
+  if (write(fd, content, headerLen + recordLen) < 0 || fstatx(fd, &sx)) return -1;
+  // release
+  if (fstatx(fd, &sx) || statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &at)) return -1;
+  if (at.stx_ino != sx.stx_ino || unlink(path) || ofd(fd, F_UNLCK)) return -1;
+  return close(fd);
+}
+
+static int cycle_keep(const char* path) {
+  struct statx sx;
+  char head[4096];
+  int fd = open(path, kFlags);
+  if (fd < 0 || fstatx(fd, &sx) || ofd(fd, F_WRLCK) || fstatx(fd, &sx)) return -1;
+  if (pread(fd, head, sizeof head, 0) < 0 || ftruncate(fd, headerLen)) return -1;
+  if (write(fd, content + headerLen, recordLen) < 0 || fstatx(fd, &sx)) return -1;
+  // release
+  if (fstatx(fd, &sx) || ftruncate(fd, headerLen) || ofd(fd, F_UNLCK)) return -1;
+  return close(fd);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 4) return 2;
+  int keep = strcmp(argv[1], "keep") == 0;
+  const char* path = argv[2];
+  double ms = atof(argv[3]);
+  headerLen = strlen(kHeader);
+  memcpy(content, kHeader, headerLen);
+  recordLen = 135;  // the size of fslock's holder record line
+  memset(content + headerLen, 'r', recordLen - 1);
+  content[headerLen + recordLen - 1] = '\n';
+  unlink(path);
+  if (keep) {
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0666);
+    if (fd < 0 || write(fd, kHeader, headerLen) < 0) return 1;
+    close(fd);
+  }
+  long n = 0;
+  double start = now_ms(), t = start;
+  while (t - start < ms) {
+    for (int i = 0; i < 256; i++)
+      if ((keep ? cycle_keep(path) : cycle_create(path)) != 0) {
+        perror("lock_cycle");
+        return 1;
+      }
+    n += 256;
+    t = now_ms();
+  }
+  if (keep) unlink(path);
+  printf("%f\n", n * 1000.0 / (t - start));
+  return 0;
+}
