@@ -27,6 +27,7 @@ export const enum FileType {
 export const enum ReleaseFlags {
   Retract = 1,
   Remove = 2,
+  Unlock = 4,
 }
 
 export const enum LockType {

@@ -451,8 +451,9 @@ const heldOf = new WeakMap<Lock, Held>();
  * spawn) shares the lock: it stays held until both have closed it.
  */
 export function lockDescriptor(l: Lock): number | undefined {
-  const h = heldOf.get(l) as (Held & { fd?: unknown }) | undefined;
+  const h = heldOf.get(l) as (Held & { fd?: unknown; handedOut?: boolean }) | undefined;
   if (!h || l.released || !native || process.platform === 'win32' || typeof h.fd !== 'number') return undefined;
+  h.handedOut = true; // release unlocks before closing: the child's copy must not keep it
   return h.fd;
 }
 

@@ -55,6 +55,8 @@ interface NativeHeld extends Held {
   remove: boolean;
   /** It starts with the header (release cuts it back to it). */
   v2: boolean;
+  /** A child inherited the descriptor (the fslock command): unlock before closing. */
+  handedOut?: boolean;
 }
 
 /** One attempt's request: what acquire() and acquireSync() share. */
@@ -139,9 +141,10 @@ export class NativeLocks implements PathLockBackend {
     const b = this.b;
     const dir = anonDir(q.path);
     let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir);
-    if (fd < 0 && dir !== undefined && errorCode(fd) !== 'EEXIST') {
+    const sc = fd < 0 ? b.lastSyscall() : '';
+    if (fd < 0 && dir !== undefined && (sc === 'tmpfile' || (sc === 'linkat' && errorCode(fd) !== 'EEXIST'))) {
       // No O_TMPFILE here (or no /proc to link it through): create it by name instead.
-      if (ANON_UNSUPPORTED.has(errorCode(fd)) || b.lastSyscall() === 'linkat') noAnon.add(dir);
+      if (ANON_UNSUPPORTED.has(errorCode(fd)) || sc === 'linkat') noAnon.add(dir);
       fd = b.pathOpen(q.path, q.type, q.o.mode, q.content);
     }
     if (fd < 0) {
@@ -342,7 +345,9 @@ export class NativeLocks implements PathLockBackend {
 
   release(held: Held): void {
     const h = held as NativeHeld;
-    const flags = h.ours ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0;
+    const flags =
+      (h.ours ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
+      (h.handedOut ? ReleaseFlags.Unlock : 0);
     // The lock is released (the fd closed) whatever happens to the file: a file that
     // cannot be removed (EPERM in a sticky directory, ESTALE, EIO) stays, and release
     // never fails because of it.

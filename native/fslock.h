@@ -92,7 +92,7 @@ enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };
 int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc);
 // Linux: a new unnamed lock file (O_TMPFILE) in `dir` with exactly `mode`, to be locked
 // and filled before os::LinkLockFile gives it its name: it appears whole and locked.
-// Elsewhere, or where the filesystem cannot, an error that os::IsUnsupported knows.
+// Elsewhere, or where the filesystem cannot, an error (syscall name "tmpfile").
 int OpenAnonLockFile(const pathchar *dir, int mode, file_t *out, const char **sc);
 // Names an os::OpenAnonLockFile file `path` (EEXIST if the name exists; never replaces).
 int LinkLockFile(file_t f, const pathchar *path, const char **sc);

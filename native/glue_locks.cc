@@ -246,6 +246,7 @@ Napi::Value PathCommit(const Napi::CallbackInfo &info) {
 enum ReleaseFlags : int {
   kReleaseRetract = 1,  // fslock's own file: take the record back
   kReleaseRemove = 2,   // and remove the file when no one else holds it
+  kReleaseUnlock = 4,   // unlock before closing: a child inherited this descriptor
 };
 
 // pathRelease(path, fd, type, flags, header, tombstone, cut) -> 0 | -err; out[0] = 1 when
@@ -295,8 +296,9 @@ Napi::Value PathRelease(const Napi::CallbackInfo &info) {
     if (r < 0 && err == 0) err = Fail(env, r, sc);
   }
   // Copies of the descriptor a child inherited (the fslock command hands it on, as
-  // flock(1) does) must not keep the lock after this holder released it.
-  os::LockFile(f, kUnlock, false, &sc);
+  // flock(1) does) must not keep the lock after this holder released it. Otherwise
+  // close alone drops it: no other descriptor shares this open file description.
+  if (flags & kReleaseUnlock) os::LockFile(f, kUnlock, false, &sc);
   CloseTracked(env, f);
   return Num(env, err);
 }

@@ -168,13 +168,13 @@ int OpenAnonLockFile(const pathchar *dir, int mode, file_t *out, const char **sc
   int fd;
   do fd = open(dir, O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, static_cast<mode_t>(mode));
   while (fd < 0 && errno == EINTR);
-  if (fd < 0) return Err("open", sc);
+  if (fd < 0) return Err("tmpfile", sc);  // named apart: TypeScript tries by name then
   if (fchmod(fd, static_cast<mode_t>(mode)) != 0) errno = 0;  // as in OpenLockFile
   *out = fd;
   return 0;
 #else
   (void)dir, (void)mode, (void)out;
-  *sc = "open";
+  *sc = "tmpfile";
   return -EOPNOTSUPP;
 #endif
 }

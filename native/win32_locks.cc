@@ -229,7 +229,7 @@ int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const c
 }
 
 int OpenAnonLockFile(const pathchar *, int, file_t *, const char **sc) {
-  *sc = "open";
+  *sc = "tmpfile";
   return -static_cast<int>(ERROR_NOT_SUPPORTED);  // TypeScript never asks on Windows
 }
 
