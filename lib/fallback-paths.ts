@@ -10,7 +10,6 @@
 // thread of a living process was terminated. Across hosts its locks are leases: a
 // holder paused past its lease can lose the lock, and is told (Lock.signal).
 import * as fs from 'node:fs';
-import * as nodePath from 'node:path';
 import type { CheckedWait } from './args';
 import { abortReason, codeError, deadlockError, fsErrorCode, lockedError, timeoutError } from './errors';
 import { onSharedFs } from './fstype';
@@ -23,7 +22,20 @@ import {
   sleep,
   sleepSync,
 } from './lock-backend';
-import { kindOf, notRegularError, openError, otherKindName } from './lockfile';
+import {
+  C,
+  NOFOLLOW,
+  asLockError,
+  closeQuietly,
+  createWhole,
+  isGoneCode,
+  openExisting,
+  readFd,
+  refreshEntries,
+  refreshFd,
+  writeTemp,
+} from './fallback-files';
+import { kindOf, notRegularError, otherKindName } from './lockfile';
 import {
   HEADER,
   READ_MAX,
@@ -38,11 +50,25 @@ import {
 } from './record';
 import { lockLostError } from './errors';
 
+/**
+ * Attempts that find the lock file gone (replaced or removed under their hands: ENOENT,
+ * ESTALE) are repeated at once this many times, then with the poll's backoff: a
+ * GlusterFS client was seen to keep a stale entry for minutes, and spinning on it
+ * helps nobody. A `wait: false` call gives up after four times as many with ESTALE.
+ */
+const GONE_AT_ONCE = 8;
+
+function goneError(path: string): Error {
+  return codeError(
+    'ESTALE',
+    'open',
+    path,
+    undefined,
+    'stale file handle: the lock file kept changing or this client keeps a stale entry for it; try again',
+  );
+}
 /** An empty file this young may be a native acquirer between create and write. */
 const EMPTY_GRACE_MS = 2_000;
-const C = fs.constants;
-// O_NOFOLLOW: never follow a planted link; O_NONBLOCK: a FIFO never blocks the open.
-const NOFOLLOW = (C.O_NOFOLLOW ?? 0) | (C.O_NONBLOCK ?? 0);
 
 interface FallbackHeld extends Held {
   id: string;
@@ -55,114 +81,6 @@ interface FallbackHeld extends Held {
 
 type Judgement =
   { kind: 'gone' } | { kind: 'held'; holder: HolderRecord | undefined } | { kind: 'free'; ino: number; text: string };
-
-/** ENOENT or ESTALE: the file went (another client removed or replaced it). */
-function isGoneCode(e: unknown): boolean {
-  const code = fsErrorCode(e);
-  return code === 'ENOENT' || code === 'ESTALE';
-}
-
-/** Node's fs error re-addressed to the lock path (temp files are an implementation detail). */
-function asLockError(e: unknown, path: string): unknown {
-  const code = fsErrorCode(e);
-  if (code === undefined) return e;
-  return codeError(code, (e as NodeJS.ErrnoException).syscall ?? 'open', path);
-}
-
-/** close(2) whose failure (ESTALE on a shared filesystem) changes nothing for us. */
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // The descriptor is gone either way.
-  }
-}
-
-function tempName(path: string, id: string): string {
-  return nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.${id}.tmp`);
-}
-
-/** Writes `text` to a new unique file beside `path`; returns its name and an open fd. */
-function writeTemp(path: string, id: string, text: string, mode: number): { temp: string; fd: number } {
-  const temp = tempName(path, id);
-  let fd: number;
-  try {
-    fd = fs.openSync(temp, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
-  } catch (e) {
-    throw asLockError(e, path);
-  }
-  try {
-    fs.fchmodSync(fd, mode); // exactly `mode`: the umask must not lock other users out
-  } catch {
-    // Filesystems without permissions.
-  }
-  try {
-    fs.writeSync(fd, text);
-    return { temp, fd };
-  } catch (e) {
-    // ENOSPC, EDQUOT: nothing of this attempt stays behind.
-    closeQuietly(fd);
-    fs.rmSync(temp, { force: true });
-    throw asLockError(e, path);
-  }
-}
-
-/**
- * Creates `path` with `text` in one step: `link(temp, path)` fails with EEXIST if it
- * exists and never shows an empty or partial file. Filesystems without hard links get
- * `open(O_EXCL)` + write, whose empty instant readers treat as held (EMPTY_GRACE_MS).
- * Returns an fd of the created file, or undefined when `path` exists.
- */
-function createWhole(path: string, id: string, text: string, mode: number): number | undefined {
-  const { temp, fd } = writeTemp(path, id, text, mode);
-  let keep = false;
-  try {
-    fs.linkSync(temp, path);
-    keep = true;
-    return fd;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return undefined;
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
-      let fd2: number;
-      try {
-        fd2 = fs.openSync(path, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
-      } catch (e2) {
-        if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-        throw asLockError(e2, path);
-      }
-      try {
-        fs.writeSync(fd2, text);
-      } catch (e3) {
-        closeQuietly(fd2);
-        fs.rmSync(path, { force: true });
-        throw asLockError(e3, path);
-      }
-      return fd2;
-    }
-    throw asLockError(e, path);
-  } finally {
-    if (!keep) closeQuietly(fd);
-    fs.rmSync(temp, { force: true });
-  }
-}
-
-function readFd(fd: number, size: number): string {
-  const buf = Buffer.alloc(Math.min(size, READ_MAX));
-  const n = buf.length ? fs.readSync(fd, buf, 0, buf.length, 0) : 0;
-  return buf.toString('utf8', 0, n);
-}
-
-/** Opens a lock path for reading without following or blocking; undefined if gone. */
-function openExisting(path: string): number | undefined {
-  try {
-    return fs.openSync(path, C.O_RDONLY | NOFOLLOW);
-  } catch (e) {
-    if (isGoneCode(e)) return undefined;
-    const err = e as NodeJS.ErrnoException;
-    throw (err.code && openError(err.code, err.syscall ?? 'open', path)) ?? asLockError(e, path);
-  }
-}
 
 /**
  * Whether `path` is held, gone, or free (fslock's own file with no live record: then
@@ -189,7 +107,8 @@ function judge(path: string): Judgement {
       );
     }
     const live = parseRecords(text).filter((r) => recordLive(r, st.mtimeMs));
-    if (live.length) return { kind: 'held', holder: live[live.length - 1] };
+    const holder = live.length ? live[live.length - 1] : liveNow(fd, path);
+    if (holder) return { kind: 'held', holder };
     return { kind: 'free', ino: st.ino, text };
   } catch (e) {
     if (isGoneCode(e)) return { kind: 'gone' };
@@ -197,6 +116,23 @@ function judge(path: string): Judgement {
   } finally {
     closeQuietly(fd);
   }
+}
+
+/**
+ * On a shared filesystem, a live record in what the server holds now for the inode of
+ * `fd`. The client's cached view (name and content, about 1 s old on GlusterFS) is
+ * judged first and is consistent in itself; a native holder writes its record in place,
+ * which that view can miss. Only what both views call free is free: the fresh content
+ * alone would pair a stale name with current content (a file that was released and has
+ * since been replaced by another holder's would look free: seen as overlapping holders
+ * across GlusterFS clients in 4 of 6 stress runs).
+ */
+function liveNow(fd: number, path: string): HolderRecord | undefined {
+  if (!onSharedFs(path)) return undefined;
+  refreshFd(fd, path);
+  const st = fs.fstatSync(fd);
+  const live = parseRecords(readFd(fd, st.size)).filter((r) => recordLive(r, st.mtimeMs));
+  return live[live.length - 1];
 }
 
 /**
@@ -237,7 +173,7 @@ function reclaim(
     old = openExisting(path);
     if (old === undefined) return undefined;
     const st = fs.fstatSync(old);
-    if (st.ino !== free.ino || readFd(old, st.size) !== free.text) return undefined;
+    if (st.ino !== free.ino || readFd(old, st.size) !== free.text || liveNow(old, path)) return undefined;
     const { temp, fd } = writeTemp(path, id, HEADER + record, mode);
     try {
       if (fs.fstatSync(old).nlink === 0) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
@@ -279,9 +215,10 @@ function stickyError(path: string, uid: number, code: string): Error {
 }
 
 /** Whether a native process may still hold the inode a reclaim replaced. */
-function nativesInside(oldFd: number, freeText: string): boolean {
+function nativesInside(oldFd: number, freeText: string, path: string): boolean {
   let text: string;
   try {
+    refreshFd(oldFd, path);
     text = readFd(oldFd, READ_MAX);
   } catch {
     return false; // ESTALE: the old inode is gone everywhere
@@ -360,47 +297,59 @@ function markLost(h: FallbackHeld): void {
   h.onLost?.(h.lost);
 }
 
-/** Whether the held inode is no longer the lock file (reclaimed by someone else). */
+/**
+ * Whether the held inode is no longer the lock file (reclaimed by someone else). Only
+ * what is seen at the path decides: a lock file without our record (or no file at
+ * all) means lost; a path that cannot be read now (ESTALE: the client's entry is stale,
+ * which GlusterFS was seen to keep for minutes) decides nothing, and the next
+ * heartbeat looks again.
+ */
 function checkLost(h: FallbackHeld): boolean {
   if (h.lost) return true;
   let suspect: boolean;
   try {
     suspect = fs.fstatSync(h.fd).nlink === 0 || fs.lstatSync(h.path).ino !== h.ino;
-  } catch (e) {
-    if (!isGoneCode(e)) return false;
+  } catch {
     suspect = true;
   }
   // Confirmed by the file's content: GlusterFS can report a cached link count of 0 for
   // a second after the record file's temp name went, and some FUSE filesystems number
-  // each link apart. Listing the directory first makes FUSE drop a stale entry.
-  let gone = false;
-  if (suspect) {
-    if (h.keep)
-      try {
-        fs.readdirSync(nodePath.dirname(h.path));
-      } catch {
-        // The check below decides.
-      }
-    try {
-      gone = !stillMine(h);
-    } catch (e) {
-      gone = isGoneCode(e);
-    }
-  }
-  if (gone) markLost(h);
-  return gone;
+  // each link apart.
+  if (!suspect || atPath(h) !== 'theirs') return false;
+  markLost(h);
+  return true;
 }
 
 /**
- * Some FUSE filesystems give each name of a hard-linked file its own inode number (the
- * record file was linked into place): the content then tells whether it is still ours.
+ * Who holds the file at the lock path, by its content: 'mine' (our record; the inode
+ * number the path shows is remembered: some FUSE filesystems give each name of a
+ * hard-linked file its own), 'theirs' (no file, or one without our record), or
+ * 'unknown' (it cannot be read now).
  */
-function stillMine(h: FallbackHeld): boolean {
-  const fd = openExisting(h.path);
-  if (fd === undefined) return false;
-  const mine = parseRecords(readAndClose(fd)).some((r) => r.id === h.id);
-  if (mine) h.ino = fs.lstatSync(h.path).ino;
-  return mine;
+function atPath(h: FallbackHeld): 'mine' | 'theirs' | 'unknown' {
+  refreshEntries(h.path);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(h.path, C.O_RDONLY | NOFOLLOW);
+    refreshFd(fd, h.path);
+    if (!parseRecords(readFd(fd, READ_MAX)).some((r) => r.id === h.id)) return 'theirs';
+    h.ino = fs.fstatSync(fd).ino;
+    return 'mine';
+  } catch (e) {
+    return fsErrorCode(e) === 'ENOENT' ? 'theirs' : 'unknown';
+  } finally {
+    if (fd !== undefined) closeQuietly(fd);
+  }
+}
+
+/** Whether our own inode still carries our record (nobody rewrote it after a lapsed lease). */
+function recordStillIn(h: FallbackHeld): boolean {
+  try {
+    refreshFd(h.fd, h.path);
+    return parseRecords(readFd(h.fd, READ_MAX)).some((r) => r.id === h.id);
+  } catch {
+    return true; // unreadable: cutting our own inode back is what release would do anyway
+  }
 }
 
 type Attempt = { kind: 'mine'; fd: number; ino: number; oldFd?: number; freeText?: string } | Judgement;
@@ -420,6 +369,7 @@ class FallbackLocks implements PathLockBackend {
     const id = newId();
     const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    let gone = 0; // attempts that found the file gone under their hands
     for (let n = 0; ; n++) {
       if (w.signal?.aborted) throw abortReason(w.signal);
       const r = attempt(path, id, record, o.mode);
@@ -427,7 +377,7 @@ class FallbackLocks implements PathLockBackend {
         const held = this.held(path, shared, id, r, o);
         if (r.oldFd === undefined) return held;
         try {
-          for (let i = 0; nativesInside(r.oldFd, r.freeText!); i++) {
+          for (let i = 0; nativesInside(r.oldFd, r.freeText!, path); i++) {
             if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(path, w.timeout!);
             await sleep(pollDelay(i), w.signal, abortReason);
           }
@@ -439,9 +389,9 @@ class FallbackLocks implements PathLockBackend {
           closeQuietly(r.oldFd);
         }
       }
-      if (r.kind === 'gone') continue;
+      if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
       const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
-      if (!w.wait) throw lockedError(path, holder);
+      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(path, holder);
       const left = deadline === undefined ? Infinity : deadline - Date.now();
       if (left <= 0) throw timeoutError(path, w.timeout!, holder);
       await sleep(Math.min(pollDelay(n), left), w.signal, abortReason);
@@ -452,13 +402,14 @@ class FallbackLocks implements PathLockBackend {
     const id = newId();
     const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    let gone = 0;
     for (let n = 0; ; n++) {
       const r = attempt(path, id, record, o.mode);
       if (r.kind === 'mine') {
         const held = this.held(path, shared, id, r, o);
         if (r.oldFd === undefined) return held;
         try {
-          for (let i = 0; nativesInside(r.oldFd, r.freeText!); i++) {
+          for (let i = 0; nativesInside(r.oldFd, r.freeText!, path); i++) {
             if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(path, w.timeout!);
             sleepSync(pollDelay(i));
           }
@@ -470,10 +421,10 @@ class FallbackLocks implements PathLockBackend {
           closeQuietly(r.oldFd);
         }
       }
-      if (r.kind === 'gone') continue;
+      if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
       const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
-      if (!w.wait) throw lockedError(path, holder);
-      if (conflictsHere()) throw deadlockError(path);
+      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(path, holder);
+      if (r.kind !== 'gone' && conflictsHere()) throw deadlockError(path);
       const left = deadline === undefined ? Infinity : deadline - Date.now();
       if (left <= 0) throw timeoutError(path, w.timeout!, holder);
       sleepSync(Math.min(pollDelay(n), left));
@@ -500,8 +451,14 @@ class FallbackLocks implements PathLockBackend {
       // file at the path is theirs, and the lock was lost.
       if (checkLost(h)) return;
       try {
-        if (h.keep) fs.ftruncateSync(h.fd, Buffer.byteLength(HEADER));
-        else fs.unlinkSync(h.path);
+        // Kept: our record goes from our own inode, even when the path cannot be read
+        // now (a stale client entry: the file at the path is most likely still ours,
+        // and a record left behind would stop every process of this host while we
+        // live); not when a native process rewrote it after our lease lapsed.
+        if (h.keep) {
+          if (recordStillIn(h)) fs.ftruncateSync(h.fd, Buffer.byteLength(HEADER));
+          else markLost(h);
+        } else fs.unlinkSync(h.path);
       } catch {
         // Release never fails because the file cannot be changed (EPERM, ESTALE…):
         // then the record stays until its process is gone or its lease lapses.
