@@ -148,9 +148,12 @@ export class NativeLocks implements PathLockBackend {
       fd = b.pathOpen(q.path, q.type, q.o.mode, q.content);
     }
     if (fd < 0) {
-      // EEXIST: created by someone else between our open and our create.
+      // EEXIST: created by someone else between our open and our create. ENOENT after
+      // the open (GlusterFS opens lazily, open-behind: the lock or the fstat is the first
+      // call to reach the server): another client replaced the file meanwhile.
       const code = errorCode(fd);
-      if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST') return { kind: 'retry' };
+      const afterOpen = code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read');
+      if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
       throw openError(code, b.lastSyscall(), q.path) ?? osError(fd, b.lastSyscall(), q.path);
     }
     switch (out[0] as PathStatus) {
