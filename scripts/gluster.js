@@ -414,11 +414,29 @@ function readThroughFd(file) {
 
 /**
  * Creates, starts and mounts (twice) the volume `fslock-<tag>`; returns
- * { volume, brick, mounts: [a, b], hostname, ms }. `tag` defaults to this process's pid,
+ * { volume, brick, mounts: [a, b], hostname, coherent, ms }. `coherent`: client caching
+ * off (COHERENT_OPTIONS, COHERENT_MOUNT). `tag` defaults to this process's pid,
  * and this process is its owner (a later run cleans it up should this one be killed);
  * `owner: null` makes a volume that only `down` removes.
  */
-function up({ tag = `p${process.pid}`, owner = process.pid } = {}) {
+/**
+ * Client caching off, for `coherent` volumes: GlusterFS clients otherwise show another
+ * client's renames and writes up to about a second late (md-cache = stat-prefetch,
+ * quick-read, io-cache, open-behind, read-ahead, readdir-ahead; write-behind delays
+ * writes), and the kernel's FUSE caches add their own second (mount options below).
+ */
+const COHERENT_OPTIONS = [
+  'performance.stat-prefetch',
+  'performance.quick-read',
+  'performance.io-cache',
+  'performance.open-behind',
+  'performance.read-ahead',
+  'performance.readdir-ahead',
+  'performance.write-behind',
+];
+const COHERENT_MOUNT = 'attribute-timeout=0,entry-timeout=0';
+
+function up({ tag = `p${process.pid}`, owner = process.pid, coherent = false } = {}) {
   const t0 = Date.now();
   checkMachine();
   ensureGluster();
@@ -447,10 +465,16 @@ function up({ tag = `p${process.pid}`, owner = process.pid } = {}) {
     // gluster refuses 127.0.0.1/localhost as a brick host; the hostname (resolving to
     // loopback) works. `force`: the brick is on the root filesystem.
     gluster(['volume', 'create', volume, `${host}:${inst.brick}`, 'force']);
+    if (coherent) for (const o of COHERENT_OPTIONS) gluster(['volume', 'set', volume, o, 'off']);
     gluster(['volume', 'start', volume]);
+    const opts = coherent ? ['-o', COHERENT_MOUNT] : [];
     for (const m of inst.mounts) {
       // mount.glusterfs returns once the client runs; the volume may still be connecting.
-      waitFor(() => (sh('mount', ['-t', 'glusterfs', `127.0.0.1:/${volume}`, m], 60_000), true), 60_000, `mount ${m}`);
+      waitFor(
+        () => (sh('mount', ['-t', 'glusterfs', ...opts, `127.0.0.1:/${volume}`, m], 60_000), true),
+        60_000,
+        `mount ${m}`,
+      );
     }
   });
   waitFor(
@@ -460,7 +484,7 @@ function up({ tag = `p${process.pid}`, owner = process.pid } = {}) {
   );
   const ms = Date.now() - t0;
   log(`${volume} up in ${ms} ms: ${inst.mounts.join(', ')}`);
-  return { volume, brick: inst.brick, mounts: inst.mounts, hostname: host, ms };
+  return { volume, brick: inst.brick, mounts: inst.mounts, hostname: host, coherent, ms };
 }
 
 /** Tears down the volume of `setup` (and leftovers); stops our glusterd if idle. Returns ms. */
