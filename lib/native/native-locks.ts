@@ -1,7 +1,7 @@
 // Native path locks: the decisions around the binding's fixed call sequences
 // (native/glue_locks.cc) that make up the lock-file protocol (docs/protocol.md). Waits
 // block a waiter thread, never the event loop or libuv's threadpool (lib/native-wait.ts).
-import type { CheckedWait } from './args';
+import type { CheckedWait } from '../common/args';
 import {
   type Binding,
   FileType,
@@ -13,8 +13,8 @@ import {
   head,
   out,
 } from './binding';
-import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from './errors';
-import { onSharedFs } from './fstype';
+import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from '../common/errors';
+import { onSharedFs } from '../locks/fstype';
 import {
   type FileOptions,
   type Held,
@@ -23,10 +23,10 @@ import {
   pollDelay,
   sleep,
   sleepSync,
-} from './lock-backend';
-import { notRegularError, openError, otherKindName } from './lockfile';
+} from '../locks/lock-backend';
+import { notRegularError, openError, otherKindName } from '../locks/lockfile';
 import { type WaitOutcome, waitOnThread } from './native-wait';
-import { waitChunk } from './long-timer';
+import { waitChunk } from '../locks/long-timer';
 import {
   HEADER,
   HEADER_BYTES,
@@ -41,7 +41,7 @@ import {
   startsWithHeader,
   tombstoneLine,
   toHolder,
-} from './record';
+} from '../locks/record';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 

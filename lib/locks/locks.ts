@@ -10,8 +10,8 @@ import {
   toPath,
   toWait,
   toBool,
-} from './args';
-import { LockType, WaitKind, backendName, binding } from './binding';
+} from '../common/args';
+import { LockType, WaitKind, backendName, binding } from '../native/binding';
 import { type LongTimer, clearLongTimeout, setLongTimeout, waitChunk } from './long-timer';
 import {
   abortReason,
@@ -22,14 +22,14 @@ import {
   osError,
   outOfRange,
   timeoutError,
-} from './errors';
+} from '../common/errors';
 import type { FileOptions, Held, PathLockBackend } from './lock-backend';
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from './record';
-import { NativeLocks, isWouldBlock } from './native-locks';
+import { NativeLocks, isWouldBlock } from '../native/native-locks';
 import type { Holder } from './record';
 
 export type { Holder } from './record';
-export type { WaitOptions } from './args';
+export type { WaitOptions } from '../common/args';
 
 /** Options of {@link lock}, {@link lockSync} and {@link withLock}. */
 export interface LockOptions extends WaitOptions {
@@ -61,7 +61,7 @@ let fallbackBackend: PathLockBackend | undefined;
 function backend(): PathLockBackend {
   if (native) return native;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  fallbackBackend ??= (require('./fallback-paths') as { fallbackLocks: PathLockBackend }).fallbackLocks;
+  fallbackBackend ??= (require('../fallback/fallback-paths') as { fallbackLocks: PathLockBackend }).fallbackLocks;
   return fallbackBackend;
 }
 
