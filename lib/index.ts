@@ -9,20 +9,10 @@ export const backend: 'native' | 'fallback' = backendName;
 /** Why the native binding is not in use (undefined when it is). */
 export const loadError: Error | undefined = bindingLoadError;
 
-export {
-  lock,
-  lockSync,
-  withLock,
-  isLocked,
-  lockHolder,
-  flock,
-  flockSync,
-  lockRange,
-  lockRangeSync,
-  unlockRange,
-  unlockRangeSync,
-} from './locks/locks';
-export type { Lock, LockOptions, Holder, WaitOptions, FlockMode, RangeOptions, LockRangeOptions } from './locks/locks';
+export { lock, lockSync, withLock, isLocked, lockHolder } from './locks/locks';
+export type { Lock, LockOptions, Holder, WaitOptions } from './locks/locks';
+export { flock, flockSync, lockRange, lockRangeSync, unlockRange, unlockRangeSync } from './locks/fd-locks';
+export type { FlockMode, RangeOptions, LockRangeOptions } from './locks/fd-locks';
 export {
   writeFileAtomic,
   writeFileAtomicSync,

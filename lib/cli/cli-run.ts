@@ -4,7 +4,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { type Lock, adoptHolder, lockDescriptor } from '../locks/locks';
+import type { Lock } from '../locks/locks';
+import { adoptHolder, lockDescriptor } from '../locks/cli-hooks';
 
 /**
  * Signals fslock catches while the command runs: those whose default action would

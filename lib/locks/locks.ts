@@ -1,9 +1,10 @@
-// The public lock API: path locks (lock, lockSync, withLock, isLocked, lockHolder) and
-// descriptor locks (flock, lockRange, unlockRange and their Sync forms).
+// The public path-lock API (lock, lockSync, withLock, isLocked, lockHolder) and the Lock
+// a holder gets: argument checks, and the queue of this thread's waiters per path (its
+// state: lib/locks/path-state.ts); the backend (lib/locks/backends.ts) takes the lock.
+// Descriptor locks: lib/locks/fd-locks.ts; the fslock command's hooks: cli-hooks.ts.
 import {
   type CheckedWait,
   type WaitOptions,
-  toFd,
   toFunction,
   toInteger,
   toOptions,
@@ -11,22 +12,15 @@ import {
   toWait,
   toBool,
 } from '../common/args';
-import { LockType, WaitKind, backendName, binding } from '../native/binding';
-import { type LongTimer, clearLongTimeout, setLongTimeout, waitChunk } from './long-timer';
-import {
-  abortReason,
-  invalidArgValue,
-  lockLostError,
-  lockedError,
-  notSupportedError,
-  osError,
-  outOfRange,
-  timeoutError,
-} from '../common/errors';
-import type { FileOptions, Held, PathLockBackend } from './lock-backend';
+import { backendName } from '../native/binding';
+import { type LongTimer, clearLongTimeout, setLongTimeout } from './long-timer';
+import { abortReason, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
+import type { FileOptions, Held } from './lock-backend';
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from './record';
-import { NativeLocks, isWouldBlock } from '../native/native-locks';
 import type { Holder } from './record';
+import { backend } from './backends';
+import { forget, nextWaiter, paths, stateOf } from './path-state';
+import { heldOf } from './cli-hooks';
 
 export type { Holder } from './record';
 export type { WaitOptions } from '../common/args';
@@ -55,48 +49,6 @@ export interface LockOptions extends WaitOptions {
   lease?: number;
 }
 
-const native = binding ? new NativeLocks(binding) : undefined;
-let fallbackBackend: PathLockBackend | undefined;
-
-function backend(): PathLockBackend {
-  if (native) return native;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  fallbackBackend ??= (require('../fallback/fallback-paths') as { fallbackLocks: PathLockBackend }).fallbackLocks;
-  return fallbackBackend;
-}
-
-// ---- this thread's holders and waiters, per path -----------------------------------
-// Each JS thread keeps its waiters for a path in FIFO order and lets only the head
-// wait on the OS: 64 waiters cost one blocked thread, not 64, and are served in order.
-
-interface PathState {
-  exclusive: number;
-  shared: number;
-  queue: Array<() => void>;
-  /** A waiter is at the head (waiting on the OS, or about to). */
-  busy: boolean;
-}
-const paths = new Map<string, PathState>();
-
-function stateOf(path: string): PathState {
-  let s = paths.get(path);
-  if (!s) paths.set(path, (s = { exclusive: 0, shared: 0, queue: [], busy: false }));
-  return s;
-}
-
-function forget(path: string, s: PathState): void {
-  if (!s.exclusive && !s.shared && !s.busy && !s.queue.length) paths.delete(path);
-}
-
-function nextWaiter(path: string, s: PathState): void {
-  const next = s.queue.shift();
-  if (next) next();
-  else {
-    s.busy = false;
-    forget(path, s);
-  }
-}
-
 /** A held lock. Release it with `release()`, `releaseSync()`, or `await using`. */
 export interface Lock extends AsyncDisposable, Disposable {
   /** The lock file (absolute). */
@@ -122,7 +74,7 @@ class PathLock implements Lock {
   #controller: AbortController | undefined;
   constructor(held: Held) {
     this.#held = held;
-    heldOf.set(this, held); // CLI hook, see the end of this file
+    heldOf.set(this, held); // CLI hook, see lib/locks/cli-hooks.ts
     const s = stateOf(held.path);
     if (held.shared) s.shared++;
     else s.exclusive++;
@@ -292,195 +244,4 @@ export async function lockHolder(path: string | Buffer | URL): Promise<Holder | 
   return p.holder;
 }
 
-// ---- descriptor locks --------------------------------------------------------------
-
-export type FlockMode = 'exclusive' | 'shared' | 'unlock';
-
-function toMode(mode: unknown): LockType {
-  if (mode === 'exclusive') return LockType.Exclusive;
-  if (mode === 'shared') return LockType.Shared;
-  if (mode === 'unlock') return LockType.Unlock;
-  throw invalidArgValue('mode', mode, "must be 'exclusive', 'shared' or 'unlock'");
-}
-
-function nativeOnly(syscall: string) {
-  if (!native)
-    throw notSupportedError(syscall, 'descriptor locks need the native backend (fslock.backend is "fallback")');
-  return { n: native, b: binding! };
-}
-
-/** Gives an fd lock request that would block: ELOCKED, ETIMEDOUT, or a wait. */
-async function waitFd(
-  kind: WaitKind,
-  fd: number,
-  type: LockType,
-  start: number,
-  length: number,
-  w: CheckedWait,
-  syscall: string,
-): Promise<void> {
-  const { n, b } = nativeOnly(syscall);
-  if (!w.wait) throw lockedError(`fd ${fd}`);
-  if (w.timeout === 0) throw timeoutError(`fd ${fd}`, 0);
-  const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-  const o = await n.wait(kind, fd, type, start, length, deadline, w.signal, () => timeoutError(`fd ${fd}`, w.timeout!));
-  if (o.cancelled !== undefined) {
-    // Granted just as it was cancelled: undo, so that a cancelled call holds nothing.
-    if (o.result === 0) {
-      if (kind === WaitKind.Flock) b.flock(fd, LockType.Unlock, false);
-      else b.lockRange(fd, LockType.Unlock, start, length, false);
-    }
-    throw o.cancelled;
-  }
-  if (o.result < 0) throw osError(o.result, o.syscall);
-}
-
-function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, w: CheckedWait): void {
-  const { b } = nativeOnly(kind === WaitKind.Flock ? 'flock' : 'fcntl');
-  if (!w.wait) throw lockedError(`fd ${fd}`);
-  if (w.signal) throw invalidArgValue('options.signal', w.signal, 'is not supported by the Sync forms');
-  const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-  let r: number;
-  do r = b.waitSync(kind, fd, type, start, length, waitChunk(deadline));
-  while (r === b.INTERRUPTED && Date.now() < deadline!);
-  if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!);
-  if (r < 0) throw osError(r, b.lastSyscall());
-}
-
-function checkFlock(fd: unknown, mode: unknown, options: unknown) {
-  const f = toFd(fd);
-  const type = toMode(mode);
-  return { fd: f, type, w: toWait(toOptions<WaitOptions>(options)) };
-}
-
-/**
- * `flock(2)` on a descriptor (Windows: LockFileEx on a region past any data). Locks
- * belong to the open file description: another `open()` of the same file conflicts.
- */
-export async function flock(fd: number, mode: FlockMode, options?: WaitOptions): Promise<void> {
-  const a = checkFlock(fd, mode, options);
-  const { b } = nativeOnly('flock');
-  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const r = b.flock(a.fd, a.type, false);
-  if (r === 0) return;
-  if (a.type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  await waitFd(WaitKind.Flock, a.fd, a.type, 0, 0, a.w, 'flock');
-}
-
-/** Synchronous {@link flock}; blocks the thread while waiting (honours `timeout`). */
-export function flockSync(fd: number, mode: FlockMode, options?: Omit<WaitOptions, 'signal'>): void {
-  const a = checkFlock(fd, mode, options);
-  const { b } = nativeOnly('flock');
-  const r = b.flock(a.fd, a.type, false);
-  if (r === 0) return;
-  if (a.type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  waitFdSync(WaitKind.Flock, a.fd, a.type, 0, 0, a.w);
-}
-
-/** Byte range of {@link lockRange} / {@link unlockRange}. `length: 0` means "to the end, however far it grows". */
-export interface RangeOptions {
-  start: number;
-  length: number;
-}
-export interface LockRangeOptions extends RangeOptions, WaitOptions {
-  shared?: boolean;
-}
-
-const noWait: CheckedWait = { wait: false, timeout: undefined, signal: undefined };
-
-function checkRange(fd: unknown, options: unknown, locking: boolean) {
-  const f = toFd(fd);
-  if (options === undefined || options === null)
-    throw invalidArgValue('options', options, 'must give start and length');
-  const o = toOptions<LockRangeOptions>(options);
-  const start = toInteger(o.start, 'options.start', 0);
-  const length = toInteger(o.length, 'options.length', 0);
-  if (!locking) return { fd: f, start, length, type: LockType.Unlock, w: noWait };
-  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
-  return { fd: f, start, length, type, w: toWait(o) };
-}
-
-/** Locks a byte range (Linux: open-file-description lock; Windows: LockFileEx, mandatory). */
-export async function lockRange(fd: number, options: LockRangeOptions): Promise<void> {
-  const a = checkRange(fd, options, true);
-  const { b } = nativeOnly('fcntl');
-  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const r = b.lockRange(a.fd, a.type, a.start, a.length, false);
-  if (r === 0) return;
-  if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  await waitFd(WaitKind.Range, a.fd, a.type, a.start, a.length, a.w, 'fcntl');
-}
-
-export function lockRangeSync(fd: number, options: Omit<LockRangeOptions, 'signal'>): void {
-  const a = checkRange(fd, options, true);
-  const { b } = nativeOnly('fcntl');
-  const r = b.lockRange(a.fd, a.type, a.start, a.length, false);
-  if (r === 0) return;
-  if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  waitFdSync(WaitKind.Range, a.fd, a.type, a.start, a.length, a.w);
-}
-
-export async function unlockRange(fd: number, options: RangeOptions): Promise<void> {
-  unlockRangeSync(fd, options);
-}
-
-export function unlockRangeSync(fd: number, options: RangeOptions): void {
-  const a = checkRange(fd, options, false);
-  const { b } = nativeOnly('fcntl');
-  const r = b.lockRange(a.fd, LockType.Unlock, a.start, a.length, false);
-  if (r < 0) throw osError(r, b.lastSyscall());
-}
-
 export { backendName };
-
-// ---- internal hooks for the fslock command (lib/cli.ts) -----------------------------
-// Not part of the public API (lib/index.ts does not export them). The command hands
-// its lock to the command it runs, as flock(1) does, so that the lock lives as long as
-// either of them: issue 14, item 5.
-
-import * as fs from 'node:fs';
-import { hostname as thisHost } from './record';
-
-const heldOf = new WeakMap<Lock, Held>();
-
-/**
- * The descriptor that holds a native path lock (POSIX: the fd whose open file
- * description carries the OFD / flock(2) lock), or undefined: fallback backend,
- * Windows (a LockFileEx lock belongs to the process that took it and cannot be
- * handed over), or released. A child process that inherits it (as a stdio entry of
- * spawn) shares the lock: it stays held until both have closed it.
- */
-export function lockDescriptor(l: Lock): number | undefined {
-  const h = heldOf.get(l) as (Held & { fd?: unknown; handedOut?: boolean }) | undefined;
-  if (!h || l.released || !native || process.platform === 'win32' || typeof h.fd !== 'number') return undefined;
-  h.handedOut = true; // release unlocks before closing: the child's copy must not keep it
-  return h.fd;
-}
-
-/**
- * Fallback backend: makes process `pid` (of this host) a co-holder of the held lock
- * `l` by appending a record line naming it (same mode, its own id) to the lock file,
- * so that the lock stays held while `pid` lives even after this process died (records
- * of one host are live while their pid is). release() removes the whole file, this
- * record included. Returns false (and does nothing) on the native backend or when the
- * file at the path is no longer this lock's.
- */
-export function adoptHolder(l: Lock, pid: number): boolean {
-  const h = heldOf.get(l) as (Held & { id?: unknown; ino?: unknown; fd?: unknown }) | undefined;
-  if (!h || l.released || native || typeof h.id !== 'string' || typeof h.fd !== 'number') return false;
-  const line = `${JSON.stringify({
-    v: 1,
-    id: `${h.id}.${pid}`,
-    backend: 'fallback',
-    mode: h.shared ? 'shared' : 'exclusive',
-    pid,
-    hostname: thisHost,
-    since: Date.now(),
-  })}\n`;
-  // Through the held inode's own descriptor: never whatever the path names now.
-  const st = fs.fstatSync(h.fd);
-  if (st.nlink === 0 || st.ino !== h.ino) return false;
-  fs.writeSync(h.fd, line, st.size);
-  return true;
-}
-// ---- end of the CLI hooks -----------------------------------------------------------
