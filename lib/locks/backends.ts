@@ -2,7 +2,7 @@
 // pure-JS fallback (loaded on first use). Descriptor locks and the CLI hooks ask
 // `native` whether the kernel's locks are in reach.
 import { binding } from '../native/binding';
-import { NativeLocks } from '../native/native-locks';
+import { NativeLocks } from '../native/path-waits';
 import type { PathLockBackend } from './lock-backend';
 
 export const native = binding ? new NativeLocks(binding) : undefined;

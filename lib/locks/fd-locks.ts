@@ -5,7 +5,7 @@ import { type CheckedWait, type WaitOptions, toFd, toInteger, toOptions, toWait,
 import { LockType, WaitKind, binding } from '../native/binding';
 import { waitChunk } from './long-timer';
 import { abortReason, invalidArgValue, lockedError, notSupportedError, osError, timeoutError } from '../common/errors';
-import { isWouldBlock } from '../native/native-locks';
+import { isWouldBlock } from '../native/path-waits';
 import { native } from './backends';
 
 export type FlockMode = 'exclusive' | 'shared' | 'unlock';
