@@ -1,13 +1,13 @@
 // The `fslock` command: util-linux flock(1)'s habit on every platform, for npm scripts
-// and CI jobs. Holds a path lock while a command runs (lib/cli-run.ts: the command
+// and CI jobs. Holds a path lock while a command runs (lib/cli/cli-run.ts: the command
 // shares the lock, signals), exits with its status; `--holder` says who holds a lock.
 import * as nodePath from 'node:path';
-import { timeoutError } from './errors';
+import { timeoutError } from './common/errors';
 import { backend } from './index';
-import { isLocked, lock, lockHolder, type Lock } from './locks';
-import { clearLongTimeout, setLongTimeout } from './long-timer';
-import { CAUGHT, runner, signalNumber } from './cli-run';
-import { describeHolder } from './record';
+import { isLocked, lock, lockHolder, type Lock } from './locks/locks';
+import { clearLongTimeout, setLongTimeout } from './locks/long-timer';
+import { CAUGHT, runner, signalNumber } from './cli/cli-run';
+import { describeHolder } from './locks/record';
 
 const USAGE = `Usage: fslock [options] LOCKFILE [--] COMMAND [ARGS...]
        fslock -H|--holder [--json] LOCKFILE
@@ -98,7 +98,7 @@ function parse(args: string[]): Options | 'help' | 'version' {
     else if (a === '-w' || a === '--timeout' || a === '--wait') {
       const v = val(a);
       const secs = Number(v);
-      // Any finite number of seconds, waited for however long (lib/long-timer.ts).
+      // Any finite number of seconds, waited for however long (lib/locks/long-timer.ts).
       if (v.trim() === '' || !Number.isFinite(secs) || secs < 0) throw new UsageError(`invalid timeout: ${v}`);
       o.timeout = secs * 1000;
     } else if (a === '-E' || a === '--conflict-exit-code') {
@@ -219,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
 
   // A signal before the command runs (while waiting, or before the command starts)
   // stops everything: exit as a shell would (128+n), the command never runs. Once it
-  // runs, lib/cli-run.ts decides. These listeners stay until fslock exits.
+  // runs, lib/cli/cli-run.ts decides. These listeners stay until fslock exits.
   const ac = new AbortController();
   let interrupted: NodeJS.Signals | undefined;
   let running = false;

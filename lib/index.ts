@@ -2,27 +2,17 @@
  * fslock: real OS file locks, atomic replace and exclusive create for Node.js.
  * @packageDocumentation
  */
-import { backendName, loadError as bindingLoadError } from './binding';
+import { backendName, loadError as bindingLoadError } from './native/binding';
 
 /** `'native'` when the C++ binding is in use, `'fallback'` for the pure-JS backend. */
 export const backend: 'native' | 'fallback' = backendName;
 /** Why the native binding is not in use (undefined when it is). */
 export const loadError: Error | undefined = bindingLoadError;
 
-export {
-  lock,
-  lockSync,
-  withLock,
-  isLocked,
-  lockHolder,
-  flock,
-  flockSync,
-  lockRange,
-  lockRangeSync,
-  unlockRange,
-  unlockRangeSync,
-} from './locks';
-export type { Lock, LockOptions, Holder, WaitOptions, FlockMode, RangeOptions, LockRangeOptions } from './locks';
+export { lock, lockSync, withLock, isLocked, lockHolder } from './locks/locks';
+export type { Lock, LockOptions, Holder, WaitOptions } from './locks/locks';
+export { flock, flockSync, lockRange, lockRangeSync, unlockRange, unlockRangeSync } from './locks/fd-locks';
+export type { FlockMode, RangeOptions, LockRangeOptions } from './locks/fd-locks';
 export {
   writeFileAtomic,
   writeFileAtomicSync,
@@ -33,8 +23,8 @@ export {
   moveAtomic,
   moveAtomicSync,
   update,
-} from './atomic';
-export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater } from './atomic';
-export { capabilities } from './capabilities';
-export type { Capabilities } from './capabilities';
-export type { FsLockError } from './errors';
+} from './atomic/atomic';
+export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater } from './atomic/atomic';
+export { capabilities } from './locks/capabilities';
+export type { Capabilities } from './locks/capabilities';
+export type { FsLockError } from './common/errors';

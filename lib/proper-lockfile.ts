@@ -13,7 +13,7 @@
 import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
-import { isLocked, lockSync as fsLockSync, type Lock } from './locks';
+import { isLocked, lockSync as fsLockSync, type Lock } from './locks/locks';
 
 /** Options of proper-lockfile v4 (`lock`). */
 export interface LockOptions {

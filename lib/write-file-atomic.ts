@@ -3,7 +3,12 @@
 // direction) are listed in the README, "Migrating".
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { writeFileAtomic as write, writeFileAtomicSync as writeSync, writeWithHooks, type FsHooks } from './atomic';
+import {
+  writeFileAtomic as write,
+  writeFileAtomicSync as writeSync,
+  writeWithHooks,
+  type FsHooks,
+} from './atomic/atomic';
 
 export interface Options {
   /** Owner of the written file (default: the existing file's owner, where permitted). */

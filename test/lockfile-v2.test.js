@@ -146,7 +146,7 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
     'errno values libuv has no name for come out named (ESTALE, EBADFD, EDQUOT, ENOLCK)',
     { skip: process.platform !== 'linux' && 'Linux numbers' },
     () => {
-      const { osError } = require(path.join(path.dirname(require.resolve('fslock')), 'errors.js'));
+      const { osError } = require(path.join(path.dirname(require.resolve('fslock')), 'common', 'errors.js'));
       for (const [n, code] of [
         [116, 'ESTALE'],
         [77, 'EBADFD'],

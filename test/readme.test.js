@@ -53,7 +53,7 @@ fs.symlinkSync(
 );
 fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'readme-test', private: true }));
 const dts = fs
-  .readdirSync(path.join(root, 'dist', 'cjs'))
+  .readdirSync(path.join(root, 'dist', 'cjs'), { recursive: true })
   .filter((f) => f.endsWith('.d.ts'))
   .map((f) => fs.readFileSync(path.join(root, 'dist', 'cjs', f), 'utf8'))
   .join('\n');

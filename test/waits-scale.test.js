@@ -13,7 +13,7 @@ const { fslock, native, tmpdir, within, until, spawnFixture, openFds, rejectsWit
 const linux = process.platform === 'linux';
 const threads = () => Number(/Threads:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
 // The binding's test hooks (native only): the process-wide thread budget.
-const binding = native ? require(path.join(__dirname, '..', 'dist', 'cjs', 'binding.js')).binding : undefined;
+const binding = native ? require(path.join(__dirname, '..', 'dist', 'cjs', 'native', 'binding.js')).binding : undefined;
 
 test(
   '10,000 concurrent lock() waits on distinct held paths: all granted, threads bounded',

@@ -10,9 +10,9 @@
 // thread of a living process was terminated. Across hosts its locks are leases: a
 // holder paused past its lease can lose the lock, and is told (Lock.signal).
 import * as fs from 'node:fs';
-import type { CheckedWait } from './args';
-import { abortReason, codeError, deadlockError, fsErrorCode, lockedError, timeoutError } from './errors';
-import { onSharedFs } from './fstype';
+import type { CheckedWait } from '../common/args';
+import { abortReason, codeError, deadlockError, fsErrorCode, lockedError, timeoutError } from '../common/errors';
+import { onSharedFs } from '../locks/fstype';
 import {
   type FileOptions,
   type Held,
@@ -21,7 +21,7 @@ import {
   pollDelay,
   sleep,
   sleepSync,
-} from './lock-backend';
+} from '../locks/lock-backend';
 import {
   C,
   NOFOLLOW,
@@ -35,7 +35,7 @@ import {
   refreshFd,
   writeTemp,
 } from './fallback-files';
-import { kindOf, notRegularError, otherKindName } from './lockfile';
+import { kindOf, notRegularError, otherKindName } from '../locks/lockfile';
 import {
   HEADER,
   READ_MAX,
@@ -47,8 +47,8 @@ import {
   recordLine,
   recordLive,
   toHolder,
-} from './record';
-import { lockLostError } from './errors';
+} from '../locks/record';
+import { lockLostError } from '../common/errors';
 
 /**
  * Attempts that find the lock file gone (replaced or removed under their hands: ENOENT,

@@ -2,9 +2,9 @@
 // which no-replace renames then try to give name(0), name(1), ...
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { basenameOf, joinName, toFsPath, toFunction, type FsPath, type PathLike } from './args';
-import { AtomicFlags } from './binding';
-import { abortReason, invalidArgValue } from './errors';
+import { basenameOf, joinName, toFsPath, toFunction, type FsPath, type PathLike } from '../common/args';
+import { AtomicFlags } from '../native/binding';
+import { abortReason, invalidArgValue } from '../common/errors';
 import { ops } from './atomic-ops';
 import { moveNoReplace, moveNoReplaceSync } from './atomic-move';
 import {

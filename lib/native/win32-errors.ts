@@ -1,4 +1,4 @@
-import { describeCode } from './errors';
+import { describeCode } from '../common/errors';
 
 // Names for Win32 error codes (negative GetLastError() values from the Windows OS
 // files), the same Node codes libuv gives (uv_translate_sys_error), with the Windows
@@ -36,7 +36,7 @@ const table: Record<number, string> = {
   4390: 'EINVAL', // ERROR_NOT_A_REPARSE_POINT
 };
 
-/** The error namer for Windows (installed by lib/binding.ts with setErrorNamer). */
+/** The error namer for Windows (installed by lib/native/binding.ts with setErrorNamer). */
 export function win32ErrorName(result: number): { code: string; detail: string } {
   const n = -result;
   const code = table[n] ?? 'EIO';

@@ -3,10 +3,10 @@
 // the client caches of shared filesystems. No protocol decisions here.
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { codeError, fsErrorCode } from './errors';
-import { onSharedFs } from './fstype';
-import { openError } from './lockfile';
-import { READ_MAX } from './record';
+import { codeError, fsErrorCode } from '../common/errors';
+import { onSharedFs } from '../locks/fstype';
+import { openError } from '../locks/lockfile';
+import { READ_MAX } from '../locks/record';
 
 export const C = fs.constants;
 // O_NOFOLLOW: never follow a planted link; O_NONBLOCK: a FIFO never blocks the open.

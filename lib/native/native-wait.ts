@@ -5,8 +5,8 @@
 // -EAGAIN ('pthread_create') like any OS error. A worker that ends while waiting needs
 // nothing from here: its environment's teardown cancels and undoes its waits.
 import { type Binding, type LockType, type WaitKind } from './binding';
-import { abortReason } from './errors';
-import { type LongTimer, clearLongTimeout, setLongTimeout } from './long-timer';
+import { abortReason } from '../common/errors';
+import { type LongTimer, clearLongTimeout, setLongTimeout } from '../locks/long-timer';
 
 /** The outcome of a wait: the OS result, and why it was cancelled (if it was). */
 export interface WaitOutcome {

@@ -1,16 +1,23 @@
 // Atomic files: every decision about a write (argument checks, which commit strategy a
 // directory gets, what is retried, how errors are labelled) and the loop that runs a
-// job through lib/atomic-ops.ts (native: one crossing per job) until it succeeds or
-// fails for good. The public functions are in lib/atomic.ts, lib/atomic-unique.ts and
-// lib/atomic-move.ts.
+// job through lib/atomic/atomic-ops.ts (native: one crossing per job) until it succeeds
+// or fails for good. The public functions are in lib/atomic/atomic.ts,
+// lib/atomic/atomic-unique.ts and lib/atomic/atomic-move.ts.
 import * as fs from 'node:fs';
 import { types } from 'node:util';
-import { displayPath, dirnameOf, pathKey, toBool, toInteger, toOptions, toSignal, type FsPath } from './args';
-import { AtomicFlags, backendName } from './binding';
-import { abortReason, codeError, fsErrorCode, invalidArgType, invalidArgValue, type FsLockError } from './errors';
+import { displayPath, dirnameOf, pathKey, toBool, toInteger, toOptions, toSignal, type FsPath } from '../common/args';
+import { AtomicFlags, backendName } from '../native/binding';
+import {
+  abortReason,
+  codeError,
+  fsErrorCode,
+  invalidArgType,
+  invalidArgValue,
+  type FsLockError,
+} from '../common/errors';
 import { ops, writeChunks, type AtomicJob } from './atomic-ops';
 import { sweep, sweepAgain, sweepSync, tempPath } from './atomic-temp';
-import { sleep, sleepSync } from './lock-backend';
+import { sleep, sleepSync } from '../locks/lock-backend';
 
 /** Data of a write: text, or bytes of any ArrayBufferView. */
 export type Data = string | ArrayBufferView;

@@ -1,8 +1,8 @@
 // moveAtomic: rename(2), and the no-replace rename (real, or emulated where the
 // filesystem lacks it) that createUnique uses too.
 import * as fs from 'node:fs';
-import { toBool, toFsPath, toOptions, type FsPath, type PathLike } from './args';
-import { type FsLockError } from './errors';
+import { toBool, toFsPath, toOptions, type FsPath, type PathLike } from '../common/args';
+import { type FsLockError } from '../common/errors';
 import { ops } from './atomic-ops';
 import { code, report, type MoveOptions } from './atomic-run';
 

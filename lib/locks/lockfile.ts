@@ -1,7 +1,7 @@
 // What both path-lock backends say about a lock path that cannot be used: errors that
 // name what is there (a symlink, a FIFO, another user's file) and what to do.
 import * as fs from 'node:fs';
-import { codeError, type FsLockError } from './errors';
+import { codeError, type FsLockError } from '../common/errors';
 
 export type PathKind = 'directory' | 'symlink' | 'other';
 

@@ -3,9 +3,9 @@
 // filesystems answer differently from what the OS name suggests).
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { toPath, type PathLike } from './args';
-import { AtomicFlags, LockType, binding, backendName } from './binding';
-import { codeError, errorCode } from './errors';
+import { toPath, type PathLike } from '../common/args';
+import { AtomicFlags, LockType, binding, backendName } from '../native/binding';
+import { codeError, errorCode } from '../common/errors';
 import { crossHostLocks, mountOf, onSharedFs } from './fstype';
 
 export interface Capabilities {

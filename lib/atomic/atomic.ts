@@ -2,12 +2,21 @@
 // the sequences themselves in lib/atomic-ops.ts (native: one crossing per job), temp
 // names and the removal of dead writers' temps in lib/atomic-temp.ts.
 import * as fs from 'node:fs';
-import { dirnameOf, displayPath, toFsPath, toFunction, toOptions, toTimeout, type FsPath, type PathLike } from './args';
-import { abortReason } from './errors';
+import {
+  dirnameOf,
+  displayPath,
+  toFsPath,
+  toFunction,
+  toOptions,
+  toTimeout,
+  type FsPath,
+  type PathLike,
+} from '../common/args';
+import { abortReason } from '../common/errors';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { sweep, sweepSync, tempPath } from './atomic-temp';
-import { onSharedFs } from './fstype';
-import { lock } from './locks';
+import { onSharedFs } from '../locks/fstype';
+import { lock } from '../locks/locks';
 import {
   checkOptions,
   code,

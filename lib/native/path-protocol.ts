@@ -1,32 +1,12 @@
-// Native path locks: the decisions around the binding's fixed call sequences
-// (native/glue_locks.cc) that make up the lock-file protocol (docs/protocol.md). Waits
-// block a waiter thread, never the event loop or libuv's threadpool (lib/native-wait.ts).
-import type { CheckedWait } from './args';
-import {
-  type Binding,
-  FileType,
-  LockType,
-  PathStatus,
-  ReleaseFlags,
-  WaitKind,
-  DELETE_PENDING,
-  head,
-  out,
-} from './binding';
-import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from './errors';
-import { onSharedFs } from './fstype';
-import {
-  type FileOptions,
-  type Held,
-  type PathLockBackend,
-  type Probe,
-  pollDelay,
-  sleep,
-  sleepSync,
-} from './lock-backend';
-import { notRegularError, openError, otherKindName } from './lockfile';
-import { type WaitOutcome, waitOnThread } from './native-wait';
-import { waitChunk } from './long-timer';
+// Native path locks, the protocol (docs/protocol.md): one attempt's steps around the
+// binding's fixed call sequences (native/glue_locks.cc): open or create the lock file,
+// settle whose it is, commit this holder's record; release and probe. The waits and
+// retries around the attempts: lib/native/path-waits.ts.
+import { type Binding, FileType, LockType, PathStatus, ReleaseFlags, DELETE_PENDING, head, out } from './binding';
+import { errorCode, osError } from '../common/errors';
+import { onSharedFs } from '../locks/fstype';
+import { type FileOptions, type Held, type Probe } from '../locks/lock-backend';
+import { notRegularError, openError, otherKindName } from '../locks/lockfile';
 import {
   HEADER,
   HEADER_BYTES,
@@ -41,11 +21,11 @@ import {
   startsWithHeader,
   tombstoneLine,
   toHolder,
-} from './record';
+} from '../locks/record';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 
-interface NativeHeld extends Held {
+export interface NativeHeld extends Held {
   fd: number;
   type: LockType;
   tombstone: string;
@@ -60,7 +40,7 @@ interface NativeHeld extends Held {
 }
 
 /** One attempt's request: what acquire() and acquireSync() share. */
-interface Request {
+export interface Request {
   path: string;
   shared: boolean;
   type: LockType;
@@ -71,19 +51,14 @@ interface Request {
 }
 
 /** What an attempt came to: held, a wait on a busy fd, a fallback holder, or retry. */
-type Step =
+export type Step =
   | { kind: 'held'; held: NativeHeld }
   | { kind: 'busy'; fd: number; created: boolean }
   | { kind: 'fallback-holds' }
   | { kind: 'retry' };
 
-export function isWouldBlock(result: number): boolean {
-  const code = errorCode(result);
-  return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EACCES';
-}
-
 /** The lock file went away under us (another client removed it): start again. */
-function isGone(result: number): boolean {
+export function isGone(result: number): boolean {
   const code = errorCode(result);
   return code === 'ESTALE' || code === 'ENOENT' || result === DELETE_PENDING;
 }
@@ -104,32 +79,13 @@ function anonDir(path: string): string | undefined {
 }
 
 /**
- * Consecutive retries after which an attempt backs off (a name that keeps changing). A
- * retry after a granted wait does not count: the lock file was removed by a holder that
- * released it (progress), and the retry waits in the kernel again if the new file is
- * held. Counting those made a waiter that lost a few hand-offs poll at up to 100 ms
- * while the releasers took every turn (4 processes, 50 µs holds: a 3 s wait).
+ * The path protocol over the binding's calls; NativeLocks (lib/native/path-waits.ts) adds
+ * the waits and retries around it.
  */
-const FREE_RETRIES = 8;
+export class PathProtocol {
+  constructor(protected readonly b: Binding) {}
 
-export class NativeLocks implements PathLockBackend {
-  constructor(private readonly b: Binding) {}
-
-  /** See lib/native-wait.ts. */
-  wait(
-    kind: WaitKind,
-    fd: number,
-    type: LockType,
-    start: number,
-    length: number,
-    deadline: number | undefined,
-    signal: AbortSignal | undefined,
-    onTimeout: () => unknown,
-  ): Promise<WaitOutcome> {
-    return waitOnThread(this.b, kind, fd, type, start, length, deadline, signal, onTimeout);
-  }
-
-  private request(path: string, shared: boolean, o: FileOptions): Request {
+  protected request(path: string, shared: boolean, o: FileOptions): Request {
     const id = newId();
     const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease);
     const type = shared ? LockType.Shared : LockType.Exclusive;
@@ -137,7 +93,7 @@ export class NativeLocks implements PathLockBackend {
   }
 
   /** Opens (or creates) the lock file and tries the lock once. */
-  private open(q: Request): Step {
+  protected open(q: Request): Step {
     const b = this.b;
     const dir = anonDir(q.path);
     let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir);
@@ -173,7 +129,7 @@ export class NativeLocks implements PathLockBackend {
   }
 
   /** After a granted wait: the file is re-checked and judged like a fresh open. */
-  private afterWait(q: Request, fd: number, created: boolean): Step {
+  protected afterWait(q: Request, fd: number, created: boolean): Step {
     const r = this.b.pathAfterWait(fd);
     if (r < 0) {
       if (isGone(r)) return { kind: 'retry' };
@@ -243,107 +199,13 @@ export class NativeLocks implements PathLockBackend {
   }
 
   /** "pid 1 on host since ..." of the current holder, read through an open fd. */
-  private holderOf(fd: number): string | undefined {
+  protected holderOf(fd: number): string | undefined {
     const buf = Buffer.allocUnsafe(4096);
     const n = this.b.readAt(fd, buf, 0);
     if (n <= 0) return undefined;
     const records = parseRecords(buf.toString('utf8', 0, n));
     const r = records.length ? records[records.length - 1] : undefined;
     return describeHolder(r && toHolder(r));
-  }
-
-  /** Closes a failed attempt's fd and builds its error (ELOCKED, or ETIMEDOUT). */
-  private giveUp(fd: number, path: string, timeout: number | undefined): Error {
-    const holder = this.holderOf(fd);
-    this.b.closeFile(fd);
-    return timeout === undefined ? lockedError(path, holder) : timeoutError(path, timeout, holder);
-  }
-
-  /** ELOCKED/ETIMEDOUT while a fallback process holds the lock, or undefined to go on. */
-  private fallbackGiveUp(path: string, w: CheckedWait, deadline: number | undefined): Error | undefined {
-    if (!w.wait) return lockedError(path, describeHolder(this.probe(path).holder));
-    if (deadline !== undefined && Date.now() >= deadline)
-      return timeoutError(path, w.timeout!, describeHolder(this.probe(path).holder));
-    return undefined;
-  }
-
-  async acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held> {
-    const b = this.b;
-    const q = this.request(path, shared, o);
-    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-    for (let spins = 0, polls = 0; ;) {
-      if (w.signal?.aborted) throw abortReason(w.signal);
-      let s = this.open(q);
-      const waited = s.kind === 'busy';
-      if (s.kind === 'busy') {
-        const { fd, created } = s;
-        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
-        const r = await this.wait(WaitKind.PathLock, fd, q.type, 0, 0, deadline, w.signal, () =>
-          timeoutError(path, w.timeout!, this.holderOf(fd)),
-        );
-        if (r.cancelled !== undefined || r.result < 0) {
-          // Granted just as it was cancelled: close, which drops it (no record yet).
-          b.closeFile(fd);
-          if (r.cancelled === undefined && isGone(r.result)) continue;
-          throw r.cancelled ?? osError(r.result, r.syscall, path);
-        }
-        s = this.afterWait(q, fd, created);
-      }
-      if (s.kind === 'held') return s.held;
-      if (s.kind === 'fallback-holds') {
-        const e = this.fallbackGiveUp(path, w, deadline);
-        if (e) throw e;
-        const delay = pollDelay(polls++);
-        await sleep(
-          deadline === undefined ? delay : Math.min(delay, Math.max(0, deadline - Date.now())),
-          w.signal,
-          abortReason,
-        );
-      } else if (waited) {
-        spins = 0; // the file went after a granted wait: progress, not a name that spins
-      } else if (spins++ >= FREE_RETRIES) {
-        await sleep(pollDelay(spins - FREE_RETRIES - 1), w.signal, abortReason);
-      }
-    }
-  }
-
-  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held {
-    const b = this.b;
-    const q = this.request(path, shared, o);
-    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-    for (let spins = 0, polls = 0; ;) {
-      let s = this.open(q);
-      const waited = s.kind === 'busy';
-      if (s.kind === 'busy') {
-        const { fd, created } = s;
-        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
-        if (conflictsHere()) {
-          b.closeFile(fd);
-          throw deadlockError(path);
-        }
-        let r: number;
-        do r = b.waitSync(WaitKind.PathLock, fd, q.type, 0, 0, waitChunk(deadline));
-        while (r === b.INTERRUPTED && Date.now() < deadline!);
-        if (r === b.INTERRUPTED) throw this.giveUp(fd, path, w.timeout);
-        if (r < 0) {
-          const err = osError(r, b.lastSyscall(), path);
-          b.closeFile(fd);
-          if (isGone(r)) continue;
-          throw err;
-        }
-        s = this.afterWait(q, fd, created);
-      }
-      if (s.kind === 'held') return s.held;
-      if (s.kind === 'fallback-holds') {
-        const e = this.fallbackGiveUp(path, w, deadline);
-        if (e) throw e;
-        sleepSync(pollDelay(polls++));
-      } else if (waited) {
-        spins = 0;
-      } else if (spins++ >= FREE_RETRIES) {
-        sleepSync(pollDelay(spins - FREE_RETRIES - 1));
-      }
-    }
   }
 
   release(held: Held): void {

@@ -2,7 +2,7 @@
 // node-gyp-build) and types its interface. Any load failure falls back to the JS
 // backend, keeping the reason; FSLOCK_BACKEND=native makes it a hard error.
 import * as nodePath from 'node:path';
-import { setErrorNamer } from './errors';
+import { setErrorNamer } from '../common/errors';
 
 /** Status written to out[0] by the path-lock calls (native/glue_locks.cc). */
 export const enum PathStatus {
@@ -165,7 +165,7 @@ function load(): { binding: Binding | undefined; error: Error | undefined } {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const gypBuild = require('node-gyp-build') as (dir: string) => Binding;
-    const binding = gypBuild(nodePath.join(__dirname, '..', '..'));
+    const binding = gypBuild(nodePath.join(__dirname, '..', '..', '..'));
     return { binding, error: undefined };
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { basenameOf, joinName, pathKey, type FsPath } from './args';
+import { basenameOf, joinName, pathKey, type FsPath } from '../common/args';
 
 /** FNV-1a, 32 bits: a stable short hash (not a secret). */
 function fnv1a(s: string): number {

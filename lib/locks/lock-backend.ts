@@ -1,7 +1,7 @@
 // What a path-lock backend (native or fallback) provides to the public API in
-// lib/locks.ts, which adds argument checks, the per-thread FIFO queue, the EDEADLK
+// lib/locks/locks.ts, which adds argument checks, the per-thread FIFO queue, the EDEADLK
 // check of lockSync and the Lock object.
-import type { CheckedWait } from './args';
+import type { CheckedWait } from '../common/args';
 import type { Holder } from './record';
 
 /** A lock one backend holds; backends extend it with what their release needs. */

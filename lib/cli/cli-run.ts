@@ -4,7 +4,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { type Lock, adoptHolder, lockDescriptor } from './locks';
+import type { Lock } from '../locks/locks';
+import { adoptHolder, lockDescriptor } from '../locks/cli-hooks';
 
 /**
  * Signals fslock catches while the command runs: those whose default action would
@@ -25,7 +26,7 @@ export function signalNumber(sig: NodeJS.Signals): number {
 type Counts = Record<string, number>;
 
 /**
- * The witness process (lib/cli-witness.ts) and what fslock learnt from it. POSIX gives
+ * The witness process (lib/cli/cli-witness.ts) and what fslock learnt from it. POSIX gives
  * a process no way to tell whether a kill(2) named its pid or its process group
  * (siginfo says SI_USER with the sender's pid for both), so a second member of the
  * group is asked whether it received the signal too.

@@ -1,11 +1,11 @@
 // The two backends of atomic files behind one interface. Native runs a whole job in one
 // crossing (native/posix_atomic.cc); the fallback runs the same sequence on node:fs.
-// Both throw errors that carry `code` and `syscall`; lib/atomic.ts decides what to do
-// with them (retry another temp name, emulate a no-replace rename, report).
+// Both throw errors that carry `code` and `syscall`; lib/atomic/atomic.ts decides what to
+// do with them (retry another temp name, emulate a no-replace rename, report).
 import * as fs from 'node:fs';
-import { AtomicFlags, binding, type Binding } from './binding';
-import { codeError, osError, type FsLockError } from './errors';
-import { displayPath, type FsPath } from './args';
+import { AtomicFlags, binding, type Binding } from '../native/binding';
+import { codeError, osError, type FsLockError } from '../common/errors';
+import { displayPath, type FsPath } from '../common/args';
 
 export interface AtomicJob {
   target: FsPath;
@@ -71,7 +71,7 @@ function nativeOps(b: Binding): AtomicOps {
 
 // ---- fallback (node:fs) ----------------------------------------------------------
 
-/** node:fs has no renameat2: lib/atomic.ts emulates the no-replace rename. */
+/** node:fs has no renameat2: lib/atomic/atomic.ts emulates the no-replace rename. */
 function noReplaceUnsupported(from: FsPath, to: FsPath): FsLockError {
   return codeError('ENOSYS', 'renameat2', displayPath(from), displayPath(to));
 }

@@ -1,0 +1,146 @@
+// Descriptor locks (flock, lockRange, unlockRange and their Sync forms): a lock on an
+// fd the caller opened, native backend only. Waits go to a waiter thread
+// (lib/native/native-wait.ts), never the event loop or libuv's threadpool.
+import { type CheckedWait, type WaitOptions, toFd, toInteger, toOptions, toWait, toBool } from '../common/args';
+import { LockType, WaitKind, binding } from '../native/binding';
+import { waitChunk } from './long-timer';
+import { abortReason, invalidArgValue, lockedError, notSupportedError, osError, timeoutError } from '../common/errors';
+import { isWouldBlock } from '../native/path-waits';
+import { native } from './backends';
+
+export type FlockMode = 'exclusive' | 'shared' | 'unlock';
+
+function toMode(mode: unknown): LockType {
+  if (mode === 'exclusive') return LockType.Exclusive;
+  if (mode === 'shared') return LockType.Shared;
+  if (mode === 'unlock') return LockType.Unlock;
+  throw invalidArgValue('mode', mode, "must be 'exclusive', 'shared' or 'unlock'");
+}
+
+function nativeOnly(syscall: string) {
+  if (!native)
+    throw notSupportedError(syscall, 'descriptor locks need the native backend (fslock.backend is "fallback")');
+  return { n: native, b: binding! };
+}
+
+/** Gives an fd lock request that would block: ELOCKED, ETIMEDOUT, or a wait. */
+async function waitFd(
+  kind: WaitKind,
+  fd: number,
+  type: LockType,
+  start: number,
+  length: number,
+  w: CheckedWait,
+  syscall: string,
+): Promise<void> {
+  const { n, b } = nativeOnly(syscall);
+  if (!w.wait) throw lockedError(`fd ${fd}`);
+  if (w.timeout === 0) throw timeoutError(`fd ${fd}`, 0);
+  const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+  const o = await n.wait(kind, fd, type, start, length, deadline, w.signal, () => timeoutError(`fd ${fd}`, w.timeout!));
+  if (o.cancelled !== undefined) {
+    // Granted just as it was cancelled: undo, so that a cancelled call holds nothing.
+    if (o.result === 0) {
+      if (kind === WaitKind.Flock) b.flock(fd, LockType.Unlock, false);
+      else b.lockRange(fd, LockType.Unlock, start, length, false);
+    }
+    throw o.cancelled;
+  }
+  if (o.result < 0) throw osError(o.result, o.syscall);
+}
+
+function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, w: CheckedWait): void {
+  const { b } = nativeOnly(kind === WaitKind.Flock ? 'flock' : 'fcntl');
+  if (!w.wait) throw lockedError(`fd ${fd}`);
+  if (w.signal) throw invalidArgValue('options.signal', w.signal, 'is not supported by the Sync forms');
+  const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+  let r: number;
+  do r = b.waitSync(kind, fd, type, start, length, waitChunk(deadline));
+  while (r === b.INTERRUPTED && Date.now() < deadline!);
+  if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!);
+  if (r < 0) throw osError(r, b.lastSyscall());
+}
+
+function checkFlock(fd: unknown, mode: unknown, options: unknown) {
+  const f = toFd(fd);
+  const type = toMode(mode);
+  return { fd: f, type, w: toWait(toOptions<WaitOptions>(options)) };
+}
+
+/**
+ * `flock(2)` on a descriptor (Windows: LockFileEx on a region past any data). Locks
+ * belong to the open file description: another `open()` of the same file conflicts.
+ */
+export async function flock(fd: number, mode: FlockMode, options?: WaitOptions): Promise<void> {
+  const a = checkFlock(fd, mode, options);
+  const { b } = nativeOnly('flock');
+  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
+  const r = b.flock(a.fd, a.type, false);
+  if (r === 0) return;
+  if (a.type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
+  await waitFd(WaitKind.Flock, a.fd, a.type, 0, 0, a.w, 'flock');
+}
+
+/** Synchronous {@link flock}; blocks the thread while waiting (honours `timeout`). */
+export function flockSync(fd: number, mode: FlockMode, options?: Omit<WaitOptions, 'signal'>): void {
+  const a = checkFlock(fd, mode, options);
+  const { b } = nativeOnly('flock');
+  const r = b.flock(a.fd, a.type, false);
+  if (r === 0) return;
+  if (a.type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
+  waitFdSync(WaitKind.Flock, a.fd, a.type, 0, 0, a.w);
+}
+
+/** Byte range of {@link lockRange} / {@link unlockRange}. `length: 0` means "to the end, however far it grows". */
+export interface RangeOptions {
+  start: number;
+  length: number;
+}
+export interface LockRangeOptions extends RangeOptions, WaitOptions {
+  shared?: boolean;
+}
+
+const noWait: CheckedWait = { wait: false, timeout: undefined, signal: undefined };
+
+function checkRange(fd: unknown, options: unknown, locking: boolean) {
+  const f = toFd(fd);
+  if (options === undefined || options === null)
+    throw invalidArgValue('options', options, 'must give start and length');
+  const o = toOptions<LockRangeOptions>(options);
+  const start = toInteger(o.start, 'options.start', 0);
+  const length = toInteger(o.length, 'options.length', 0);
+  if (!locking) return { fd: f, start, length, type: LockType.Unlock, w: noWait };
+  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
+  return { fd: f, start, length, type, w: toWait(o) };
+}
+
+/** Locks a byte range (Linux: open-file-description lock; Windows: LockFileEx, mandatory). */
+export async function lockRange(fd: number, options: LockRangeOptions): Promise<void> {
+  const a = checkRange(fd, options, true);
+  const { b } = nativeOnly('fcntl');
+  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
+  const r = b.lockRange(a.fd, a.type, a.start, a.length, false);
+  if (r === 0) return;
+  if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
+  await waitFd(WaitKind.Range, a.fd, a.type, a.start, a.length, a.w, 'fcntl');
+}
+
+export function lockRangeSync(fd: number, options: Omit<LockRangeOptions, 'signal'>): void {
+  const a = checkRange(fd, options, true);
+  const { b } = nativeOnly('fcntl');
+  const r = b.lockRange(a.fd, a.type, a.start, a.length, false);
+  if (r === 0) return;
+  if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
+  waitFdSync(WaitKind.Range, a.fd, a.type, a.start, a.length, a.w);
+}
+
+export async function unlockRange(fd: number, options: RangeOptions): Promise<void> {
+  unlockRangeSync(fd, options);
+}
+
+export function unlockRangeSync(fd: number, options: RangeOptions): void {
+  const a = checkRange(fd, options, false);
+  const { b } = nativeOnly('fcntl');
+  const r = b.lockRange(a.fd, LockType.Unlock, a.start, a.length, false);
+  if (r < 0) throw osError(r, b.lastSyscall());
+}

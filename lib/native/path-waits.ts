@@ -1,0 +1,138 @@
+// Native path locks, the waits: NativeLocks, the backend, runs the attempts of
+// lib/native/path-protocol.ts until one holds the lock, waiting for a busy lock on a
+// waiter thread (lib/native/native-wait.ts; never the event loop or libuv's threadpool)
+// or blocked in waitSync, polling while a fallback process holds it, backing off.
+import type { CheckedWait } from '../common/args';
+import { type LockType, WaitKind } from './binding';
+import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from '../common/errors';
+import { type FileOptions, type Held, type PathLockBackend, pollDelay, sleep, sleepSync } from '../locks/lock-backend';
+import { type WaitOutcome, waitOnThread } from './native-wait';
+import { waitChunk } from '../locks/long-timer';
+import { describeHolder } from '../locks/record';
+import { PathProtocol, isGone } from './path-protocol';
+
+/** The lock is held by someone else (also used by lib/locks/fd-locks.ts). */
+export function isWouldBlock(result: number): boolean {
+  const code = errorCode(result);
+  return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EACCES';
+}
+
+/**
+ * Consecutive retries after which an attempt backs off (a name that keeps changing). A
+ * retry after a granted wait does not count: the lock file was removed by a holder that
+ * released it (progress), and the retry waits in the kernel again if the new file is
+ * held. Counting those made a waiter that lost a few hand-offs poll at up to 100 ms
+ * while the releasers took every turn (4 processes, 50 µs holds: a 3 s wait).
+ */
+const FREE_RETRIES = 8;
+
+/** The native backend of path locks (chosen in lib/locks/backends.ts). */
+export class NativeLocks extends PathProtocol implements PathLockBackend {
+  /** See lib/native/native-wait.ts. */
+  wait(
+    kind: WaitKind,
+    fd: number,
+    type: LockType,
+    start: number,
+    length: number,
+    deadline: number | undefined,
+    signal: AbortSignal | undefined,
+    onTimeout: () => unknown,
+  ): Promise<WaitOutcome> {
+    return waitOnThread(this.b, kind, fd, type, start, length, deadline, signal, onTimeout);
+  }
+
+  /** Closes a failed attempt's fd and builds its error (ELOCKED, or ETIMEDOUT). */
+  private giveUp(fd: number, path: string, timeout: number | undefined): Error {
+    const holder = this.holderOf(fd);
+    this.b.closeFile(fd);
+    return timeout === undefined ? lockedError(path, holder) : timeoutError(path, timeout, holder);
+  }
+
+  /** ELOCKED/ETIMEDOUT while a fallback process holds the lock, or undefined to go on. */
+  private fallbackGiveUp(path: string, w: CheckedWait, deadline: number | undefined): Error | undefined {
+    if (!w.wait) return lockedError(path, describeHolder(this.probe(path).holder));
+    if (deadline !== undefined && Date.now() >= deadline)
+      return timeoutError(path, w.timeout!, describeHolder(this.probe(path).holder));
+    return undefined;
+  }
+
+  async acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held> {
+    const b = this.b;
+    const q = this.request(path, shared, o);
+    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    for (let spins = 0, polls = 0; ;) {
+      if (w.signal?.aborted) throw abortReason(w.signal);
+      let s = this.open(q);
+      const waited = s.kind === 'busy';
+      if (s.kind === 'busy') {
+        const { fd, created } = s;
+        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
+        const r = await this.wait(WaitKind.PathLock, fd, q.type, 0, 0, deadline, w.signal, () =>
+          timeoutError(path, w.timeout!, this.holderOf(fd)),
+        );
+        if (r.cancelled !== undefined || r.result < 0) {
+          // Granted just as it was cancelled: close, which drops it (no record yet).
+          b.closeFile(fd);
+          if (r.cancelled === undefined && isGone(r.result)) continue;
+          throw r.cancelled ?? osError(r.result, r.syscall, path);
+        }
+        s = this.afterWait(q, fd, created);
+      }
+      if (s.kind === 'held') return s.held;
+      if (s.kind === 'fallback-holds') {
+        const e = this.fallbackGiveUp(path, w, deadline);
+        if (e) throw e;
+        const delay = pollDelay(polls++);
+        await sleep(
+          deadline === undefined ? delay : Math.min(delay, Math.max(0, deadline - Date.now())),
+          w.signal,
+          abortReason,
+        );
+      } else if (waited) {
+        spins = 0; // the file went after a granted wait: progress, not a name that spins
+      } else if (spins++ >= FREE_RETRIES) {
+        await sleep(pollDelay(spins - FREE_RETRIES - 1), w.signal, abortReason);
+      }
+    }
+  }
+
+  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held {
+    const b = this.b;
+    const q = this.request(path, shared, o);
+    const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    for (let spins = 0, polls = 0; ;) {
+      let s = this.open(q);
+      const waited = s.kind === 'busy';
+      if (s.kind === 'busy') {
+        const { fd, created } = s;
+        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
+        if (conflictsHere()) {
+          b.closeFile(fd);
+          throw deadlockError(path);
+        }
+        let r: number;
+        do r = b.waitSync(WaitKind.PathLock, fd, q.type, 0, 0, waitChunk(deadline));
+        while (r === b.INTERRUPTED && Date.now() < deadline!);
+        if (r === b.INTERRUPTED) throw this.giveUp(fd, path, w.timeout);
+        if (r < 0) {
+          const err = osError(r, b.lastSyscall(), path);
+          b.closeFile(fd);
+          if (isGone(r)) continue;
+          throw err;
+        }
+        s = this.afterWait(q, fd, created);
+      }
+      if (s.kind === 'held') return s.held;
+      if (s.kind === 'fallback-holds') {
+        const e = this.fallbackGiveUp(path, w, deadline);
+        if (e) throw e;
+        sleepSync(pollDelay(polls++));
+      } else if (waited) {
+        spins = 0;
+      } else if (spins++ >= FREE_RETRIES) {
+        sleepSync(pollDelay(spins - FREE_RETRIES - 1));
+      }
+    }
+  }
+}
