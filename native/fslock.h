@@ -112,7 +112,7 @@ int Unlink(const pathchar *path, const char **sc);
 int Close(file_t f);
 
 // ---- atomic files ------------------------------------------------------------------
-// Flags of os::AtomicWrite (mirrored in lib/binding.ts). TypeScript picks them; the OS
+// Flags of os::AtomicWrite (mirrored in lib/native/binding.ts). TypeScript picks them; the OS
 // file runs the fixed sequence they describe and removes the temp file on any failure.
 enum AtomicFlags : int {
   kSync = 1,                // flush the temp file's data before it becomes visible

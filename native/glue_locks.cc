@@ -1,13 +1,13 @@
 // Node-API glue for descriptor locks and path locks. Each path-lock function is one
 // fixed sequence of OS calls in one crossing (the hot path of lock() + release()); the
 // TypeScript layer reads the status written to out[0] and decides what happens next
-// (lib/native-locks.ts; the protocol: docs/protocol.md).
+// (lib/native/path-protocol.ts; the protocol: docs/protocol.md).
 #include "glue.h"
 
 namespace fslock {
 namespace {
 
-// Status codes written to out[0] by the path-lock calls (mirrored in lib/binding.ts).
+// Status codes written to out[0] by the path-lock calls (mirrored in lib/native/binding.ts).
 enum PathStatus : int {
   kAcquired = 0,     // record written, inode verified still linked
   kLocked = 1,       // an existing regular file is locked; its first bytes are in the read

@@ -7,7 +7,7 @@
 // environment's one threadsafe function; CallJs then runs on the JS thread and calls
 // each wait's callback. An interrupt can land just before a pool thread enters its
 // blocking call and be lost, so TypeScript repeats cancel() until the wait reports
-// (lib/native-wait.ts), and teardown and waitSync repeat it themselves.
+// (lib/native/native-wait.ts), and teardown and waitSync repeat it themselves.
 //
 // Teardown (a worker terminated or calling process.exit(), or the main environment
 // freed): Node deletes the threadsafe function once the environment's handles close,

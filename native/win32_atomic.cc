@@ -5,7 +5,7 @@
 // FILE_RENAME_FLAG_POSIX_SEMANTICS | REPLACE_IF_EXISTS: Windows 10 1809+, NTFS),
 // which replaces a target that readers hold open; else with MoveFileExW
 // (MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH). Sharing violations from
-// scanners and readers are retried by TypeScript (lib/atomic.ts), not here.
+// scanners and readers are retried by TypeScript (lib/atomic/atomic.ts), not here.
 #include <cstring>
 #include <cwchar>
 #include <vector>

@@ -1,6 +1,6 @@
-// Atomic files: the public API. Decisions and the retry loop live in lib/atomic-run.ts,
-// the sequences themselves in lib/atomic-ops.ts (native: one crossing per job), temp
-// names and the removal of dead writers' temps in lib/atomic-temp.ts.
+// Atomic files: the public API. Decisions and the retry loop live in lib/atomic/atomic-run.ts,
+// the sequences themselves in lib/atomic/atomic-ops.ts (native: one crossing per job), temp
+// names and the removal of dead writers' temps in lib/atomic/atomic-temp.ts.
 import * as fs from 'node:fs';
 import {
   dirnameOf,

@@ -1,4 +1,4 @@
-// File steps of the fallback backend (lib/fallback-paths.ts): opening a lock path
+// File steps of the fallback backend (lib/fallback/fallback-paths.ts): opening a lock path
 // without following or blocking, creating a file whole in one step, reading one past
 // the client caches of shared filesystems. No protocol decisions here.
 import * as fs from 'node:fs';
