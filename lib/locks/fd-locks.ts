@@ -2,7 +2,7 @@
 // fd the caller opened, native backend only. Waits go to a waiter thread
 // (lib/native/native-wait.ts), never the event loop or libuv's threadpool.
 import { type CheckedWait, type WaitOptions, toFd, toInteger, toOptions, toWait, toBool } from '../common/args';
-import { LockType, WaitKind, binding } from '../native/binding';
+import { type Binding, LockType, WaitKind, binding } from '../native/binding';
 import { waitChunk } from './long-timer';
 import { abortReason, invalidArgValue, lockedError, notSupportedError, osError, timeoutError } from '../common/errors';
 import { isWouldBlock } from '../native/path-waits';
@@ -18,9 +18,25 @@ function toMode(mode: unknown): LockType {
 }
 
 function nativeOnly(syscall: string) {
+  return { n: native!, b: bindingFor(syscall) };
+}
+
+/**
+ * The binding, or the error of the fallback backend. The lock calls below take it
+ * directly and check their arguments without allocating: a lock + unlock pair is a few
+ * hundred nanoseconds, of which the two system calls are most (bench/locks.bench.js).
+ */
+function bindingFor(syscall: string): Binding {
   if (!native)
     throw notSupportedError(syscall, 'descriptor locks need the native backend (fslock.backend is "fallback")');
-  return { n: native, b: binding! };
+  return binding!;
+}
+
+/** The checked wait options of a call that gave none. */
+const defaultWait: CheckedWait = Object.freeze({ wait: true, timeout: undefined, signal: undefined });
+
+function toWaitOf(o: Partial<WaitOptions>): CheckedWait {
+  return o.wait === undefined && o.timeout === undefined && o.signal === undefined ? defaultWait : toWait(o);
 }
 
 /** Gives an fd lock request that would block: ELOCKED, ETIMEDOUT, or a wait. */
@@ -61,34 +77,32 @@ function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, l
   if (r < 0) throw osError(r, b.lastSyscall());
 }
 
-function checkFlock(fd: unknown, mode: unknown, options: unknown) {
-  const f = toFd(fd);
-  const type = toMode(mode);
-  return { fd: f, type, w: toWait(toOptions<WaitOptions>(options)) };
-}
-
 /**
  * `flock(2)` on a descriptor (Windows: LockFileEx on a region past any data). Locks
  * belong to the open file description: another `open()` of the same file conflicts.
  */
 export async function flock(fd: number, mode: FlockMode, options?: WaitOptions): Promise<void> {
-  const a = checkFlock(fd, mode, options);
-  const { b } = nativeOnly('flock');
-  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const r = b.flock(a.fd, a.type, false);
+  const f = toFd(fd);
+  const type = toMode(mode);
+  const w = toWaitOf(toOptions<WaitOptions>(options));
+  const b = bindingFor('flock');
+  if (w.signal?.aborted) throw abortReason(w.signal);
+  const r = b.flock(f, type, false);
   if (r === 0) return;
-  if (a.type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  await waitFd(WaitKind.Flock, a.fd, a.type, 0, 0, a.w, 'flock');
+  if (type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
+  await waitFd(WaitKind.Flock, f, type, 0, 0, w, 'flock');
 }
 
 /** Synchronous {@link flock}; blocks the thread while waiting (honours `timeout`). */
 export function flockSync(fd: number, mode: FlockMode, options?: Omit<WaitOptions, 'signal'>): void {
-  const a = checkFlock(fd, mode, options);
-  const { b } = nativeOnly('flock');
-  const r = b.flock(a.fd, a.type, false);
+  const f = toFd(fd);
+  const type = toMode(mode);
+  const w = toWaitOf(toOptions<WaitOptions>(options));
+  const b = bindingFor('flock');
+  const r = b.flock(f, type, false);
   if (r === 0) return;
-  if (a.type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  waitFdSync(WaitKind.Flock, a.fd, a.type, 0, 0, a.w);
+  if (type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
+  waitFdSync(WaitKind.Flock, f, type, 0, 0, w);
 }
 
 /** Byte range of {@link lockRange} / {@link unlockRange}. `length: 0` means "to the end, however far it grows". */
@@ -100,38 +114,41 @@ export interface LockRangeOptions extends RangeOptions, WaitOptions {
   shared?: boolean;
 }
 
-const noWait: CheckedWait = { wait: false, timeout: undefined, signal: undefined };
-
-function checkRange(fd: unknown, options: unknown, locking: boolean) {
-  const f = toFd(fd);
+/** The options of a range call, which must be given. */
+function rangeOptions(options: unknown): Partial<LockRangeOptions> {
   if (options === undefined || options === null)
     throw invalidArgValue('options', options, 'must give start and length');
-  const o = toOptions<LockRangeOptions>(options);
-  const start = toInteger(o.start, 'options.start', 0);
-  const length = toInteger(o.length, 'options.length', 0);
-  if (!locking) return { fd: f, start, length, type: LockType.Unlock, w: noWait };
-  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
-  return { fd: f, start, length, type, w: toWait(o) };
+  return toOptions<LockRangeOptions>(options);
 }
 
 /** Locks a byte range (Linux: open-file-description lock; Windows: LockFileEx, mandatory). */
 export async function lockRange(fd: number, options: LockRangeOptions): Promise<void> {
-  const a = checkRange(fd, options, true);
-  const { b } = nativeOnly('fcntl');
-  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const r = b.lockRange(a.fd, a.type, a.start, a.length, false);
+  const f = toFd(fd);
+  const o = rangeOptions(options);
+  const start = toInteger(o.start, 'options.start', 0);
+  const length = toInteger(o.length, 'options.length', 0);
+  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
+  const w = toWaitOf(o);
+  const b = bindingFor('fcntl');
+  if (w.signal?.aborted) throw abortReason(w.signal);
+  const r = b.lockRange(f, type, start, length, false);
   if (r === 0) return;
   if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  await waitFd(WaitKind.Range, a.fd, a.type, a.start, a.length, a.w, 'fcntl');
+  await waitFd(WaitKind.Range, f, type, start, length, w, 'fcntl');
 }
 
 export function lockRangeSync(fd: number, options: Omit<LockRangeOptions, 'signal'>): void {
-  const a = checkRange(fd, options, true);
-  const { b } = nativeOnly('fcntl');
-  const r = b.lockRange(a.fd, a.type, a.start, a.length, false);
+  const f = toFd(fd);
+  const o = rangeOptions(options);
+  const start = toInteger(o.start, 'options.start', 0);
+  const length = toInteger(o.length, 'options.length', 0);
+  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
+  const w = toWaitOf(o);
+  const b = bindingFor('fcntl');
+  const r = b.lockRange(f, type, start, length, false);
   if (r === 0) return;
   if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
-  waitFdSync(WaitKind.Range, a.fd, a.type, a.start, a.length, a.w);
+  waitFdSync(WaitKind.Range, f, type, start, length, w);
 }
 
 export async function unlockRange(fd: number, options: RangeOptions): Promise<void> {
@@ -139,8 +156,11 @@ export async function unlockRange(fd: number, options: RangeOptions): Promise<vo
 }
 
 export function unlockRangeSync(fd: number, options: RangeOptions): void {
-  const a = checkRange(fd, options, false);
-  const { b } = nativeOnly('fcntl');
-  const r = b.lockRange(a.fd, LockType.Unlock, a.start, a.length, false);
+  const f = toFd(fd);
+  const o = rangeOptions(options);
+  const start = toInteger(o.start, 'options.start', 0);
+  const length = toInteger(o.length, 'options.length', 0);
+  const b = bindingFor('fcntl');
+  const r = b.lockRange(f, LockType.Unlock, start, length, false);
   if (r < 0) throw osError(r, b.lastSyscall());
 }
