@@ -12,7 +12,7 @@ import {
   type FsPath,
   type PathLike,
 } from '../common/args';
-import { abortReason } from '../common/errors';
+import { abortReason, codeError } from '../common/errors';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { sweep, sweepSync, tempPath } from './atomic-temp';
 import { onSharedFs } from '../locks/fstype';
@@ -120,19 +120,32 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
 async function readCurrent(target: FsPath): Promise<Buffer | undefined> {
   const shared = typeof target === 'string' && onSharedFs(target);
   for (let attempt = 0; ; attempt++) {
+    let stale: unknown;
     try {
-      return shared ? await readPastCaches(target) : await fs.promises.readFile(target);
+      const data = shared ? await readPastCaches(target) : await fs.promises.readFile(target);
+      if (data !== REPLACED) return data;
+      stale = codeError(
+        'ESTALE',
+        'read',
+        displayPath(target),
+        undefined,
+        'the file kept being replaced while it was read',
+      );
     } catch (e) {
-      const c = code(e);
-      if (c === 'ENOENT') return undefined;
-      if (c !== 'ESTALE' || attempt >= 200) throw e;
-      // FUSE (GlusterFS): listing the directory (READDIRPLUS) replaces the stale entry at
-      // once; NFS revalidates it on the next open.
-      await fs.promises.readdir(dirnameOf(target)).catch(() => undefined);
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(attempt, 20)));
+      if (code(e) === 'ENOENT') return undefined;
+      if (code(e) !== 'ESTALE') throw e;
+      stale = e;
     }
+    if (attempt >= 200) throw stale;
+    // FUSE (GlusterFS): listing the directory (READDIRPLUS) replaces the stale entry at
+    // once; NFS revalidates it on the next open.
+    await fs.promises.readdir(dirnameOf(target)).catch(() => undefined);
+    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(attempt, 20)));
   }
 }
+
+/** What {@link readPastCaches} gives when the name denoted a file since replaced. */
+const REPLACED = Symbol('replaced');
 
 /**
  * Reads a file on a shared filesystem as it is on the server now. GlusterFS clients
@@ -140,26 +153,31 @@ async function readCurrent(target: FsPath): Promise<Buffer | undefined> {
  * (open-behind, quick-read, kernel FUSE caches): in the suite's cross-client counter,
  * 3 of 120 increments were lost that way although no two critical sections overlapped.
  * fsync(2) makes the client open the file for real and fetch its attributes; fstat(2)
- * then drops content cached for an older version. A failed close (ESTALE) is thrown:
- * what was read may be the old file, and the caller reads again.
+ * then drops content cached for an older version. ENOENT or ESTALE once the file is
+ * open (the client opens lazily: fsync is the first call to reach the server), or from
+ * close: the name denoted a replaced file, and the caller reads again.
  */
-async function readPastCaches(target: string): Promise<Buffer> {
+async function readPastCaches(target: string): Promise<Buffer | typeof REPLACED> {
   const fh = await fs.promises.open(target, 'r');
+  const replaced = (e: unknown) => code(e) === 'ENOENT' || code(e) === 'ESTALE';
   let data: Buffer;
   try {
     await fh.sync().catch((e: unknown) => {
-      // ENOENT once opened: the entry named a file another client replaced (the
-      // client opens lazily, at this first call to reach the server). Read again.
-      if (code(e) === 'ENOENT' || code(e) === 'ESTALE') throw Object.assign(e as Error, { code: 'ESTALE' });
+      if (replaced(e)) throw e; // other failures (EINVAL: no fsync here) change nothing
     });
     await fh.stat();
     data = await fh.readFile();
   } catch (e) {
     await fh.close().catch(() => undefined);
-    if (code(e) === 'ENOENT') throw Object.assign(e as Error, { code: 'ESTALE' });
+    if (replaced(e)) return REPLACED;
     throw e;
   }
-  await fh.close();
+  try {
+    await fh.close();
+  } catch (e) {
+    if (replaced(e)) return REPLACED;
+    throw e;
+  }
   return data;
 }
 
