@@ -508,7 +508,7 @@ function down(setup = { volume: `${PREFIX}cli` }) {
   return Date.now() - t0;
 }
 
-module.exports = { up, down, readThroughFd };
+module.exports = { up, down, readThroughFd, COHERENT_OPTIONS, COHERENT_MOUNT };
 
 if (require.main === module) {
   const cmd = process.argv[2];

@@ -20,6 +20,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
+const gluster = require('../scripts/gluster');
 
 const root = path.join(__dirname, '..');
 const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
@@ -31,12 +32,14 @@ function blocks(markdown) {
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i++) {
     if (/^#+ /.test(lines[i])) heading = lines[i].replace(/^#+ /, '');
-    const m = /^```(\w*)/.exec(lines[i]);
+    // Fences inside list items are indented: the block's lines lose that indent.
+    const m = /^( *)```(\w*)/.exec(lines[i]);
     if (!m) continue;
     const start = i + 1;
     let end = start;
-    while (!lines[end].startsWith('```')) end++;
-    out.push({ lang: m[1], line: start, heading, code: lines.slice(start, end).join('\n') + '\n' });
+    while (!lines[end].trimStart().startsWith('```')) end++;
+    const code = lines.slice(start, end).map((l) => l.slice(m[1].length));
+    out.push({ lang: m[2], line: start, heading, code: code.join('\n') + '\n' });
     i = end;
   }
   return out;
@@ -167,6 +170,18 @@ function checkShell(code) {
     } else if (/^npm (test|run \S+)/.test(line)) {
       const script = line.startsWith('npm test') ? 'test' : line.split(/\s+/)[2];
       assert.ok(pkg.scripts[script], `the README runs \`${line}\`, but package.json has no "${script}" script`);
+    } else if (/^for o in [\w -]+; do$/.test(line)) {
+      // GlusterFS client caching off: the options the suite's coherent volume sets.
+      const names = line.slice('for o in '.length, -'; do'.length).split(' ');
+      assert.deepEqual(
+        names.map((n) => `performance.${n}`),
+        gluster.COHERENT_OPTIONS,
+        'README and scripts/gluster.js turn off the same options',
+      );
+    } else if (line === 'gluster volume set VOLUME performance.$o off' || line === 'done') {
+      // The loop's body and end (above).
+    } else if (line.startsWith('mount -t glusterfs ')) {
+      assert.equal(/-o (\S+)/.exec(line)?.[1], gluster.COHERENT_MOUNT, 'README and scripts/gluster.js mount alike');
     } else if (line.startsWith('fslock ')) {
       const help = spawnSync(process.execPath, [path.join(root, 'bin', 'fslock.js'), '--help'], {
         encoding: 'utf8',
