@@ -45,12 +45,15 @@ test(
     assert.equal(r.after.threads, r.baseline.threads, 'threads');
     // Memory outside the JS heap (RSS minus V8's heap, which grows to a plateau of about
     // 30 MB of young and old space it keeps after a GC) is back at its baseline: 10,000
-    // cycles with 1,000 terminated workers end within about 1 MB of it (both backends),
-    // so a leak of 1 kB per cycle (10 MB) fails the stress run.
+    // cycles with 1,000 terminated workers ended 0.7 and 1.6 MB *below* it (native,
+    // fallback), so a leak of 1 kB per cycle (10 MB) fails the stress run. 400 cycles
+    // under CI load ended up to 4.8 MB above it (pages touched for the first time, the
+    // allocator): there the bound only catches leaks of tens of kB per cycle, such as
+    // a terminated worker's environment left behind.
     const outside = (s) => Math.round((s.rssMB - s.heapMB) * 10) / 10;
     t.diagnostic(`outside the JS heap: ${outside(r.baseline)} -> ${outside(r.after)} MB`);
     assert.ok(
-      outside(r.after) < outside(r.baseline) + (stress ? 6 : 4),
+      outside(r.after) < outside(r.baseline) + (stress ? 8 : 16),
       `RSS outside the JS heap ${outside(r.baseline)} -> ${outside(r.after)} MB`,
     );
     assert.ok(r.after.rssMB < r.baseline.rssMB + 64, `RSS ${r.baseline.rssMB} -> ${r.after.rssMB} MB`);
