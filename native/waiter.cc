@@ -198,10 +198,22 @@ Napi::Value Wait_(const Napi::CallbackInfo &info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  // The callback's reference and the handle first: while the environment is being torn
+  // down (a worker stopped by process.exit() or terminate()) Node-API calls fail, and
+  // then nothing is submitted (JavaScript is ending; the teardown hook follows).
+  napi_ref ref = nullptr;
+  if (napi_create_reference(env, info[5], 1, &ref) != napi_ok) return env.Undefined();
   WaitPtr w = Make(info);
+  auto *handle = new WaitPtr(w);
+  napi_value ext;
+  if (napi_create_external(
+          env, handle, [](napi_env, void *p, void *) { delete static_cast<WaitPtr *>(p); }, nullptr,
+          &ext) != napi_ok) {
+    delete handle;
+    napi_delete_reference(env, ref);
+    return env.Undefined();
+  }
   w->ch = ch;
-  napi_ref ref;
-  napi_create_reference(env, info[5], 1, &ref);
   w->cb = ref;
   if (ch->pending++ == 0) napi_ref_threadsafe_function(env, ch->tsfn);
   {
@@ -219,10 +231,12 @@ Napi::Value Wait_(const Napi::CallbackInfo &info) {
     w->sc = sc ? sc : "";
     WaitFinished(w);  // reported like any result: asynchronously, through the callback
   }
-  return Napi::External<WaitPtr>::New(env, new WaitPtr(w), [](Napi::Env, WaitPtr *p) { delete p; });
+  return Napi::Value(env, ext);
 }
 
 Napi::Value Cancel(const Napi::CallbackInfo &info) {
+  // Not a handle: wait() returned undefined because the environment is ending.
+  if (!info[0].IsExternal()) return info.Env().Undefined();
   const WaitPtr &w = *info[0].As<Napi::External<WaitPtr>>().Data();
   std::lock_guard<std::mutex> g(PoolMutex());
   if (w->ch && w->ch->alive) CancelLocked(w);

@@ -51,6 +51,7 @@ function main() {
       '-DNAPI_VERSION=8',
       '-DNAPI_DISABLE_CPP_EXCEPTIONS',
       '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+      '-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS', // see binding.gyp
       '-DUNICODE',
       '-D_UNICODE',
       '-D_WIN32_WINNT=0x0A00',

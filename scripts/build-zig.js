@@ -128,6 +128,7 @@ async function compile(target, out) {
     '-DNAPI_VERSION=8',
     '-DNAPI_DISABLE_CPP_EXCEPTIONS',
     '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+    '-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS', // see binding.gyp
     '-I',
     nodeHeaders(),
     '-I',

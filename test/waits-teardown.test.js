@@ -46,6 +46,17 @@ test("process.exit() on the main thread with its own and workers' waits pending"
   }
 });
 
+test('process.exit() while workers keep starting waits: never an abort', async (t) => {
+  // A worker's call into the binding can meet its environment being torn down; an error
+  // node-addon-api cannot throw then aborted the process (26 of 200 runs before the fix).
+  const dir = tmpdir(t);
+  const runs = stress ? 300 : 40;
+  for (let i = 0; i < runs; i++) {
+    const r = await runFixture('wait-exit-race.js', [dir]);
+    assert.deepEqual([r.code, r.signal], [0, null], `run ${i}: ended with ${r.code}/${r.signal}: ${r.stderr}`);
+  }
+});
+
 test(
   'a lock granted while its worker could not hear of it is undone when the worker ends',
   { skip: !native && 'descriptor locks and kernel path locks are native' },
