@@ -328,22 +328,31 @@ function checkLost(h: FallbackHeld): boolean {
  */
 function atPath(h: FallbackHeld): 'mine' | 'theirs' | 'unknown' {
   refreshEntries(h.path);
-  let fd: number | undefined;
+  let fd: number;
   try {
     fd = fs.openSync(h.path, C.O_RDONLY | NOFOLLOW);
+  } catch (e) {
+    return fsErrorCode(e) === 'ENOENT' ? 'theirs' : 'unknown';
+  }
+  try {
     refreshFd(fd, h.path);
     if (!parseRecords(readFd(fd, READ_MAX)).some((r) => r.id === h.id)) return 'theirs';
     h.ino = fs.fstatSync(fd).ino;
     return 'mine';
-  } catch (e) {
-    return fsErrorCode(e) === 'ENOENT' ? 'theirs' : 'unknown';
+  } catch {
+    return 'unknown'; // ENOENT once open too: the name denoted a replaced file (GlusterFS opens lazily)
   } finally {
-    if (fd !== undefined) closeQuietly(fd);
+    closeQuietly(fd);
   }
 }
 
-/** Whether our own inode still carries our record (nobody rewrote it after a lapsed lease). */
+/**
+ * Whether our own inode still carries our record (nobody rewrote it after a lapsed
+ * lease). Only processes of other hosts judge our record by its lease, so on a local
+ * filesystem it always does, and release reads nothing more there.
+ */
 function recordStillIn(h: FallbackHeld): boolean {
+  if (!onSharedFs(h.path)) return true;
   try {
     refreshFd(h.fd, h.path);
     return parseRecords(readFd(h.fd, READ_MAX)).some((r) => r.id === h.id);
