@@ -114,21 +114,22 @@ export interface LockRangeOptions extends RangeOptions, WaitOptions {
   shared?: boolean;
 }
 
-/** The options of a range call, which must be given. */
-function rangeOptions(options: unknown): Partial<LockRangeOptions> {
+/** The checked arguments of a range call (its options must be given). */
+function checkRange(fd: unknown, options: unknown, locking: boolean) {
+  const f = toFd(fd);
   if (options === undefined || options === null)
     throw invalidArgValue('options', options, 'must give start and length');
-  return toOptions<LockRangeOptions>(options);
+  const o = toOptions<LockRangeOptions>(options);
+  const start = toInteger(o.start, 'options.start', 0);
+  const length = toInteger(o.length, 'options.length', 0);
+  if (!locking) return { fd: f, start, length, type: LockType.Unlock, w: defaultWait };
+  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
+  return { fd: f, start, length, type, w: toWaitOf(o) };
 }
 
 /** Locks a byte range (Linux: open-file-description lock; Windows: LockFileEx, mandatory). */
 export async function lockRange(fd: number, options: LockRangeOptions): Promise<void> {
-  const f = toFd(fd);
-  const o = rangeOptions(options);
-  const start = toInteger(o.start, 'options.start', 0);
-  const length = toInteger(o.length, 'options.length', 0);
-  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
-  const w = toWaitOf(o);
+  const { fd: f, start, length, type, w } = checkRange(fd, options, true);
   const b = bindingFor('fcntl');
   if (w.signal?.aborted) throw abortReason(w.signal);
   const r = b.lockRange(f, type, start, length, false);
@@ -138,12 +139,7 @@ export async function lockRange(fd: number, options: LockRangeOptions): Promise<
 }
 
 export function lockRangeSync(fd: number, options: Omit<LockRangeOptions, 'signal'>): void {
-  const f = toFd(fd);
-  const o = rangeOptions(options);
-  const start = toInteger(o.start, 'options.start', 0);
-  const length = toInteger(o.length, 'options.length', 0);
-  const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
-  const w = toWaitOf(o);
+  const { fd: f, start, length, type, w } = checkRange(fd, options, true);
   const b = bindingFor('fcntl');
   const r = b.lockRange(f, type, start, length, false);
   if (r === 0) return;
@@ -156,10 +152,7 @@ export async function unlockRange(fd: number, options: RangeOptions): Promise<vo
 }
 
 export function unlockRangeSync(fd: number, options: RangeOptions): void {
-  const f = toFd(fd);
-  const o = rangeOptions(options);
-  const start = toInteger(o.start, 'options.start', 0);
-  const length = toInteger(o.length, 'options.length', 0);
+  const { fd: f, start, length } = checkRange(fd, options, false);
   const b = bindingFor('fcntl');
   const r = b.lockRange(f, LockType.Unlock, start, length, false);
   if (r < 0) throw osError(r, b.lastSyscall());
