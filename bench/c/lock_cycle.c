@@ -1,11 +1,11 @@
 // The floor of an uncontended lock() + release(): the system calls fslock makes, in C
 // (listed with `strace -f -e trace=file,desc` of one iteration, see bench/locks.bench.js):
-//   create  lock(path) default: open (ENOENT), open O_CREAT|O_EXCL, fchmod, F_OFD_SETLK,
-//           write header + record, statx; release: statx, lstat (statx), unlink,
-//           F_UNLCK, close
+//   create  lock(path) default: open (ENOENT), open(dir, O_TMPFILE), fchmod, F_OFD_SETLK,
+//           write header + record, linkat into place; release: statx, lstat (statx),
+//           unlink, close (which drops the lock)
 //   keep    lock(path, { keep: true }) on the kept file: open, statx, F_OFD_SETLK, statx,
-//           pread head, ftruncate to the header, write record, statx; release: statx,
-//           ftruncate to the header, F_UNLCK, close
+//           pread head, write record (the file is exactly its header: no cut), statx;
+//           release: ftruncate to the header, close
 // usage: lock_cycle create|keep FILE MILLISECONDS -> prints cycles per second
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,16 +39,19 @@ static int fstatx(int fd, struct statx* sx) { return statx(fd, "", AT_EMPTY_PATH
 
 static const int kFlags = O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
 
-static int cycle_create(const char* path) {
+static int cycle_create(const char* path, const char* dir) {
   struct statx sx, at;
+  char proc[64];
   int fd = open(path, kFlags);
   if (fd >= 0 || errno != ENOENT) return -1;
-  fd = open(path, kFlags | O_CREAT | O_EXCL, 0666);
+  fd = open(dir, O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, 0666);
   if (fd < 0 || fchmod(fd, 0666) || ofd(fd, F_WRLCK)) return -1;
-  if (write(fd, content, headerLen + recordLen) < 0 || fstatx(fd, &sx)) return -1;
+  if (write(fd, content, headerLen + recordLen) < 0) return -1;
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)) return -1;
   // release
   if (fstatx(fd, &sx) || statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &at)) return -1;
-  if (at.stx_ino != sx.stx_ino || unlink(path) || ofd(fd, F_UNLCK)) return -1;
+  if (at.stx_ino != sx.stx_ino || unlink(path)) return -1;
   return close(fd);
 }
 
@@ -57,10 +60,10 @@ static int cycle_keep(const char* path) {
   char head[4096];
   int fd = open(path, kFlags);
   if (fd < 0 || fstatx(fd, &sx) || ofd(fd, F_WRLCK) || fstatx(fd, &sx)) return -1;
-  if (pread(fd, head, sizeof head, 0) < 0 || ftruncate(fd, headerLen)) return -1;
+  if (pread(fd, head, sizeof head, 0) < 0) return -1;
   if (write(fd, content + headerLen, recordLen) < 0 || fstatx(fd, &sx)) return -1;
   // release
-  if (fstatx(fd, &sx) || ftruncate(fd, headerLen) || ofd(fd, F_UNLCK)) return -1;
+  if (ftruncate(fd, headerLen)) return -1;
   return close(fd);
 }
 
@@ -68,6 +71,11 @@ int main(int argc, char** argv) {
   if (argc < 4) return 2;
   int keep = strcmp(argv[1], "keep") == 0;
   const char* path = argv[2];
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char* slash = strrchr(dir, '/');
+  if (!slash) return 2;
+  *slash = 0;
   double ms = atof(argv[3]);
   headerLen = strlen(kHeader);
   memcpy(content, kHeader, headerLen);
@@ -84,7 +92,7 @@ int main(int argc, char** argv) {
   double start = now_ms(), t = start;
   while (t - start < ms) {
     for (int i = 0; i < 256; i++)
-      if ((keep ? cycle_keep(path) : cycle_create(path)) != 0) {
+      if ((keep ? cycle_keep(path) : cycle_create(path, dir)) != 0) {
         perror("lock_cycle");
         return 1;
       }

@@ -41,6 +41,7 @@ export interface Holder {
 }
 
 export const hostname = os.hostname();
+const hostnameJson = JSON.stringify(hostname);
 const idPrefix = `${process.pid.toString(36)}.${crypto.randomBytes(6).toString('hex')}`;
 let idCounter = 0;
 
@@ -56,7 +57,7 @@ export function recordLine(
   lease = DEFAULT_LEASE_MS,
   since = Date.now(),
 ): string {
-  return `{"v":1,"id":"${id}","backend":"${backend}","mode":"${mode}","pid":${process.pid},"hostname":${JSON.stringify(hostname)},"since":${since},"lease":${lease}}\n`;
+  return `{"v":1,"id":"${id}","backend":"${backend}","mode":"${mode}","pid":${process.pid},"hostname":${hostnameJson},"since":${since},"lease":${lease}}\n`;
 }
 
 export function tombstoneLine(id: string): string {
@@ -115,9 +116,10 @@ export function parseRecords(text: string): HolderRecord[] {
 
 /** Whether the first `n` bytes of `head` begin with the header line. */
 export function startsWithHeader(head: Uint8Array, n: number): boolean {
-  return (
-    n >= HEADER_BYTES.length && Buffer.from(head.buffer, head.byteOffset, HEADER_BYTES.length).equals(HEADER_BYTES)
-  );
+  if (n < HEADER_BYTES.length) return false;
+  // Byte by byte: no Buffer view allocated on every lock (the header is 13 bytes).
+  for (let i = 0; i < HEADER_BYTES.length; i++) if (head[i] !== HEADER_BYTES[i]) return false;
+  return true;
 }
 
 /**

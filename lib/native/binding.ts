@@ -23,6 +23,14 @@ export const enum FileType {
   Other = 3,
 }
 
+/** binding.pathCommit's last argument, besides a length > 0 to cut the file back to. */
+export const enum CommitMode {
+  /** Rewrite the whole file with the content (a file of fslock 0.1). */
+  Rewrite = 0,
+  /** Append the record: the file is exactly its header. */
+  Append = -1,
+}
+
 /** Flags of binding.pathRelease. */
 export const enum ReleaseFlags {
   Retract = 1,
@@ -80,7 +88,7 @@ export interface Binding {
   /** `dir`: create a missing lock file unnamed there first (Linux O_TMPFILE), then link it. */
   pathOpen(path: string, type: LockType, mode: number, content: string, dir?: string): number;
   pathAfterWait(fd: number): number;
-  pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, headerLen: number): number;
+  pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, commit: number): number;
   pathRelease(
     path: string,
     fd: number,

@@ -2,7 +2,7 @@
 // binding's fixed call sequences (native/glue_locks.cc): open or create the lock file,
 // settle whose it is, commit this holder's record; release and probe. The waits and
 // retries around the attempts: lib/native/path-waits.ts.
-import { type Binding, FileType, LockType, PathStatus, ReleaseFlags, DELETE_PENDING, head, out } from './binding';
+import { type Binding, CommitMode, FileType, LockType, PathStatus, ReleaseFlags, DELETE_PENDING, head, out } from './binding';
 import { errorCode, osError } from '../common/errors';
 import { onSharedFs } from '../locks/fstype';
 import { type FileOptions, type Held, type Probe } from '../locks/lock-backend';
@@ -151,13 +151,17 @@ export class PathProtocol {
     const ours = isLockFileContent(head, n, size) || (created && n === 0);
     if (!ours) return { kind: 'held', held: this.held(q, fd, false, false) };
     const v2 = startsWithHeader(head, n);
-    const records = n > 0 ? this.records(fd, n, size) : [];
+    // The header alone (the common case of a kept file): no records to parse.
+    const records = n > 0 && !(v2 && size === HEADER_BYTES.length) ? this.records(fd, n, size) : [];
     const fallback = records.filter((r) => r.backend === 'fallback');
     if (fallback.length && fallback.some((r) => recordLive(r, mtimeOf(q.path)))) {
       b.closeFile(fd);
       return { kind: 'fallback-holds' };
     }
-    const r = b.pathCommit(fd, q.type, q.content, q.record, q.tombstone, v2 ? HEADER_BYTES.length : 0);
+    // A file that is exactly its header (seen under the lock) needs no cut before the
+    // record: ftruncate to the same size would still update and dirty the inode.
+    const commit = !v2 ? CommitMode.Rewrite : size === n && n === HEADER_BYTES.length ? CommitMode.Append : HEADER_BYTES.length;
+    const r = b.pathCommit(fd, q.type, q.content, q.record, q.tombstone, commit);
     if (r < 0) {
       if (isGone(r)) return { kind: 'retry' };
       throw osError(r, b.lastSyscall(), q.path);
