@@ -2,7 +2,17 @@
 // binding's fixed call sequences (native/glue_locks.cc): open or create the lock file,
 // settle whose it is, commit this holder's record; release and probe. The waits and
 // retries around the attempts: lib/native/path-waits.ts.
-import { type Binding, CommitMode, FileType, LockType, PathStatus, ReleaseFlags, DELETE_PENDING, head, out } from './binding';
+import {
+  type Binding,
+  CommitMode,
+  FileType,
+  LockType,
+  PathStatus,
+  ReleaseFlags,
+  DELETE_PENDING,
+  head,
+  out,
+} from './binding';
 import { errorCode, osError } from '../common/errors';
 import { onSharedFs } from '../locks/fstype';
 import { type FileOptions, type Held, type Probe } from '../locks/lock-backend';
@@ -160,7 +170,11 @@ export class PathProtocol {
     }
     // A file that is exactly its header (seen under the lock) needs no cut before the
     // record: ftruncate to the same size would still update and dirty the inode.
-    const commit = !v2 ? CommitMode.Rewrite : size === n && n === HEADER_BYTES.length ? CommitMode.Append : HEADER_BYTES.length;
+    const commit = !v2
+      ? CommitMode.Rewrite
+      : size === n && n === HEADER_BYTES.length
+        ? CommitMode.Append
+        : HEADER_BYTES.length;
     const r = b.pathCommit(fd, q.type, q.content, q.record, q.tombstone, commit);
     if (r < 0) {
       if (isGone(r)) return { kind: 'retry' };
