@@ -13,8 +13,11 @@ export type PathLike = string | Buffer | URL;
  */
 export function toPath(value: unknown, name = 'path'): string {
   let p: string;
-  if (typeof value === 'string') p = value;
-  else if (Buffer.isBuffer(value)) p = value.toString('utf8');
+  if (typeof value === 'string') {
+    const known = resolvedPaths.get(value);
+    if (known !== undefined) return known;
+    p = value;
+  } else if (Buffer.isBuffer(value)) p = value.toString('utf8');
   else if (value instanceof URL) {
     if (value.protocol !== 'file:') throw invalidArgValue(name, value.href, 'must be a file: URL');
     p = fileURLToPath(value);
@@ -22,8 +25,24 @@ export function toPath(value: unknown, name = 'path'): string {
   if (p.includes('\0')) throw invalidArgValue(name, p, 'must be a string, Uint8Array, or URL without null bytes');
   if (p.length === 0) throw invalidArgValue(name, p, 'must be a non-empty path');
   // Resolved once: release() must remove this file even if the process chdir()s.
-  return nodePath.resolve(p);
+  const r = nodePath.resolve(p);
+  if (p === value && cwdFree(p)) {
+    if (resolvedPaths.size >= 256) resolvedPaths.clear();
+    resolvedPaths.set(p, r);
+  }
+  return r;
 }
+
+/**
+ * Absolute path strings already checked and resolved: a hot loop locking one path
+ * skips path.resolve, and gets the same string back each time (its hash is computed
+ * once for this thread's per-path state). Bounded; only paths the cwd cannot change.
+ */
+const resolvedPaths = new Map<string, string>();
+const cwdFree =
+  process.platform === 'win32'
+    ? (p: string) => /^[A-Za-z]:[\\/]/.test(p) // a drive letter: a path from a root alone depends on the current drive
+    : (p: string) => p.charCodeAt(0) === 47; // '/'
 
 /**
  * A path as the OS gets it: a string, or on POSIX a Buffer with the bytes of a path that

@@ -4,12 +4,9 @@
 // item 5.
 import * as fs from 'node:fs';
 import type { Held } from './lock-backend';
-import type { Lock } from './locks';
+import { type Lock, heldOf } from './locks';
 import { native } from './backends';
 import { hostname as thisHost } from './record';
-
-/** The backend's state behind each Lock (set by its constructor). */
-export const heldOf = new WeakMap<Lock, Held>();
 
 /**
  * The descriptor that holds a native path lock (POSIX: the fd whose open file
@@ -19,7 +16,7 @@ export const heldOf = new WeakMap<Lock, Held>();
  * spawn) shares the lock: it stays held until both have closed it.
  */
 export function lockDescriptor(l: Lock): number | undefined {
-  const h = heldOf.get(l) as (Held & { fd?: unknown; handedOut?: boolean }) | undefined;
+  const h = heldOf(l) as (Held & { fd?: unknown; handedOut?: boolean }) | undefined;
   if (!h || l.released || !native || process.platform === 'win32' || typeof h.fd !== 'number') return undefined;
   h.handedOut = true; // release unlocks before closing: the child's copy must not keep it
   return h.fd;
@@ -34,7 +31,7 @@ export function lockDescriptor(l: Lock): number | undefined {
  * file at the path is no longer this lock's.
  */
 export function adoptHolder(l: Lock, pid: number): boolean {
-  const h = heldOf.get(l) as (Held & { id?: unknown; ino?: unknown; fd?: unknown }) | undefined;
+  const h = heldOf(l) as (Held & { id?: unknown; ino?: unknown; fd?: unknown }) | undefined;
   if (!h || l.released || native || typeof h.id !== 'string' || typeof h.fd !== 'number') return false;
   const line = `${JSON.stringify({
     v: 1,

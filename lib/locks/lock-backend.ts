@@ -32,7 +32,7 @@ export interface Probe {
 
 export interface PathLockBackend {
   /** `w.timeout` is what is left of the caller's timeout after queueing. */
-  acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held>;
+  acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Held | Promise<Held>;
   /** `conflictsHere()` tells whether this thread itself holds a conflicting lock. */
   acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held;
   release(held: Held): void;

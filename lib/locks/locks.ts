@@ -20,7 +20,6 @@ import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from './record';
 import type { Holder } from './record';
 import { backend } from './backends';
 import { forget, nextWaiter, paths, stateOf } from './path-state';
-import { heldOf } from './cli-hooks';
 
 export type { Holder } from './record';
 export type { WaitOptions } from '../common/args';
@@ -68,13 +67,15 @@ export interface Lock extends AsyncDisposable, Disposable {
   releaseSync(): void;
 }
 
+// Set by PathLock's static block (a class's private fields are reachable only inside it).
+let heldOfLock: (l: Lock) => Held | undefined = () => undefined;
+
 class PathLock implements Lock {
   #held: Held | undefined;
   #lost: Error | undefined;
   #controller: AbortController | undefined;
   constructor(held: Held) {
     this.#held = held;
-    heldOf.set(this, held); // CLI hook, see lib/locks/cli-hooks.ts
     const s = stateOf(held.path);
     if (held.shared) s.shared++;
     else s.exclusive++;
@@ -130,6 +131,16 @@ class PathLock implements Lock {
   [Symbol.asyncDispose](): Promise<void> {
     return this.release();
   }
+  static {
+    // The fslock command's hooks (lib/locks/cli-hooks.ts) reach the backend's state
+    // through this, not through a WeakMap set on every lock (GC work on the hot path).
+    heldOfLock = (l) => (l instanceof PathLock ? l.#held : undefined);
+  }
+}
+
+/** The backend's state behind a held Lock (undefined once released). Internal. */
+export function heldOf(l: Lock): Held | undefined {
+  return heldOfLock(l);
 }
 
 function checkLockArgs(
@@ -163,7 +174,8 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
     // Nobody of this thread is waiting for this path: try at once.
     if (a.w.wait) s.busy = true;
     try {
-      return new PathLock(await backend().acquire(a.path, a.shared, a.w, a.f));
+      const h = backend().acquire(a.path, a.shared, a.w, a.f);
+      return new PathLock(h instanceof Promise ? await h : h);
     } finally {
       if (a.w.wait) nextWaiter(a.path, s);
       else forget(a.path, s);
@@ -198,7 +210,8 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
   };
   try {
     if (w.timeout === 0) throw timeoutError(a.path, a.w.timeout!);
-    return new PathLock(await backend().acquire(a.path, a.shared, w, a.f));
+    const h = backend().acquire(a.path, a.shared, w, a.f);
+    return new PathLock(h instanceof Promise ? await h : h);
   } finally {
     nextWaiter(a.path, s);
   }

@@ -9,7 +9,7 @@ import { type FileOptions, type Held, type PathLockBackend, pollDelay, sleep, sl
 import { type WaitOutcome, waitOnThread } from './native-wait';
 import { waitChunk } from '../locks/long-timer';
 import { describeHolder } from '../locks/record';
-import { PathProtocol, isGone } from './path-protocol';
+import { PathProtocol, type Request, type Step, isGone } from './path-protocol';
 
 /** The lock is held by someone else (also used by lib/locks/fd-locks.ts). */
 export function isWouldBlock(result: number): boolean {
@@ -57,13 +57,26 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
     return undefined;
   }
 
-  async acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held> {
-    const b = this.b;
+  /**
+   * The first attempt runs at once and, when it holds the lock (the uncontended case),
+   * returns it without a promise: lock() then awaits nothing more (a microtask turn
+   * and a promise less per lock).
+   */
+  acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Held | Promise<Held> {
+    if (w.signal?.aborted) throw abortReason(w.signal);
     const q = this.request(path, shared, o);
+    const first = this.open(q);
+    return first.kind === 'held' ? first.held : this.acquireLoop(q, w, first);
+  }
+
+  private async acquireLoop(q: Request, w: CheckedWait, first: Step | undefined): Promise<Held> {
+    const b = this.b;
+    const path = q.path;
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
     for (let spins = 0, polls = 0; ;) {
-      if (w.signal?.aborted) throw abortReason(w.signal);
-      let s = this.open(q);
+      if (first === undefined && w.signal?.aborted) throw abortReason(w.signal);
+      let s = first ?? this.open(q);
+      first = undefined;
       const waited = s.kind === 'busy';
       if (s.kind === 'busy') {
         const { fd, created } = s;
