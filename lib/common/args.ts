@@ -118,8 +118,11 @@ export function joinName(dir: FsPath, name: string | Buffer): FsPath {
   return fromLatin1(nodePath.posix.join(d, n));
 }
 
+/** No options given: one shared, frozen object instead of a new one per call. */
+const NO_OPTIONS = Object.freeze({});
+
 export function toOptions<T extends object>(value: unknown, name = 'options'): Partial<T> {
-  if (value === undefined || value === null) return {};
+  if (value === undefined || value === null) return NO_OPTIONS;
   if (typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'of type object', value);
   return value as Partial<T>;
 }

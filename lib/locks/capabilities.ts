@@ -85,16 +85,11 @@ export async function capabilities(dir: PathLike): Promise<Capabilities> {
         fsType,
         shared,
         crossHostLocks: crossHostLocks(fsType, shared),
-        flock:
-          !!n && tryIt(() => n.flock(fd, LockType.Exclusive, false) >= 0 && n.flock(fd, LockType.Unlock, false) >= 0),
+        flock: !!n && tryIt(() => n.flock(fd, LockType.Exclusive) >= 0 && n.flock(fd, LockType.Unlock) >= 0),
         ofdLocks:
           !!n &&
           process.platform === 'linux' &&
-          tryIt(
-            () =>
-              n.lockRange(fd, LockType.Exclusive, 0, 1, false) >= 0 &&
-              n.lockRange(fd, LockType.Unlock, 0, 1, false) >= 0,
-          ),
+          tryIt(() => n.lockRange(fd, LockType.Exclusive, 0, 1) >= 0 && n.lockRange(fd, LockType.Unlock, 0, 1) >= 0),
         // EEXIST is the answer of a filesystem that supports it; EINVAL of one that does not.
         noReplaceRename: !!n && tryIt(() => errorCode(n.rename(a, b, true)) === 'EEXIST'),
         tmpfile:

@@ -57,8 +57,8 @@ async function waitFd(
   if (o.cancelled !== undefined) {
     // Granted just as it was cancelled: undo, so that a cancelled call holds nothing.
     if (o.result === 0) {
-      if (kind === WaitKind.Flock) b.flock(fd, LockType.Unlock, false);
-      else b.lockRange(fd, LockType.Unlock, start, length, false);
+      if (kind === WaitKind.Flock) b.flock(fd, LockType.Unlock);
+      else b.lockRange(fd, LockType.Unlock, start, length);
     }
     throw o.cancelled;
   }
@@ -87,7 +87,7 @@ export async function flock(fd: number, mode: FlockMode, options?: WaitOptions):
   const w = toWaitOf(toOptions<WaitOptions>(options));
   const b = bindingFor('flock');
   if (w.signal?.aborted) throw abortReason(w.signal);
-  const r = b.flock(f, type, false);
+  const r = b.flock(f, type);
   if (r === 0) return;
   if (type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
   await waitFd(WaitKind.Flock, f, type, 0, 0, w, 'flock');
@@ -99,7 +99,7 @@ export function flockSync(fd: number, mode: FlockMode, options?: Omit<WaitOption
   const type = toMode(mode);
   const w = toWaitOf(toOptions<WaitOptions>(options));
   const b = bindingFor('flock');
-  const r = b.flock(f, type, false);
+  const r = b.flock(f, type);
   if (r === 0) return;
   if (type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
   waitFdSync(WaitKind.Flock, f, type, 0, 0, w);
@@ -132,7 +132,7 @@ export async function lockRange(fd: number, options: LockRangeOptions): Promise<
   const { fd: f, start, length, type, w } = checkRange(fd, options, true);
   const b = bindingFor('fcntl');
   if (w.signal?.aborted) throw abortReason(w.signal);
-  const r = b.lockRange(f, type, start, length, false);
+  const r = b.lockRange(f, type, start, length);
   if (r === 0) return;
   if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
   await waitFd(WaitKind.Range, f, type, start, length, w, 'fcntl');
@@ -141,7 +141,7 @@ export async function lockRange(fd: number, options: LockRangeOptions): Promise<
 export function lockRangeSync(fd: number, options: Omit<LockRangeOptions, 'signal'>): void {
   const { fd: f, start, length, type, w } = checkRange(fd, options, true);
   const b = bindingFor('fcntl');
-  const r = b.lockRange(f, type, start, length, false);
+  const r = b.lockRange(f, type, start, length);
   if (r === 0) return;
   if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
   waitFdSync(WaitKind.Range, f, type, start, length, w);
@@ -154,6 +154,6 @@ export async function unlockRange(fd: number, options: RangeOptions): Promise<vo
 export function unlockRangeSync(fd: number, options: RangeOptions): void {
   const { fd: f, start, length } = checkRange(fd, options, false);
   const b = bindingFor('fcntl');
-  const r = b.lockRange(f, LockType.Unlock, start, length, false);
+  const r = b.lockRange(f, LockType.Unlock, start, length);
   if (r < 0) throw osError(r, b.lastSyscall());
 }

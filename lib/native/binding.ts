@@ -82,8 +82,9 @@ export interface Binding {
   lastSyscall(): string;
   readonly INTERRUPTED: number;
 
-  flock(fd: number, type: LockType, wait: boolean): number;
-  lockRange(fd: number, type: LockType, start: number, length: number, wait: boolean): number;
+  /** Never waits: a busy lock is -EAGAIN (waits: waitSync, wait). */
+  flock(fd: number, type: LockType): number;
+  lockRange(fd: number, type: LockType, start: number, length: number): number;
 
   /** `dir`: create a missing lock file unnamed there first (Linux O_TMPFILE), then link it. */
   pathOpen(path: string, type: LockType, mode: number, content: string, dir?: string): number;
