@@ -19,6 +19,24 @@ function acquirer(impl, target, waiting) {
       return () => fslock.lockRange(fd, range).then(() => () => fslock.unlockRangeSync(fd, range));
     return () => fslock.flock(fd, 'exclusive').then(() => () => fslock.flockSync(fd, 'unlock'));
   }
+  if (impl === 'node-fifo') {
+    // No lock: the floor of any Node program woken by another process. The "release"
+    // writes a byte into a FIFO that the waiter's event loop reads (one wake-up of an
+    // idle loop, then a JavaScript callback and a promise).
+    if (waiting) {
+      const fifo = new (require('node:net').Socket)({
+        fd: fs.openSync(target, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK),
+        readable: true,
+        writable: false,
+      });
+      return () => new Promise((resolve) => fifo.once('data', () => resolve(() => {})));
+    }
+    let w;
+    return async () => () => {
+      w ??= fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      fs.writeSync(w, 'x');
+    };
+  }
   if (impl === 'proper-lockfile') {
     // Its fastest polling: retry every millisecond (the default fails at once).
     const opts = waiting

@@ -4,6 +4,10 @@
 // the system calls fslock makes (strace -f -e trace=file,desc of one lock()+release()):
 //   flock   flock(LOCK_EX) / flock(LOCK_UN) on a file that stays (fslock.flock)
 //   ofd     fcntl(F_OFD_SETLKW) / F_UNLCK on a file that stays (fslock.lockRange)
+//   ofd-loop  the same, waited for the way an event-loop program must (its loop thread
+//           cannot block in the kernel): a thread blocks in F_OFD_SETLKW and, granted,
+//           wakes the loop thread, asleep in epoll_wait, through an eventfd. Two
+//           wake-ups instead of one: the floor of fslock's design, not of any one call
 //   keep    lock(path, { keep: true }): open, fstat, F_OFD_SETLK (busy) → F_OFD_SETLKW,
 //           fstat, pread head, ftruncate to the header, write record, fstat; release:
 //           fstat, ftruncate to the header, F_UNLCK, close
@@ -17,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,6 +50,17 @@ static int ofd(int fd, short type, int wait) {
 }
 
 static int fd0 = -1;  // flock/ofd: one descriptor per process, the file stays
+static int efd = -1, ep = -1;  // ofd-loop: the waiter thread's way to the loop thread
+static pthread_t waiter;
+static int waiting;  // a waiter thread to join (after the timestamp)
+
+static void* waiter_thread(void* arg) {
+  (void)arg;
+  uint64_t one = 1;
+  ofd(fd0, F_WRLCK, 1);
+  if (write(efd, &one, sizeof one) != sizeof one) exit(1);
+  return NULL;
+}
 
 // Returns the descriptor that now holds the lock.
 static int acquire(void) {
@@ -52,6 +70,17 @@ static int acquire(void) {
   }
   if (!strcmp(mode, "ofd")) {
     ofd(fd0, F_WRLCK, 1);
+    return fd0;
+  }
+  if (!strcmp(mode, "ofd-loop")) {
+    struct epoll_event ev;
+    uint64_t n;
+    if (ofd(fd0, F_WRLCK, 0) == 0) return fd0;  // the holder's side: free at once
+    if (pthread_create(&waiter, NULL, waiter_thread, NULL)) exit(1);
+    waiting = 1;
+    while (epoll_wait(ep, &ev, 1, -1) != 1) {
+    }
+    if (read(efd, &n, sizeof n) != sizeof n) exit(1);
     return fd0;
   }
   const int flags = O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
@@ -95,7 +124,8 @@ static void release(int fd) {
     flock(fd, LOCK_UN);
     return;
   }
-  if (!strcmp(mode, "ofd")) {
+  if (waiting) pthread_join(waiter, NULL), waiting = 0;
+  if (!strcmp(mode, "ofd") || !strcmp(mode, "ofd-loop")) {
     ofd(fd, F_UNLCK, 0);
     return;
   }
@@ -119,12 +149,18 @@ int main(int argc, char** argv) {
   record[sizeof record - 2] = '\n';
   int go[2], back[2];
   if (pipe(go) || pipe(back)) return 1;
-  int stays = !strcmp(mode, "flock") || !strcmp(mode, "ofd");
+  int stays = !strcmp(mode, "flock") || !strcmp(mode, "ofd") || !strcmp(mode, "ofd-loop");
   if (stays) close(open(lockPath, O_RDWR | O_CREAT, 0644));
   pid_t pid = fork();
   if (pid == 0) {
     close(go[1]);  // so that the parent's close ends the loop
     if (stays) fd0 = open(lockPath, O_RDWR);
+    if (!strcmp(mode, "ofd-loop")) {
+      struct epoll_event ev = {.events = EPOLLIN};
+      efd = eventfd(0, EFD_CLOEXEC);
+      ep = epoll_create1(EPOLL_CLOEXEC);
+      if (efd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev)) return 1;
+    }
     char c;
     while (read(go[0], &c, 1) == 1) {
       if (write(back[1], "r", 1) != 1) return 1;  // about to block
