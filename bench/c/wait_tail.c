@@ -2,8 +2,11 @@
 // blocking fcntl(F_OFD_SETLKW) on a file that stays, holding it HOLD_US each time (a
 // busy loop) for MS milliseconds; every wait (request → granted) is printed in
 // microseconds. The kernel does not queue: a releaser may take the lock back before a
-// waiter that has waited long, which is what the tail shows.
-// usage: wait_tail FILE PROCESSES HOLD_US MS
+// waiter that has waited long, which is what the tail shows. GATE=1: each process first
+// takes a gate (an exclusive byte-range lock at 2^62) and drops it once it holds the
+// lock, so a releaser cannot take the lock back ahead of the waiter already in line
+// (an experiment for a fairness option; README "Waiting under contention").
+// usage: [GATE=1] wait_tail FILE PROCESSES HOLD_US MS
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +22,15 @@ static double now_us(void) {
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+static int ofd_range(int fd, short type, int wait, long long start, long long len) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = start;
+  fl.l_len = len;
+  return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
 static int ofd(int fd, short type, int wait) {
   struct flock fl;
   memset(&fl, 0, sizeof fl);
@@ -30,6 +42,7 @@ static int ofd(int fd, short type, int wait) {
 int main(int argc, char** argv) {
   if (argc < 5) return 2;
   int procs = atoi(argv[2]);
+  int gate = getenv("GATE") != NULL;
   double hold = atof(argv[3]), ms = atof(argv[4]);
   close(open(argv[1], O_RDWR | O_CREAT, 0644));
   double end = now_us() + ms * 1000;
@@ -47,7 +60,9 @@ int main(int argc, char** argv) {
     double* waits = malloc(cap * sizeof *waits);
     while (now_us() < end && n < cap) {
       double t0 = now_us();
+      if (gate && ofd_range(fd, F_WRLCK, 1, 1LL << 62, 1) != 0) return 1;
       if (ofd(fd, F_WRLCK, 1) != 0) return 1;
+      if (gate) ofd_range(fd, F_UNLCK, 0, 1LL << 62, 1);
       double t1 = now_us();
       waits[n++] = t1 - t0;
       while (now_us() - t1 < hold) {
