@@ -190,6 +190,10 @@ export interface CheckedWait {
   signal: AbortSignal | undefined;
 }
 
+/** The checked wait options of a call that gave none (shared: nothing changes it). */
+export const DEFAULT_WAIT: CheckedWait = Object.freeze({ wait: true, timeout: undefined, signal: undefined });
+
 export function toWait(o: Partial<WaitOptions>): CheckedWait {
+  if (o.wait === undefined && o.timeout === undefined && o.signal === undefined) return DEFAULT_WAIT;
   return { wait: toBool(o.wait, 'options.wait', true), timeout: toTimeout(o.timeout), signal: toSignal(o.signal) };
 }

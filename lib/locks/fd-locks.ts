@@ -1,7 +1,16 @@
 // Descriptor locks (flock, lockRange, unlockRange and their Sync forms): a lock on an
 // fd the caller opened, native backend only. Waits go to a waiter thread
 // (lib/native/native-wait.ts), never the event loop or libuv's threadpool.
-import { type CheckedWait, type WaitOptions, toFd, toInteger, toOptions, toWait, toBool } from '../common/args';
+import {
+  type CheckedWait,
+  type WaitOptions,
+  DEFAULT_WAIT,
+  toFd,
+  toInteger,
+  toOptions,
+  toWait,
+  toBool,
+} from '../common/args';
 import { type Binding, LockType, WaitKind, binding } from '../native/binding';
 import { waitChunk } from './long-timer';
 import { abortReason, invalidArgValue, lockedError, notSupportedError, osError, timeoutError } from '../common/errors';
@@ -30,13 +39,6 @@ function bindingFor(syscall: string): Binding {
   if (!native)
     throw notSupportedError(syscall, 'descriptor locks need the native backend (fslock.backend is "fallback")');
   return binding!;
-}
-
-/** The checked wait options of a call that gave none. */
-const defaultWait: CheckedWait = Object.freeze({ wait: true, timeout: undefined, signal: undefined });
-
-function toWaitOf(o: Partial<WaitOptions>): CheckedWait {
-  return o.wait === undefined && o.timeout === undefined && o.signal === undefined ? defaultWait : toWait(o);
 }
 
 /** Gives an fd lock request that would block: ELOCKED, ETIMEDOUT, or a wait. */
@@ -84,7 +86,7 @@ function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, l
 export async function flock(fd: number, mode: FlockMode, options?: WaitOptions): Promise<void> {
   const f = toFd(fd);
   const type = toMode(mode);
-  const w = toWaitOf(toOptions<WaitOptions>(options));
+  const w = toWait(toOptions<WaitOptions>(options));
   const b = bindingFor('flock');
   if (w.signal?.aborted) throw abortReason(w.signal);
   const r = b.flock(f, type);
@@ -97,7 +99,7 @@ export async function flock(fd: number, mode: FlockMode, options?: WaitOptions):
 export function flockSync(fd: number, mode: FlockMode, options?: Omit<WaitOptions, 'signal'>): void {
   const f = toFd(fd);
   const type = toMode(mode);
-  const w = toWaitOf(toOptions<WaitOptions>(options));
+  const w = toWait(toOptions<WaitOptions>(options));
   const b = bindingFor('flock');
   const r = b.flock(f, type);
   if (r === 0) return;
@@ -122,9 +124,9 @@ function checkRange(fd: unknown, options: unknown, locking: boolean) {
   const o = toOptions<LockRangeOptions>(options);
   const start = toInteger(o.start, 'options.start', 0);
   const length = toInteger(o.length, 'options.length', 0);
-  if (!locking) return { fd: f, start, length, type: LockType.Unlock, w: defaultWait };
+  if (!locking) return { fd: f, start, length, type: LockType.Unlock, w: DEFAULT_WAIT };
   const type = toBool(o.shared, 'options.shared', false) ? LockType.Shared : LockType.Exclusive;
-  return { fd: f, start, length, type, w: toWaitOf(o) };
+  return { fd: f, start, length, type, w: toWait(o) };
 }
 
 /** Locks a byte range (Linux: open-file-description lock; Windows: LockFileEx, mandatory). */
