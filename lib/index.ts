@@ -28,3 +28,4 @@ export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Update
 export { capabilities } from './locks/capabilities';
 export type { Capabilities } from './locks/capabilities';
 export type { FsLockError } from './common/errors';
+export type { PathLike } from './common/args';

@@ -5,6 +5,7 @@ import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
+/** A path as fslock's functions take it: a string, a Buffer or a `file:` URL (as `node:fs`). */
 export type PathLike = string | Buffer | URL;
 
 /**
