@@ -157,6 +157,16 @@ async function descriptorPair(dir) {
       }),
     });
     rows.push({ name: 'C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', ops: cFloor(bin, 'flock', file) });
+    // The Node-API crossing alone: the binding's own flock calls with no JavaScript
+    // around them (the package's internals, reached by path from this repository).
+    const { binding } = require('../dist/cjs/native/binding.js');
+    rows.push({
+      name: 'Node-API floor: the binding flock pair, no JavaScript around it',
+      ops: measureSync(() => {
+        binding.flock(fd, 2);
+        binding.flock(fd, 0);
+      }),
+    });
     const range = { start: 0, length: 0 };
     rows.push({
       name: 'fslock lockRangeSync+unlockRangeSync (OFD)',
@@ -193,7 +203,8 @@ async function descriptorPair(dir) {
     if (fslock.backend === 'native') {
       console.log(
         `\nC floor / fslock: flock pair ${ratio('C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', 'fslock flockSync(ex)+flockSync(unlock)').toFixed(2)}x, ` +
-          `OFD pair ${ratio('C fcntl(F_OFD_SETLK) wr+unlock', 'fslock lockRangeSync+unlockRangeSync (OFD)').toFixed(2)}x (target <= 1.3x, and faster than fs-native-extensions)`,
+          `OFD pair ${ratio('C fcntl(F_OFD_SETLK) wr+unlock', 'fslock lockRangeSync+unlockRangeSync (OFD)').toFixed(2)}x (target <= 1.3x, and faster than fs-native-extensions); ` +
+          `the bare Node-API crossing ${ratio('C flock(LOCK_EX|LOCK_NB)+flock(LOCK_UN)', 'Node-API floor: the binding flock pair, no JavaScript around it').toFixed(2)}x`,
       );
     }
   }
