@@ -13,6 +13,12 @@ const { fslock, native, tmpdir, rejectsWith, throwsWith, openFds } = require('./
 const HEADER = '{"fslock":2}\n';
 const posix = process.platform !== 'win32';
 
+/** All of a file's content through a descriptor (the inode, whatever the path names now). */
+function readFd(fd) {
+  const buf = Buffer.alloc(1 << 16);
+  return buf.toString('utf8', 0, fs.readSync(fd, buf, 0, buf.length, 0));
+}
+
 suite(`lock files, version 2 (${fslock.backend})`, () => {
   test('while held the file names its holder; release removes it, keep leaves the header alone', async (t) => {
     const dir = tmpdir(t);
@@ -45,6 +51,44 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
     await (await fslock.lock(p)).release();
     assert.equal(fs.existsSync(p), false);
   });
+
+  test(
+    'a holder whose lock file was replaced meanwhile retracts its record from its own inode, and leaves the new file alone',
+    {
+      skip:
+        (!native && 'native holders (a fallback holder whose file was replaced has lost its lock: ELOCKLOST)') ||
+        (!posix && 'Windows cannot rename over a file that is open'),
+    },
+    async (t) => {
+      // What a fallback reclaimer does (docs/protocol.md): rename a new file over the
+      // path while a native holder still holds the old inode, then wait on the old
+      // inode until that holder's record is retracted.
+      const dir = tmpdir(t);
+      for (const keep of [true, false]) {
+        const p = path.join(dir, `replaced-${keep}.lock`);
+        const l = await fslock.lock(p, { keep });
+        const old = fs.openSync(p, 'r');
+        t.after(() => fs.closeSync(old));
+        const replacement = `${HEADER}{"v":1,"id":"other","backend":"fallback","mode":"exclusive","pid":1,"hostname":"elsewhere","since":0,"lease":10000}\n`;
+        fs.writeFileSync(`${p}.new`, replacement);
+        fs.renameSync(`${p}.new`, p);
+        assert.match(readFd(old), /"pid":/, 'the old inode holds the record while held');
+        await l.release();
+        const text = readFd(old);
+        const live = text
+          .split('\n')
+          .filter((line) => line.includes(`"pid":${process.pid}`))
+          .filter((line) => !text.includes(`"release":"${JSON.parse(line).id}"`));
+        assert.deepEqual(live, [], `keep=${keep}: the record is retracted (cut or tombstone)`);
+        assert.ok(text.startsWith(HEADER), 'the old inode keeps its header');
+        assert.equal(
+          fs.readFileSync(p, 'utf8'),
+          replacement,
+          `keep=${keep}: the new file is neither changed nor removed`,
+        );
+      }
+    },
+  );
 
   test(
     'a created lock file has exactly the mode asked for, whatever the umask',
