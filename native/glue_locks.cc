@@ -78,9 +78,41 @@ int ReadHead(Napi::Env env, file_t f, const FileInfo &fi) {
   return 0;
 }
 
+// What TypeScript asks to have done at once when the locked file turns out to be exactly
+// the first `len` bytes of `content` (its header: fslock's own file, no record in it):
+// append the rest of `content`, this holder's record. That is the commit settle() in
+// lib/native/path-protocol.ts would ask for next, so a grant needs one crossing instead
+// of two (a hand-off about 10 µs sooner, p50). len 0: the head goes to TypeScript.
+struct Commit {
+  const Napi::Value content;
+  int64_t len;
+};
+
+// Appends the record and checks the inode is still linked. A file removed meanwhile
+// (nlink 0: a fallback reclaimer replaced it) is cut back to its header, which
+// retracts the record as a tombstone would (this holder is alone on it): start again.
+int CommitAtOnce(Napi::Env env, file_t f, const StrArg &content, size_t len) {
+  const char *sc = nullptr;
+  double *out = Data(env)->out;
+  FileInfo fi;
+  int r = os::WriteRecord(f, false, content.data() + len, content.size() - len, &sc);
+  if (r >= 0) r = os::Stat(f, &fi, &sc);
+  if (r < 0) return FailClose(env, f, r, sc);
+  if (fi.nlink == 0) {
+    os::Truncate(f, static_cast<int64_t>(len), &sc);
+    CloseTracked(env, f);
+    out[0] = kRetry;
+    return 0;
+  }
+  Report(out, fi);
+  out[0] = kAcquired;
+  return 0;
+}
+
 // After the lock is granted on an existing file: a removed inode is retried, a live one
-// is read for TypeScript (fslock's lock file, or someone else's file to leave alone).
-int AfterLock(Napi::Env env, file_t f) {
+// is read for TypeScript (fslock's own lock file, or someone else's file to leave
+// alone), or committed at once when it is exactly the header TypeScript gave.
+int AfterLock(Napi::Env env, file_t f, const Commit &c) {
   const char *sc = nullptr;
   FileInfo fi;
   int r = os::Stat(f, &fi, &sc);
@@ -90,7 +122,12 @@ int AfterLock(Napi::Env env, file_t f) {
     Data(env)->out[0] = kRetry;
     return 0;
   }
-  return ReadHead(env, f, fi);
+  r = ReadHead(env, f, fi);
+  if (r < 0 || c.len <= 0 || fi.size != c.len || Data(env)->out[4] != c.len) return r;
+  StrArg content(env, c.content);
+  size_t len = static_cast<size_t>(c.len);
+  if (content.size() <= len || std::memcmp(Data(env)->readBuf, content.data(), len) != 0) return 0;
+  return CommitAtOnce(env, f, content, len);
 }
 
 // Creates the lock file (exclusive create, exact mode), locks it before anyone can, and
@@ -158,10 +195,11 @@ double Create(Napi::Env env, const PathArg &path, int type, int mode, const StrA
   return static_cast<double>(f);
 }
 
-// pathOpen(path, type, mode, content, dir?) -> fd | -err; status in out[0]. Opens an
-// existing lock file (never following a final link, never blocking), checks that it is a
-// regular file, and tries the lock; a missing name is created with `content` (header +
-// record): unnamed in `dir` first and then linked (Linux), or created exclusively.
+// pathOpen(path, type, mode, content, dir, commitLen) -> fd | -err; status in out[0].
+// Opens an existing lock file (never following a final link, never blocking), checks
+// that it is a regular file, and tries the lock (held: AfterLock, commitLen is
+// Commit::len); a missing name is created with `content` (header + record): unnamed in
+// `dir` (a string) first and then linked (Linux), or created exclusively.
 Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   PathArg path(env, info[0]);
@@ -198,14 +236,15 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
     out[0] = kBusy;
     return Num(env, static_cast<double>(f));
   }
-  r = AfterLock(env, f);
+  r = AfterLock(env, f, Commit{info[3], I64(info, 5)});
   return Num(env, r < 0 ? r : out[0] == kRetry ? 0 : static_cast<double>(f));
 }
 
-// pathAfterWait(fd) -> 0 | -err; status in out[0] (kLocked or kRetry).
+// pathAfterWait(fd, content, commitLen) -> 0 | -err; status in out[0] (kLocked,
+// kAcquired or kRetry), as after pathOpen's lock.
 Napi::Value PathAfterWait(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  return Num(env, AfterLock(env, I64(info, 0)));
+  return Num(env, AfterLock(env, I64(info, 0), Commit{info[1], I64(info, 2)}));
 }
 
 // pathCommit(fd, type, content, record, tombstone, commit) -> 0 | -err; status in out[0].

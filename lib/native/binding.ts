@@ -86,9 +86,21 @@ export interface Binding {
   flock(fd: number, type: LockType): number;
   lockRange(fd: number, type: LockType, start: number, length: number): number;
 
-  /** `dir`: create a missing lock file unnamed there first (Linux O_TMPFILE), then link it. */
-  pathOpen(path: string, type: LockType, mode: number, content: string, dir?: string): number;
-  pathAfterWait(fd: number): number;
+  /**
+   * `dir`: create a missing lock file unnamed there first (Linux O_TMPFILE), then link it.
+   * `commitLen` > 0: a locked file that is exactly `content`'s first `commitLen` bytes
+   * gets the rest appended at once (PathStatus.Acquired).
+   */
+  pathOpen(
+    path: string,
+    type: LockType,
+    mode: number,
+    content: string,
+    dir: string | undefined,
+    commitLen: number,
+  ): number;
+  /** The checks after a granted wait, as after pathOpen's lock (`commitLen` likewise). */
+  pathAfterWait(fd: number, content: string, commitLen: number): number;
   pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, commit: number): number;
   pathRelease(
     path: string,

@@ -55,6 +55,13 @@ export interface Request {
   shared: boolean;
   type: LockType;
   content: string;
+  /**
+   * An exclusive request's header length in `content`: a locked file that is exactly
+   * that header (fslock's own, no record in it) gets the record in the same call
+   * (PathStatus.Acquired), as settle() would decide. 0 for shared requests, whose
+   * commit depends on co-holders (settle()).
+   */
+  commitLen: number;
   record: string;
   tombstone: string;
   o: FileOptions;
@@ -99,19 +106,20 @@ export class PathProtocol {
     const id = newId();
     const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease);
     const type = shared ? LockType.Shared : LockType.Exclusive;
-    return { path, shared, type, content: HEADER + record, record, tombstone: tombstoneLine(id), o };
+    const commitLen = shared ? 0 : HEADER_BYTES.length;
+    return { path, shared, type, content: HEADER + record, commitLen, record, tombstone: tombstoneLine(id), o };
   }
 
   /** Opens (or creates) the lock file and tries the lock once. */
   protected open(q: Request): Step {
     const b = this.b;
     const dir = anonDir(q.path);
-    let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir);
+    let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir, q.commitLen);
     const sc = fd < 0 ? b.lastSyscall() : '';
     if (fd < 0 && dir !== undefined && (sc === 'tmpfile' || (sc === 'linkat' && errorCode(fd) !== 'EEXIST'))) {
       // No O_TMPFILE here (or no /proc to link it through): create it by name instead.
       if (ANON_UNSUPPORTED.has(errorCode(fd)) || sc === 'linkat') noAnon.add(dir);
-      fd = b.pathOpen(q.path, q.type, q.o.mode, q.content);
+      fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, undefined, q.commitLen);
     }
     if (fd < 0) {
       // EEXIST: created by someone else between our open and our create. ENOENT after
@@ -123,6 +131,8 @@ export class PathProtocol {
       throw openError(code, b.lastSyscall(), q.path) ?? osError(fd, b.lastSyscall(), q.path);
     }
     switch (out[0] as PathStatus) {
+      case PathStatus.Acquired:
+        return { kind: 'held', held: this.held(q, fd, true, true) };
       case PathStatus.Retry:
         return { kind: 'retry' };
       case PathStatus.NotRegular:
@@ -140,12 +150,13 @@ export class PathProtocol {
 
   /** After a granted wait: the file is re-checked and judged like a fresh open. */
   protected afterWait(q: Request, fd: number, created: boolean): Step {
-    const r = this.b.pathAfterWait(fd);
+    const r = this.b.pathAfterWait(fd, q.content, q.commitLen);
     if (r < 0) {
       if (isGone(r)) return { kind: 'retry' };
       throw osError(r, this.b.lastSyscall(), q.path);
     }
     if (out[0] === PathStatus.Retry) return { kind: 'retry' };
+    if (out[0] === PathStatus.Acquired) return { kind: 'held', held: this.held(q, fd, true, true) };
     return this.settle(q, fd, created);
   }
 
