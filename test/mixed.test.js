@@ -37,39 +37,34 @@ function deadRecord(extra = {}) {
 }
 
 suite(`native and fallback processes together (this process: ${fslock.backend})`, () => {
-  test('overlap checker: 2 native + 2 fallback processes, shared and exclusive mixed', async (t) => {
+  /** 2 native + 2 fallback stress workers on one lock file; asserts no overlap, returns the dir. */
+  async function overlapChecker(t, name, extra) {
     const dir = tmpdir(t);
-    const file = path.join(dir, 'mixed.lock');
     const inside = path.join(dir, 'inside');
     fs.mkdirSync(inside);
     const per = stress ? 2000 : 250;
     const kids = [NATIVE, NATIVE, FALLBACK, FALLBACK].map((o) =>
-      spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '30'], o),
+      spawnFixture(t, 'stress-worker.js', [path.join(dir, name), inside, String(per), '30', ...extra], o),
     );
     const results = await Promise.all(kids.map((k) => k.next('done', 240_000)));
     const overlaps = results.reduce((n, r) => n + r.overlaps, 0);
     t.diagnostic(`${results.reduce((n, r) => n + r.acquired, 0)} acquisitions, ${overlaps} overlaps`);
     assert.equal(overlaps, 0);
+    return dir;
+  }
+
+  test('overlap checker: 2 native + 2 fallback processes, shared and exclusive mixed', async (t) => {
+    const dir = await overlapChecker(t, 'mixed.lock', []);
     assert.deepEqual(fs.readdirSync(dir), ['inside'], 'no lock, temp or claim file left');
   });
 
   test('overlap checker with the lock file kept: 2 native + 2 fallback processes', async (t) => {
     // Kept files are what natives append their record to and cut back on release,
     // while fallbacks reclaim the header-only file by replacing it (docs/protocol.md).
-    const dir = tmpdir(t);
-    const file = path.join(dir, 'kept.lock');
-    const inside = path.join(dir, 'inside');
-    fs.mkdirSync(inside);
-    const per = stress ? 2000 : 250;
-    const kids = [NATIVE, NATIVE, FALLBACK, FALLBACK].map((o) =>
-      spawnFixture(t, 'stress-worker.js', [file, inside, String(per), '30', 'keep'], o),
-    );
-    const results = await Promise.all(kids.map((k) => k.next('done', 240_000)));
-    const overlaps = results.reduce((n, r) => n + r.overlaps, 0);
-    t.diagnostic(`${results.reduce((n, r) => n + r.acquired, 0)} acquisitions, ${overlaps} overlaps`);
-    assert.equal(overlaps, 0);
+    const dir = await overlapChecker(t, 'kept.lock', ['keep']);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['inside', 'kept.lock'], 'no temp or claim file left');
-    assert.equal(fs.readFileSync(file, 'utf8'), '{"fslock":2}\n', 'the kept file holds its header alone');
+    const kept = fs.readFileSync(path.join(dir, 'kept.lock'), 'utf8');
+    assert.equal(kept, '{"fslock":2}\n', 'the kept file holds its header alone');
   });
 
   test('a counter incremented by native and fallback processes loses nothing', async (t) => {
