@@ -123,10 +123,12 @@ export class PathProtocol {
     }
     if (fd < 0) {
       // EEXIST: created by someone else between our open and our create. ENOENT after
-      // the open (GlusterFS opens lazily, open-behind: the lock or the fstat is the first
-      // call to reach the server): another client replaced the file meanwhile.
+      // the open (GlusterFS opens lazily, open-behind: the lock, the fstat or the record
+      // written at once is the first call to reach the server): another client replaced
+      // the file meanwhile.
       const code = errorCode(fd);
-      const afterOpen = code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read');
+      const afterOpen =
+        code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read' || sc === 'write');
       if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
       throw openError(code, b.lastSyscall(), q.path) ?? osError(fd, b.lastSyscall(), q.path);
     }
