@@ -91,6 +91,25 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
   );
 
   test(
+    'release never removes what was planted at the lock path meanwhile (a symlink)',
+    { skip: !posix && 'symlinks need privileges on Windows' },
+    async (t) => {
+      const dir = tmpdir(t);
+      const target = path.join(dir, 'precious');
+      fs.writeFileSync(target, 'data');
+      for (const keep of [false, true]) {
+        const p = path.join(dir, `planted-${keep}.lock`);
+        const l = await fslock.lock(p, { keep });
+        fs.renameSync(p, `${p}.moved`);
+        fs.symlinkSync(target, p);
+        await l.release();
+        assert.equal(fs.readlinkSync(p), target, `keep=${keep}: the planted link stays`);
+        assert.equal(fs.readFileSync(target, 'utf8'), 'data', 'and what it points to is untouched');
+      }
+    },
+  );
+
+  test(
     'a created lock file has exactly the mode asked for, whatever the umask',
     { skip: !posix && 'POSIX modes' },
     async (t) => {

@@ -279,7 +279,7 @@ function removeIfMine(path: string, id: string): void {
  */
 function startHeartbeat(h: FallbackHeld, lease: number): void {
   h.heartbeat = setInterval(() => {
-    if (checkLost(h)) return;
+    if (checkPath(h) === 'theirs') return;
     const now = new Date();
     try {
       fs.futimesSync(h.fd, now, now);
@@ -298,14 +298,14 @@ function markLost(h: FallbackHeld): void {
 }
 
 /**
- * Whether the held inode is no longer the lock file (reclaimed by someone else). Only
- * what is seen at the path decides: a lock file without our record (or no file at
- * all) means lost; a path that cannot be read now (ESTALE: the client's entry is stale,
- * which GlusterFS was seen to keep for minutes) decides nothing, and the next
- * heartbeat looks again.
+ * What the lock path shows now: 'mine' (our file), 'theirs' (the lock was lost: marked),
+ * or 'unknown'. Only what is seen at the path decides: a lock file without our record
+ * (or no file at all) means lost; a path that cannot be read now (ESTALE: the client's
+ * entry is stale, which GlusterFS was seen to keep for minutes; ELOOP: a link planted
+ * there) decides nothing, and the next heartbeat looks again.
  */
-function checkLost(h: FallbackHeld): boolean {
-  if (h.lost) return true;
+function checkPath(h: FallbackHeld): 'mine' | 'theirs' | 'unknown' {
+  if (h.lost) return 'theirs';
   let suspect: boolean;
   try {
     suspect = fs.fstatSync(h.fd).nlink === 0 || fs.lstatSync(h.path).ino !== h.ino;
@@ -315,9 +315,9 @@ function checkLost(h: FallbackHeld): boolean {
   // Confirmed by the file's content: GlusterFS can report a cached link count of 0 for
   // a second after the record file's temp name went, and some FUSE filesystems number
   // each link apart.
-  if (!suspect || atPath(h) !== 'theirs') return false;
-  markLost(h);
-  return true;
+  const seen = suspect ? atPath(h) : 'mine';
+  if (seen === 'theirs') markLost(h);
+  return seen;
 }
 
 /**
@@ -458,16 +458,19 @@ class FallbackLocks implements PathLockBackend {
     try {
       // Only our own file goes: after a reclaim by another host (our lease lapsed) the
       // file at the path is theirs, and the lock was lost.
-      if (checkLost(h)) return;
+      const seen = checkPath(h);
+      if (seen === 'theirs') return;
       try {
         // Kept: our record goes from our own inode, even when the path cannot be read
         // now (a stale client entry: the file at the path is most likely still ours,
         // and a record left behind would stop every process of this host while we
-        // live); not when a native process rewrote it after our lease lapsed.
+        // live); not when a native process rewrote it after our lease lapsed. Removed:
+        // only a path seen to be ours (never what was planted there: a link, a file
+        // we cannot read).
         if (h.keep) {
           if (recordStillIn(h)) fs.ftruncateSync(h.fd, Buffer.byteLength(HEADER));
           else markLost(h);
-        } else fs.unlinkSync(h.path);
+        } else if (seen === 'mine') fs.unlinkSync(h.path);
       } catch {
         // Release never fails because the file cannot be changed (EPERM, ESTALE…):
         // then the record stays until its process is gone or its lease lapses.
