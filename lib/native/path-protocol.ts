@@ -115,11 +115,12 @@ export class PathProtocol {
     const b = this.b;
     const dir = anonDir(q.path);
     let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir, q.commitLen);
-    const sc = fd < 0 ? b.lastSyscall() : '';
+    let sc = fd < 0 ? b.lastSyscall() : '';
     if (fd < 0 && dir !== undefined && (sc === 'tmpfile' || (sc === 'linkat' && errorCode(fd) !== 'EEXIST'))) {
       // No O_TMPFILE here (or no /proc to link it through): create it by name instead.
       if (ANON_UNSUPPORTED.has(errorCode(fd)) || sc === 'linkat') noAnon.add(dir);
       fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, undefined, q.commitLen);
+      sc = fd < 0 ? b.lastSyscall() : '';
     }
     if (fd < 0) {
       // EEXIST: created by someone else between our open and our create. ENOENT after
@@ -130,7 +131,7 @@ export class PathProtocol {
       const afterOpen =
         code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read' || sc === 'write');
       if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
-      throw openError(code, b.lastSyscall(), q.path) ?? osError(fd, b.lastSyscall(), q.path);
+      throw openError(code, sc, q.path) ?? osError(fd, sc, q.path);
     }
     switch (out[0] as PathStatus) {
       case PathStatus.Acquired:
