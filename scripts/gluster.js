@@ -413,13 +413,6 @@ function readThroughFd(file) {
 // --- the API -------------------------------------------------------------------------
 
 /**
- * Creates, starts and mounts (twice) the volume `fslock-<tag>`; returns
- * { volume, brick, mounts: [a, b], hostname, coherent, ms }. `coherent`: client caching
- * off (COHERENT_OPTIONS, COHERENT_MOUNT). `tag` defaults to this process's pid,
- * and this process is its owner (a later run cleans it up should this one be killed);
- * `owner: null` makes a volume that only `down` removes.
- */
-/**
  * Client caching off, for `coherent` volumes: GlusterFS clients otherwise show another
  * client's renames and writes up to about a second late (md-cache = stat-prefetch,
  * quick-read, io-cache, open-behind, read-ahead, readdir-ahead; write-behind delays
@@ -436,6 +429,13 @@ const COHERENT_OPTIONS = [
 ];
 const COHERENT_MOUNT = 'attribute-timeout=0,entry-timeout=0';
 
+/**
+ * Creates, starts and mounts (twice) the volume `fslock-<tag>`; returns
+ * { volume, brick, mounts: [a, b], hostname, coherent, ms }. `coherent`: client caching
+ * off (COHERENT_OPTIONS, COHERENT_MOUNT). `tag` defaults to this process's pid,
+ * and this process is its owner (a later run cleans it up should this one be killed);
+ * `owner: null` makes a volume that only `down` removes.
+ */
 function up({ tag = `p${process.pid}`, owner = process.pid, coherent = false } = {}) {
   const t0 = Date.now();
   checkMachine();
