@@ -5,9 +5,9 @@ import * as nodePath from 'node:path';
 import { timeoutError } from './common/errors';
 import { backend } from './index';
 import { isLocked, lock, lockHolder, type Lock } from './locks/locks';
-import { clearLongTimeout, setLongTimeout } from './locks/long-timer';
+import { clearLongTimeout, setLongTimeout } from './common/long-timer';
 import { CAUGHT, runner, signalNumber } from './cli/cli-run';
-import { describeHolder } from './locks/record';
+import { describeHolder } from './protocol/record';
 
 const USAGE = `Usage: fslock [options] LOCKFILE [--] COMMAND [ARGS...]
        fslock -H|--holder [--json] LOCKFILE
@@ -98,7 +98,7 @@ function parse(args: string[]): Options | 'help' | 'version' {
     else if (a === '-w' || a === '--timeout' || a === '--wait') {
       const v = val(a);
       const secs = Number(v);
-      // Any finite number of seconds, waited for however long (lib/locks/long-timer.ts).
+      // Any finite number of seconds, waited for however long (lib/common/long-timer.ts).
       if (v.trim() === '' || !Number.isFinite(secs) || secs < 0) throw new UsageError(`invalid timeout: ${v}`);
       o.timeout = secs * 1000;
     } else if (a === '-E' || a === '--conflict-exit-code') {

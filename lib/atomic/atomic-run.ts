@@ -17,7 +17,7 @@ import {
 } from '../common/errors';
 import { ops, writeChunks, type AtomicJob } from './atomic-ops';
 import { sweep, sweepAgain, sweepSync, tempPath } from './atomic-temp';
-import { sleep, sleepSync } from '../locks/lock-backend';
+import { sleep, sleepSync } from '../protocol/lock-backend';
 
 /** Data of a write: text, or bytes of any ArrayBufferView. */
 export type Data = string | ArrayBufferView;

@@ -15,7 +15,7 @@ import {
 import { abortReason, codeError } from '../common/errors';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { sweep, sweepSync, tempPath } from './atomic-temp';
-import { onSharedFs } from '../locks/fstype';
+import { onSharedFs } from '../common/fstype';
 import { lock } from '../locks/locks';
 import {
   checkOptions,

@@ -137,7 +137,7 @@ export function toBool(value: unknown, name: string, dflt: boolean): boolean {
 /**
  * Milliseconds: a number >= 0, or undefined for "no limit" (also `Infinity`). Every
  * finite value is honoured as given, also beyond Node's 2^31-1 ms timer limit: the
- * waits arm their timers through lib/locks/long-timer.ts (setLongTimeout / waitChunk).
+ * waits arm their timers through lib/common/long-timer.ts (setLongTimeout / waitChunk).
  */
 export function toTimeout(value: unknown, name = 'options.timeout'): number | undefined {
   if (value === undefined || value === Infinity) return undefined;

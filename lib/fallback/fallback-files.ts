@@ -4,9 +4,9 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { codeError, fsErrorCode } from '../common/errors';
-import { onSharedFs } from '../locks/fstype';
-import { openError } from '../locks/lockfile';
-import { READ_MAX } from '../locks/record';
+import { onSharedFs } from '../common/fstype';
+import { openError } from '../protocol/lockfile';
+import { READ_MAX } from '../protocol/record';
 
 export const C = fs.constants;
 // O_NOFOLLOW: never follow a planted link; O_NONBLOCK: a FIFO never blocks the open.

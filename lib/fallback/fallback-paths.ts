@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import type { CheckedWait } from '../common/args';
 import { abortReason, codeError, deadlockError, fsErrorCode, lockedError, timeoutError } from '../common/errors';
-import { onSharedFs } from '../locks/fstype';
+import { onSharedFs } from '../common/fstype';
 import {
   type FileOptions,
   type Held,
@@ -21,7 +21,7 @@ import {
   pollDelay,
   sleep,
   sleepSync,
-} from '../locks/lock-backend';
+} from '../protocol/lock-backend';
 import {
   C,
   NOFOLLOW,
@@ -35,7 +35,7 @@ import {
   refreshFd,
   writeTemp,
 } from './fallback-files';
-import { kindOf, notRegularError, otherKindName } from '../locks/lockfile';
+import { kindOf, notRegularError, otherKindName } from '../protocol/lockfile';
 import {
   HEADER,
   READ_MAX,
@@ -47,7 +47,7 @@ import {
   recordLine,
   recordLive,
   toHolder,
-} from '../locks/record';
+} from '../protocol/record';
 import { lockLostError } from '../common/errors';
 
 /**

@@ -3,7 +3,7 @@
 // `native` whether the kernel's locks are in reach.
 import { binding } from '../native/binding';
 import { NativeLocks } from '../native/path-waits';
-import type { PathLockBackend } from './lock-backend';
+import type { PathLockBackend } from '../protocol/lock-backend';
 
 export const native = binding ? new NativeLocks(binding) : undefined;
 let fallbackBackend: PathLockBackend | undefined;

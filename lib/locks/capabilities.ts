@@ -6,7 +6,7 @@ import * as nodePath from 'node:path';
 import { toPath, type PathLike } from '../common/args';
 import { AtomicFlags, LockType, binding, backendName } from '../native/binding';
 import { codeError, errorCode } from '../common/errors';
-import { crossHostLocks, mountOf, onSharedFs } from './fstype';
+import { crossHostLocks, mountOf, onSharedFs } from '../common/fstype';
 
 export interface Capabilities {
   /** The backend that would run here. */

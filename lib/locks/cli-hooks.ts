@@ -3,10 +3,10 @@
 // runs, as flock(1) does, so that the lock lives as long as either of them: issue 14,
 // item 5.
 import * as fs from 'node:fs';
-import type { Held } from './lock-backend';
+import type { Held } from '../protocol/lock-backend';
 import { type Lock, heldOf } from './locks';
 import { native } from './backends';
-import { hostname as thisHost } from './record';
+import { hostname as thisHost } from '../protocol/record';
 
 /**
  * The descriptor that holds a native path lock (POSIX: the fd whose open file

@@ -12,7 +12,7 @@ import {
   toBool,
 } from '../common/args';
 import { type Binding, LockType, WaitKind, binding } from '../native/binding';
-import { waitChunk } from './long-timer';
+import { waitChunk } from '../common/long-timer';
 import { abortReason, invalidArgValue, lockedError, notSupportedError, osError, timeoutError } from '../common/errors';
 import { isWouldBlock } from '../native/path-waits';
 import { native } from './backends';

@@ -13,15 +13,15 @@ import {
   toBool,
 } from '../common/args';
 import { backendName } from '../native/binding';
-import { type LongTimer, clearLongTimeout, setLongTimeout } from './long-timer';
+import { type LongTimer, clearLongTimeout, setLongTimeout } from '../common/long-timer';
 import { abortReason, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
-import type { FileOptions, Held } from './lock-backend';
-import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from './record';
-import type { Holder } from './record';
+import type { FileOptions, Held } from '../protocol/lock-backend';
+import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
+import type { Holder } from '../protocol/record';
 import { backend } from './backends';
 import { forget, nextWaiter, paths, stateOf } from './path-state';
 
-export type { Holder } from './record';
+export type { Holder } from '../protocol/record';
 export type { WaitOptions } from '../common/args';
 
 /** Options of {@link lock}, {@link lockSync} and {@link withLock}. */

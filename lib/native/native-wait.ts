@@ -6,7 +6,7 @@
 // nothing from here: its environment's teardown cancels and undoes its waits.
 import { type Binding, type LockType, type WaitKind } from './binding';
 import { abortReason } from '../common/errors';
-import { type LongTimer, clearLongTimeout, setLongTimeout } from '../locks/long-timer';
+import { type LongTimer, clearLongTimeout, setLongTimeout } from '../common/long-timer';
 
 /** The outcome of a wait: the OS result, and why it was cancelled (if it was). */
 export interface WaitOutcome {

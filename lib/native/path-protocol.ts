@@ -14,9 +14,9 @@ import {
   out,
 } from './binding';
 import { errorCode, osError } from '../common/errors';
-import { onSharedFs } from '../locks/fstype';
-import { type FileOptions, type Held, type Probe } from '../locks/lock-backend';
-import { notRegularError, openError, otherKindName } from '../locks/lockfile';
+import { onSharedFs } from '../common/fstype';
+import { type FileOptions, type Held, type Probe } from '../protocol/lock-backend';
+import { notRegularError, openError, otherKindName } from '../protocol/lockfile';
 import {
   HEADER,
   HEADER_BYTES,
@@ -31,7 +31,7 @@ import {
   startsWithHeader,
   tombstoneLine,
   toHolder,
-} from '../locks/record';
+} from '../protocol/record';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 

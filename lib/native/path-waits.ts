@@ -5,10 +5,17 @@
 import type { CheckedWait } from '../common/args';
 import { type LockType, WaitKind } from './binding';
 import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from '../common/errors';
-import { type FileOptions, type Held, type PathLockBackend, pollDelay, sleep, sleepSync } from '../locks/lock-backend';
+import {
+  type FileOptions,
+  type Held,
+  type PathLockBackend,
+  pollDelay,
+  sleep,
+  sleepSync,
+} from '../protocol/lock-backend';
 import { type WaitOutcome, waitOnThread } from './native-wait';
-import { waitChunk } from '../locks/long-timer';
-import { describeHolder } from '../locks/record';
+import { waitChunk } from '../common/long-timer';
+import { describeHolder } from '../protocol/record';
 import { PathProtocol, type Request, type Step, isGone } from './path-protocol';
 
 /** The lock is held by someone else (also used by lib/locks/fd-locks.ts). */
