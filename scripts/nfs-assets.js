@@ -52,8 +52,15 @@ exec switch_root /newroot /bin/bash "$INIT"
 const sh = (cmd, args, opts = {}) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 600_000, ...opts });
 
-/** linux-image-6.1.0-NN-amd64's version: what linux-image-amd64 depends on today. */
+/**
+ * The kernel to boot: one cached already (asking apt-cache takes seconds, and a cached
+ * kernel boots offline), else linux-image-amd64's current dependency.
+ */
 function kernelVersion(log) {
+  const cached = fs.existsSync(CACHE)
+    ? fs.readdirSync(CACHE).filter((d) => fs.existsSync(path.join(CACHE, d, 'ready')))
+    : [];
+  if (cached.length) return cached.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
   const ask = () => /linux-image-(\S+-amd64)/.exec(sh('apt-cache', ['depends', 'linux-image-amd64']))?.[1];
   let v;
   try {
@@ -65,11 +72,6 @@ function kernelVersion(log) {
     }
   } catch {}
   if (v) return v;
-  // No package lists: a kernel cached earlier still boots.
-  const cached = fs.existsSync(CACHE)
-    ? fs.readdirSync(CACHE).filter((d) => fs.existsSync(path.join(CACHE, d, 'ready')))
-    : [];
-  if (cached.length) return cached.sort().pop();
   throw Object.assign(new Error('cannot find the kernel package (apt-cache depends linux-image-amd64)'), {
     unavailable: true,
   });

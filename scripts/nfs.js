@@ -9,7 +9,8 @@
 //   node scripts/nfs.js down               tears that down (and any leftover of a killed run)
 //
 // As a module (test/nfs.test.js): up({ tag, mounts }) -> setup; run(setup, guest, script),
-// start(...) for a job that keeps running; down(setup). Root, Linux and x86-64 only (the
+// start(...) for a job that keeps running (scripts/nfs-jobs.js); down(setup). The guest's
+// PID 1 is scripts/nfs-guest.sh; what it boots from, scripts/nfs-assets.js. Root, Linux and x86-64 only (the
 // guests run the host's own binaries, seen over 9p): elsewhere up() throws an error with
 // `unavailable` set and the reason. Tool output goes to stderr; every wait is bounded.
 //
@@ -33,6 +34,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const tooling = require('./tooling');
 const assets = require('./nfs-assets');
+const { start, run, runSync } = require('./nfs-jobs');
 
 const STATE = '/run/fslock-nfs';
 // The guests mount their own tmpfs over /run, /mnt, /var/lib and /var/tmp: the control
@@ -154,6 +156,17 @@ function qemus(tag) {
     });
 }
 
+/** User + system CPU seconds a process has used (/proc/PID/stat utime, stime). */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Math.round((Number(f[11]) + Number(f[12])) / 100); // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
 function terminate(pid) {
   try {
     process.kill(pid, 'SIGCONT'); // a guest paused by freeze() handles no signal until then
@@ -177,10 +190,12 @@ function teardown(tag) {
   const t0 = Date.now();
   // The guests hold nothing that must survive (their disks are tmpfs): QEMU exits on
   // SIGTERM at once; timeout(1) around it then exits too.
-  for (const p of qemus(tag)) terminate(p);
+  const pids = qemus(tag);
+  const cpu = pids.map(cpuSeconds); // what the emulated guests cost the host
+  for (const p of pids) terminate(p);
   fs.rmSync(inst.dir, { recursive: true, force: true });
   fs.rmSync(inst.stateFile, { force: true });
-  log(`${tag} torn down in ${Date.now() - t0} ms`);
+  log(`${tag} torn down in ${Date.now() - t0} ms${cpu.length ? ` (QEMU CPU time: ${cpu.join(' s, ')} s)` : ''}`);
 }
 
 function readState(tag) {
@@ -309,103 +324,6 @@ function ready(inst, pids, ms) {
       throw new Error(`${e.message}\n${why.join('\n')}\nqemu.log: ${tail(path.join(g.ctl, 'qemu.log'), 5)}`);
     }
   }
-}
-
-// --- jobs in a guest ----------------------------------------------------------------
-
-let jobSeq = 0;
-
-/**
- * Starts `script` (bash) in guest `n` (1 or 2) and returns the job at once: `output()`
- * (what it printed so far), `lines()` (its JSON lines, parsed), `done(ms)` (resolves
- * {status, stdout} when it ends, rejects after `ms`), `kill()` (SIGKILL to the whole
- * job), `pid()` (its session leader in the guest, once started).
- */
-function start(setup, n, script) {
-  const g = setup.guests[n - 1];
-  const id = `j${process.pid}-${Date.now()}-${jobSeq++}`;
-  const base = path.join(g.ctl, id);
-  fs.writeFileSync(`${base}.tmp`, script);
-  fs.renameSync(`${base}.tmp`, `${base}.cmd`);
-  const read = (ext) => {
-    try {
-      return fs.readFileSync(`${base}.${ext}`, 'utf8');
-    } catch {
-      return undefined;
-    }
-  };
-  const job = {
-    id,
-    guest: n,
-    output: () => read('out') || '',
-    lines: () =>
-      job
-        .output()
-        .split('\n')
-        .filter((l) => l.startsWith('{') && l.endsWith('}'))
-        .map((l) => JSON.parse(l)),
-    status: () => {
-      const rc = read('rc');
-      return rc === undefined ? undefined : Number(rc);
-    },
-    pid: () => Number(read('pid')) || undefined,
-    kill: () => fs.writeFileSync(`${base}.kill`, ''),
-    /** Resolves with the first JSON line that `pred` accepts; rejects if the job ends first. */
-    line: (pred, ms = 120_000, what = 'a line') =>
-      poll(
-        () => {
-          const l = job.lines().find(pred);
-          if (l) return l;
-          if (job.status() !== undefined)
-            throw new Error(`job in guest ${n} ended (${job.status()}) before ${what}:\n${job.output().slice(-2000)}`);
-        },
-        ms,
-        `${what} from guest ${n}`,
-      ),
-    done: (ms = 120_000) =>
-      poll(
-        () => (job.status() === undefined ? undefined : { status: job.status(), stdout: job.output() }),
-        ms,
-        `job in guest ${n} to end`,
-      ).catch((e) => {
-        job.kill();
-        e.message += `; output so far:\n${job.output().slice(-2000)}`;
-        throw e;
-      }),
-  };
-  return job;
-}
-
-/** Polls `fn` every 50 ms (a timer: the event loop stays free) until it returns a value. */
-function poll(fn, ms, what) {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      let v;
-      try {
-        v = fn();
-      } catch (e) {
-        return reject(e);
-      }
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > end) return reject(new Error(`${what}: not within ${ms} ms`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
-}
-
-/** Runs `script` in guest `n`; resolves {status, stdout}. */
-function run(setup, n, script, ms = 120_000) {
-  return start(setup, n, script).done(ms);
-}
-
-/** The same, blocking (the CLI and up()). Throws when the script fails. */
-function runSync(setup, n, script, ms = 120_000) {
-  const job = start(setup, n, script);
-  waitFor(() => job.status() !== undefined, ms, `job in guest ${n}: ${script.slice(0, 60)}`);
-  if (job.status() !== 0) throw new Error(`guest ${n}: ${script.slice(0, 80)}: exit ${job.status()}\n${job.output()}`);
-  return job.output();
 }
 
 /** The mount command of mount `name` (MOUNTS) at /mnt/nfs/<name>. */
