@@ -213,7 +213,7 @@ test('flock then an OFD lock on one descriptor (the Linux path lock): no self-de
 
 // --- exclusion and counters --------------------------------------------------------------
 
-const N = stress ? 40 : 3;
+const N = stress ? 10 : 3;
 // [client A's processes, client B's]: each [backend, api]. Where a fallback process takes
 // part, the mount does not cache names and attributes (the `-coherent` mounts): a
 // fallback process sees another client's holder only through the lock file, and with
