@@ -393,8 +393,15 @@ test('v4.2: a reclaim that fails after an nfsd restart: the other client gets th
   if (skip) return t.skip(skip);
   const file = at('v4.2', 'lost.c');
   const lock = at('v4.2', 'lost.lock');
-  const checks = ['fstat:0', 'pread:0', 'getlk:0', 'flock:0', 'ofd:0', 'pread:0', 'pwrite:0', 'fsync:0', 'fstat:0'];
-  const cHolder = locks(2, [`open:0:${file}`, 'flock:0', 'ofd:0', 'say:held', `wait:${go(2, 'lost-c')}`, ...checks]);
+  const checks = [
+    ...['fstat:0', 'pread:0', 'fadvise:0', 'pread:0', 'getlk:0', 'flock:0', 'ofd:0'],
+    ...['fadvise:0', 'pread:0', 'pwrite:0', 'fsync:0', 'fstat:0'],
+  ];
+  // The file holds a byte, written and flushed under the lock: a read can reach the server.
+  const cHolder = locks(2, [
+    ...[`open:0:${file}`, 'flock:0', 'ofd:0', 'pwrite:0', 'fsync:0', 'say:held'],
+    ...[`wait:${go(2, 'lost-c')}`, ...checks],
+  ]);
   const fHolder = worker(2, 'native', { role: 'holder', lock, release: go(2, 'lost-f') });
   await cHolder.line((l) => l.say === 'held');
   await fHolder.line((l) => l.type === 'granted');
@@ -446,12 +453,15 @@ test('v4.2: a reclaim that fails after an nfsd restart: the other client gets th
   assert.match(log.stdout, /lost [0-9]+ locks/);
   assert.deepEqual(answers, [
     'fstat:0=ok',
-    'pread:0=ok',
+    'pread:0=ok', // served from the page cache
+    'fadvise:0=ok',
+    'pread:0=EIO', // sent with the lost lock's state
     'getlk:0=ok:F_WRLCK', // another owner's lock: B's own would never conflict
     'flock:0=EAGAIN',
     'ofd:0=EAGAIN',
-    'pread:0=ok',
-    'pwrite:0=ok',
+    'fadvise:0=ok',
+    'pread:0=EIO',
+    'pwrite:0=ok', // buffered; the flush fails
     'fsync:0=EIO',
     'fstat:0=ok',
   ]);
