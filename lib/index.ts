@@ -1,6 +1,6 @@
 /**
  * fslock: real OS file locks, atomic replace and exclusive create for Node.js.
- * @packageDocumentation
+ * @module fslock
  */
 import { backendName, loadError as bindingLoadError } from './native/binding';
 

@@ -10,6 +10,12 @@
 // to a migrated holder that died: those mark their directory with MARK_ATIME, and since
 // a living migrated holder would still hold the kernel lock, such a directory is taken
 // over at once instead of after `stale` ms.
+/**
+ * The proper-lockfile v4 API (`lock`, `unlock`, `check` and their `Sync` forms; the
+ * module itself is `lock`) on fslock's kernel locks, still excluding processes that run
+ * proper-lockfile itself. See docs/migrating.md.
+ * @module fslock/proper-lockfile
+ */
 import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';

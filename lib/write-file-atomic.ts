@@ -1,6 +1,11 @@
 // fslock/write-file-atomic: the write-file-atomic API (v5+: promise or callback, and
 // `.sync`) on fslock's atomic writes. Same options; differences (all in the stronger
 // direction) are listed in the README, "Migrating".
+/**
+ * The write-file-atomic API (a promise or a callback, and `.sync`; the module itself is
+ * the function) on fslock's atomic writes. See docs/migrating.md.
+ * @module fslock/write-file-atomic
+ */
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import {
