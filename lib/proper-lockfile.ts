@@ -1,3 +1,6 @@
+// The declarations use Node's types (Buffer, AbortSignal, URL...): they stand alone also under
+// "types": [] (tsc --init of TypeScript 6 and 7). preserve: TypeScript 5.5+ drops the line otherwise.
+/// <reference types="node" preserve="true" />
 // fslock/proper-lockfile: the proper-lockfile v4 API on kernel locks, and still
 // compatible with processes that run proper-lockfile itself.
 //
