@@ -146,16 +146,12 @@ test('local-lock mounts: v3 nolock keeps every lock on its client; v4.2 ignores 
   assert.deepEqual(res, { 'v3-nolock': ['ok', 'ok'], 'v4.2-local': ['EAGAIN', 'EAGAIN'] });
 });
 
-test(
-  'capabilities() says crossHostLocks: false on a nolock mount',
-  { todo: 'lib/common/fstype.ts reads the type only: an NFS mount with local_lock=all (nolock) still says true' },
-  async (t) => {
-    if (skip) return t.skip(skip);
-    const dir = path.dirname(at('v3-nolock', 'x'));
-    const { caps } = await worker(2, 'native', { role: 'caps', dirs: [dir] }).line((l) => l.type === 'caps');
-    assert.equal(caps[dir].crossHostLocks, false, JSON.stringify(caps[dir]));
-  },
-);
+test('capabilities() says crossHostLocks: false on a nolock mount', async (t) => {
+  if (skip) return t.skip(skip);
+  const dir = path.dirname(at('v3-nolock', 'x'));
+  const { caps } = await worker(2, 'native', { role: 'caps', dirs: [dir] }).line((l) => l.type === 'caps');
+  assert.equal(caps[dir].crossHostLocks, false, JSON.stringify(caps[dir]));
+});
 
 // --- flock(2) + OFD on one descriptor ------------------------------------------------------
 
