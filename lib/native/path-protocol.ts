@@ -14,6 +14,7 @@ import {
   out,
 } from './binding';
 import { errorCode, osError } from '../common/errors';
+import { SHARING_VIOLATION } from './win32-errors';
 import { onSharedFs } from '../common/fstype';
 import { type FileOptions, type Held, type Probe } from '../protocol/lock-backend';
 import { notRegularError, openError, otherKindName } from '../protocol/lockfile';
@@ -72,6 +73,8 @@ export type Step =
   | { kind: 'held'; held: NativeHeld }
   | { kind: 'busy'; fd: number; created: boolean }
   | { kind: 'fallback-holds' }
+  /** Windows: another program has the lock file open without sharing it (poll). */
+  | { kind: 'in-use' }
   | { kind: 'retry' };
 
 /** The lock file went away under us (another client removed it): start again. */
@@ -131,6 +134,7 @@ export class PathProtocol {
       const afterOpen =
         code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read' || sc === 'write');
       if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
+      if (fd === SHARING_VIOLATION && sc === 'open') return { kind: 'in-use' };
       throw openError(code, sc, q.path) ?? osError(fd, sc, q.path);
     }
     switch (out[0] as PathStatus) {
@@ -259,6 +263,8 @@ export class PathProtocol {
         const code = errorCode(r);
         if (code === 'ENOENT') return { state: 0, holder: undefined };
         if ((code === 'ESTALE' || r === DELETE_PENDING) && attempt < 100) continue;
+        // Windows: open without sharing by another program, which keeps every locker out.
+        if (r === SHARING_VIOLATION) return { state: 2, holder: undefined };
         throw openError(code, b.lastSyscall(), path) ?? osError(r, b.lastSyscall(), path);
       }
       if (out[0] === PathStatus.NotRegular) throw this.notRegular(path);
