@@ -318,6 +318,16 @@ int LockFile(file_t f, int type, bool wait, const char **sc) {
   return WholeFile(H(f), type, wait, sc);
 }
 
+int ConvertLock(file_t f, int type, const char **sc) {
+  return LockFile(f, type, false, sc);  // WholeFile tracks the upgrade itself
+}
+
+int OpenLockDir(const pathchar *, file_t *, const char **sc) {
+  // Never called (OpenLockFile reports a directory as kErrDirectory, which TypeScript
+  // passes on); the same answer if it were.
+  return Fail(win32::kErrDirectory, "open", sc);
+}
+
 int ProbeLockFile(file_t f, const char **sc) {
   HANDLE h = H(f);
   // A program that has the file open without FILE_SHARE_WRITE (a scanner, a backup, an
@@ -367,7 +377,7 @@ int Stat(file_t f, FileInfo *info, const char **sc) {
   if (!GetFileInformationByHandleEx(h, FileAttributeTagInfo, &ti, sizeof ti))
     return Err("fstat", sc);
   info->dev = static_cast<double>(id.volume);
-  info->ino = static_cast<double>(id.lo);
+  info->ino = id.lo;
   info->inoHigh = id.hi;
   // A file deleted while open stays "delete pending" until its last handle closes:
   // for the protocol it is gone (POSIX: nlink 0).

@@ -3,6 +3,7 @@
 // never removed (docs/protocol.md, "Shared filesystems").
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
+import { type FsPath, dirnameOf, displayPath, pathKey } from './args';
 
 // statfs(2) f_type magics (linux/magic.h) of filesystems whose files other machines
 // (or other kernels: FUSE daemons, virtiofs hosts) can reach.
@@ -37,19 +38,23 @@ const cache = new Map<string, boolean>();
  * Whether the directory of lock file `path` is on a network or FUSE filesystem (Linux:
  * statfs; Windows: a UNC path). Cached per directory for the life of the process.
  */
-export function onSharedFs(path: string): boolean {
-  const dir = nodePath.dirname(path);
-  let shared = cache.get(dir);
+export function onSharedFs(path: FsPath): boolean {
+  const dir = typeof path === 'string' ? nodePath.dirname(path) : dirnameOf(path);
+  const key = typeof dir === 'string' ? dir : pathKey(dir);
+  let shared = cache.get(key);
   if (shared === undefined) {
     shared = probeShared(dir);
     if (cache.size > 4096) cache.clear();
-    cache.set(dir, shared);
+    cache.set(key, shared);
   }
   return shared;
 }
 
-function probeShared(dir: string): boolean {
-  if (process.platform === 'win32') return /^\\\\(?![?.]\\)/.test(dir) || /^\\\\\?\\UNC\\/i.test(dir);
+function probeShared(dir: FsPath): boolean {
+  if (process.platform === 'win32') {
+    const d = displayPath(dir);
+    return /^\\\\(?![?.]\\)/.test(d) || /^\\\\\?\\UNC\\/i.test(d);
+  }
   if (process.platform !== 'linux') return false; // macOS/BSD: statfs types are not stable numbers
   try {
     const t = fs.statfsSync(dir).type;
@@ -64,6 +69,8 @@ export interface Mount {
   fsType: string;
   mountPoint: string;
   source: string;
+  /** The filesystem's own options (mountinfo's super options), e.g. 'rw,vers=3,…,local_lock=all'. */
+  options: string;
 }
 
 /** The mount holding `dir` (Linux: the longest mount point of /proc/self/mountinfo). */
@@ -83,10 +90,10 @@ export function mountOf(dir: string): Mount | undefined {
     const [left, right] = line.split(' - ');
     if (!right) continue;
     const mountPoint = unescape(left.split(' ')[4] ?? '');
-    const [fsType, source] = right.split(' ');
+    const [fsType, source, options] = right.split(' ');
     const inside = real === mountPoint || real.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`);
     if (inside && (!best || mountPoint.length >= best.mountPoint.length))
-      best = { fsType, mountPoint, source: unescape(source ?? '') };
+      best = { fsType, mountPoint, source: unescape(source ?? ''), options: options ?? '' };
   }
   return best;
 }
@@ -99,10 +106,14 @@ function unescape(s: string): string {
  * Whether locks on this filesystem type exclude processes on other machines: true for
  * network and cluster filesystems whose lock manager spans clients, false for local
  * filesystems and FUSE filesystems known to lock locally only (sshfs), undefined when
- * fslock cannot know (any other FUSE filesystem).
+ * fslock cannot know (any other FUSE filesystem). `options`: the mount's own options.
  */
-export function crossHostLocks(fsType: string | undefined, shared: boolean): boolean | undefined {
+export function crossHostLocks(fsType: string | undefined, shared: boolean, options = ''): boolean | undefined {
   if (fsType === undefined) return shared ? undefined : false;
+  // NFS mounted with local_lock=all (what v3 `nolock` means; nfs(5)) keeps flock and
+  // POSIX locks on the client. local_lock=flock or =posix keeps one kind local: the
+  // other half of a path lock (flock(2) + OFD) still reaches the server.
+  if (/^nfs/.test(fsType) && /(^|,)local_lock=all(,|$)/.test(options)) return false;
   if (CLUSTER_LOCKS.test(fsType)) return true;
   if (LOCAL_LOCKS.test(fsType) || LOCAL_TYPES.test(fsType)) return false;
   return shared ? undefined : false;
