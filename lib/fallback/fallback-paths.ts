@@ -76,34 +76,51 @@ function* acquiring(
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   const willWait = w.wait && w.timeout !== 0;
   let gone = 0; // attempts that found the file gone under their hands
-  for (let n = 0; ; n++) {
-    if (w.signal?.aborted) throw abortReason(w.signal);
-    const r = yield* attempt(path, id, record, o.mode, sharedFs);
-    if (r.kind === 'mine') {
-      const held = newHeld(path, shared, id, r, o, sharedFs);
-      if (r.oldFd === undefined) return held;
-      try {
-        for (let i = 0; yield* nativesInside(r.oldFd, r.freeText!, sharedFs); i++) {
-          if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(display, w.timeout!);
-          yield* pause(pollDelay(i), w.signal, abortReason);
+  // Once an attempt has put this call's record in the file, the call may still wait
+  // (nativesInside) before it returns: meanwhile the file is this thread's and a lockSync
+  // of this thread would wait for it, so that counts as a wait of this thread (LockCall
+  // refuses lockSync with EDEADLK). An attempt that makes the file ours returns in the
+  // same synchronous run as its last call, and granted() tells this thread at once.
+  let waits: (() => void) | undefined;
+  try {
+    for (let n = 0; ; n++) {
+      if (w.signal?.aborted) throw abortReason(w.signal);
+      const r = yield* attempt(path, id, record, o.mode, sharedFs);
+      if (r.kind === 'mine') {
+        const held = newHeld(path, shared, id, r, o, sharedFs);
+        if (r.oldFd === undefined) return granted(held, hooks);
+        waits ??= hooks.kernelWait(held.key!);
+        try {
+          for (let i = 0; yield* nativesInside(r.oldFd, r.freeText!, sharedFs); i++) {
+            if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(display, w.timeout!);
+            yield* pause(pollDelay(i), w.signal, abortReason);
+          }
+          return granted(held, hooks);
+        } catch (e) {
+          yield* releasing(held);
+          throw e;
+        } finally {
+          yield* closeQuietly(r.oldFd);
         }
-        return held;
-      } catch (e) {
-        yield* releasing(held);
-        throw e;
-      } finally {
-        yield* closeQuietly(r.oldFd);
       }
+      // The file went under our hands (ENOENT, ESTALE): try again.
+      if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
+      if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
+      const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
+      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
+      const left = deadline === undefined ? Infinity : deadline - Date.now();
+      if (left <= 0) throw timeoutError(display, w.timeout!, holder);
+      yield* pause(Math.min(pollDelay(n), left), w.signal, abortReason);
     }
-    // The file went under our hands (ENOENT, ESTALE): try again.
-    if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
-    if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
-    const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
-    if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
-    const left = deadline === undefined ? Infinity : deadline - Date.now();
-    if (left <= 0) throw timeoutError(display, w.timeout!, holder);
-    yield* pause(Math.min(pollDelay(n), left), w.signal, abortReason);
+  } finally {
+    waits?.();
   }
+}
+
+/** The end of an acquisition: this thread learns that it holds the file before anything else of it runs. */
+function granted(held: FallbackHeld, hooks: BusyHooks): FallbackHeld {
+  hooks.granted(held);
+  return held;
 }
 
 function newHeld(

@@ -210,6 +210,8 @@ class LockCall implements BusyHooks {
   /** Other copies of fslock in this thread and their scopes here (see path-state.ts). */
   others: Array<[Copy, unknown]> | undefined;
   sync = false;
+  /** The hold of a lock the backend granted after a wait (granted()). */
+  hold: Hold | undefined;
   private told: string | undefined;
   private waitStart = 0;
 
@@ -267,7 +269,17 @@ class LockCall implements BusyHooks {
   }
 
   kernelWait(key: string): () => void {
-    return kernelWait(key, this.shared);
+    // The fallback holds a shared lock exclusively until this thread knows of it.
+    return kernelWait(key, this.shared && backendName !== 'fallback');
+  }
+
+  granted(held: Held): void {
+    this.hold = addHold(held);
+  }
+
+  /** The Lock of a grant: its hold if granted() made it, else a new one. */
+  lockOf(held: Held): PathLock {
+    return new PathLock(this.hold?.held === held ? this.hold : addHold(held));
   }
 
   /** Tells onWait, once, that this call queues behind an earlier lock() of this thread. */
@@ -284,10 +296,6 @@ class LockCall implements BusyHooks {
     };
     this.tell(h);
   }
-}
-
-function granted(held: Held): PathLock {
-  return new PathLock(addHold(held));
 }
 
 /**
@@ -311,7 +319,12 @@ function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
   } catch (e) {
     return nested(e, again);
   }
-  return h instanceof Promise ? h.then(granted, (e) => nested(e, again)) : granted(h);
+  return h instanceof Promise
+    ? h.then(
+        (held) => a.lockOf(held),
+        (e) => nested(e, again),
+      )
+    : a.lockOf(h);
 }
 
 /**
@@ -398,7 +411,7 @@ export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions
   a.sync = true;
   for (;;) {
     try {
-      return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+      return a.lockOf(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
     } catch (e) {
       // A hold this call nests in cannot be released while it runs (nothing else runs).
       if (!(e instanceof Nest)) throw e;

@@ -130,7 +130,10 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         }
         s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
       }
-      if (s.kind === 'held') return s.held;
+      if (s.kind === 'held') {
+        hooks.granted(s.held);
+        return s.held;
+      }
       if (s.kind === 'fallback-holds' || s.kind === 'in-use') {
         if (s.kind === 'fallback-holds') hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
         const e = this.fallbackGiveUp(q, w, deadline, s);
