@@ -28,7 +28,7 @@ import {
   pollDelay,
 } from '../protocol/lock-backend';
 import { HEADER, describeHolder, hostname, newId, recordLine, toHolder } from '../protocol/record';
-import { closeQuietly } from './fallback-files';
+import { type Claim, closeQuietly } from './fallback-files';
 import {
   type FallbackHeld,
   checkPath,
@@ -76,20 +76,28 @@ function* acquiring(
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   const willWait = w.wait && w.timeout !== 0;
   let gone = 0; // attempts that found the file gone under their hands
-  // Once an attempt has put this call's record in the file, the call may still wait
-  // (nativesInside) before it returns: meanwhile the file is this thread's and a lockSync
-  // of this thread would wait for it, so that counts as a wait of this thread (LockCall
-  // refuses lockSync with EDEADLK). An attempt that makes the file ours returns in the
-  // same synchronous run as its last call, and granted() tells this thread at once.
-  let waits: (() => void) | undefined;
+  // Each file this call puts at the lock path (or the claim path) is a wait of this
+  // thread from just before the call that puts it there until the call ends: a waiting
+  // lock() makes that call on the threadpool, and until it holds the lock (granted(),
+  // in the same synchronous run as its return) or gave up and removed its record, other
+  // code of this thread runs — a lockSync of this thread that found the file would wait
+  // for it, and is refused (LockCall.busy, EDEADLK 'waiting') instead.
+  const marks = new Set<() => void>();
+  const claim: Claim = (st) => {
+    const end = hooks.kernelWait(statKey(st));
+    const unmark = () => {
+      if (marks.delete(unmark)) end();
+    };
+    marks.add(unmark);
+    return unmark;
+  };
   try {
     for (let n = 0; ; n++) {
       if (w.signal?.aborted) throw abortReason(w.signal);
-      const r = yield* attempt(path, id, record, o.mode, sharedFs);
+      const r = yield* attempt(path, id, record, o.mode, sharedFs, claim);
       if (r.kind === 'mine') {
         const held = newHeld(path, shared, id, r, o, sharedFs);
         if (r.oldFd === undefined) return granted(held, hooks);
-        waits ??= hooks.kernelWait(held.key!);
         try {
           for (let i = 0; yield* nativesInside(r.oldFd, r.freeText!, sharedFs); i++) {
             if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(display, w.timeout!);
@@ -113,7 +121,7 @@ function* acquiring(
       yield* pause(Math.min(pollDelay(n), left), w.signal, abortReason);
     }
   } finally {
-    waits?.();
+    for (const unmark of marks) unmark();
   }
 }
 
