@@ -15,6 +15,7 @@ import {
 } from './binding';
 import { errorCode, osError } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
+import { unwatch, watchHeld } from './lock-watch';
 import { type FileOptions, type Held, type Probe } from '../protocol/lock-backend';
 import { notRegularError, openError, otherKindName } from '../protocol/lockfile';
 import {
@@ -203,7 +204,8 @@ export class PathProtocol {
     // Lock files on network and FUSE filesystems stay: another machine may have them
     // open, and removing them there gives its holders ESTALE (docs/protocol.md).
     const remove = ours && !q.o.keep && !onSharedFs(q.path);
-    return { path: q.path, shared: q.shared, fd, type: q.type, tombstone: q.tombstone, ours, remove, v2 };
+    // lib/native/lock-watch.ts: on NFS and GlusterFS, the holder learns when the server drops it.
+    return watchHeld({ path: q.path, shared: q.shared, fd, type: q.type, tombstone: q.tombstone, ours, remove, v2 });
   }
 
   /** Records of an fslock lock file whose head (n of size bytes) was read into `head`. */
@@ -242,8 +244,10 @@ export class PathProtocol {
 
   release(held: Held): void {
     const h = held as NativeHeld;
+    // A lost lock's file may be someone else's now: closed, never retracted from or cut.
+    const lost = unwatch(h) !== undefined;
     const flags =
-      (h.ours ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
+      (h.ours && !lost ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
       (h.handedOut ? ReleaseFlags.Unlock : 0);
     // The lock is released (the fd closed) whatever happens to the file: a file that
     // cannot be removed (EPERM in a sticky directory, ESTALE, EIO) stays, and release
