@@ -39,6 +39,12 @@ export interface WatchedHeld {
  * 20 µs of the event loop; a holder learns of a loss at most about this long after it.
  */
 export const CHECK_MS = 500;
+/**
+ * Locks asked about per check, at most: a process holding more has each checked every
+ * ceil(n / PER_CHECK) * CHECK_MS, and never sends a server more than PER_CHECK * 2
+ * queries per CHECK_MS.
+ */
+const PER_CHECK = 32;
 
 /** lockCheck's layout (native/lock_check.cc): per lock [fd, probe, type, flags, own, probe, read]. */
 const STRIDE = 7;
@@ -165,7 +171,16 @@ function tick(): void {
   // A check still out (a server that does not answer) or another environment's: the
   // next tick tries again. At most one threadpool thread per process waits on a server.
   if (busy) return schedule();
-  const list = [...entries.values()];
+  const list: Entry[] = [];
+  for (const e of entries.values()) {
+    if (list.length === PER_CHECK) break;
+    list.push(e);
+  }
+  // Round robin: the next check starts with the locks this one did not reach.
+  for (const e of list) {
+    entries.delete(e.held);
+    entries.set(e.held, e);
+  }
   const items = fill(list);
   busy = true;
   const queued = checker()!.lockCheck(items, () => {
