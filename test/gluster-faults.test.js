@@ -24,6 +24,7 @@ const UNREACHABLE = ['EBADFD', 'ENOTCONN'];
 let setup;
 let skip;
 let dirs; // [as client A sees it, as client B sees it]
+let onServer; // the same directory in the brick: what the server holds, past every client's cache
 
 before(
   () => {
@@ -39,6 +40,7 @@ before(
     }
     const sub = `faults-${backend}-${process.pid}`;
     dirs = setup.mounts.map((m) => path.join(m, sub));
+    onServer = path.join(setup.brick, sub);
     fs.mkdirSync(dirs[0]);
   },
   { timeout: 300_000 },
@@ -51,7 +53,14 @@ after(
   { timeout: 300_000 },
 );
 
-const on = (name) => ({ A: path.join(dirs[0], name), B: path.join(dirs[1], name) });
+const on = (name) => ({ A: path.join(dirs[0], name), B: path.join(dirs[1], name), name });
+
+/** The holders named in lock file `lock` as the server holds it: "pid@hostname". */
+function recordsOnServer(lock) {
+  return [...fs.readFileSync(path.join(onServer, lock.name), 'utf8').matchAll(/"pid":(\d+),"hostname":"([^"]*)"/g)].map(
+    (m) => `${m[1]}@${m[2]}`,
+  );
+}
 
 function holder(t, lock, client = 'A') {
   return spawnOn(t, client, backend, 'gluster-fault.js', { role: 'holder', lock });
@@ -126,11 +135,11 @@ test(
       a.send({ type: 'release' });
       const released = await a.next('release-failed');
       assert.equal(released.code, 'ELOCKLOST');
-      // A's release touched nothing of B's: B's record and lock stand.
+      // A's release touched nothing of B's: B's lock and record stand.
       const after = await probe.probe();
       assert.equal(after.isLocked.value, true);
-      assert.deepEqual([after.lockHolder.value.pid, after.lockHolder.value.hostname], [granted.pid, HOST_B]);
       assert.equal(after.tryLock.code, 'ELOCKED');
+      assert.deepEqual(recordsOnServer(lock), [`${granted.pid}@${HOST_B}`]);
       b.send({ type: 'release' });
       await b.next('released');
     }
@@ -149,10 +158,10 @@ test(
       const cases = ['running', 'taken', 'free'].map((name) => ({ name, lock: on(`default-${round}-${name}.lock`) }));
       for (const c of cases) {
         c.a = holder(t, c.lock.A);
-        await c.a.next('granted');
+        c.held = await c.a.next('granted');
         if (c.name !== 'free') c.b = waiter(t, c.lock.B);
       }
-      const probe = await prober(t, cases[1].lock.A);
+      const probe = await prober(t, cases[2].lock.A);
       await none(cases[1].b, 'granted', 1500);
       for (const c of cases) await none(c.a, 'lost', 0);
       for (const c of cases.slice(1)) c.a.kill('SIGSTOP');
@@ -176,8 +185,11 @@ test(
         c.a.send({ type: 'release' });
         assert.equal((await c.a.next('release-failed')).code, 'ELOCKLOST');
       }
-      const after = await probe.probe();
-      assert.deepEqual([after.lockHolder.value.pid, after.lockHolder.value.hostname], [taken.granted.pid, HOST_B]);
+      for (const c of cases.slice(0, 2)) assert.deepEqual(recordsOnServer(c.lock), [`${c.granted.pid}@${HOST_B}`]);
+      // The free one: A's record stays (its release cannot know the file is not someone
+      // else's now), and the next locker takes it as it would a crashed holder's.
+      assert.deepEqual(recordsOnServer(free.lock), [`${free.held.pid}@${setup.hostname}`]);
+      assert.equal((await probe.probe()).tryLock.value, 'granted');
       for (const c of cases.slice(0, 2)) {
         c.b.send({ type: 'release' });
         await c.b.next('released');
