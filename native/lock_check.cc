@@ -6,7 +6,8 @@
 //   items: kStride numbers per lock; in: [0] the holder's fd, [1] a second descriptor of
 //   the same file or -1, [2] the holder's LockType (1 shared, 2 exclusive), [3] flags
 //   (kReadByte); out: [4] the holder's own F_OFD_GETLK, [5] the second descriptor's
-//   F_OFD_GETLK (exclusive request), [6] a one-byte pread through the holder's fd.
+//   F_OFD_GETLK (exclusive request), [6] a one-byte pread through the holder's fd, past
+//   the page cache.
 //   A query answers 0 (no conflicting lock), 1 (a conflicting shared lock), 2 (a
 //   conflicting exclusive lock), kNotRun, or -errno.
 //   Without `done` the queries run at once (release). With it they run on libuv's
@@ -53,8 +54,11 @@ double Query(int fd, int type) {
 }
 
 // A read that goes through the holder's lock state: a Linux NFSv4 client fails I/O on a
-// descriptor whose lock was not reclaimed after a server restart with EIO.
+// descriptor whose lock was not reclaimed after a server restart with EIO — I/O that
+// reaches the server (the READ carries the lock's stateid), so the file's clean cached
+// pages are dropped first (a lock file: a few bytes).
 double ReadByte(int fd) {
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   char c;
   ssize_t n;
   do n = pread(fd, &c, 1, 0);

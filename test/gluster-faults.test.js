@@ -3,9 +3,9 @@
 // `gluster volume start VOL force`, while a holder on client A holds and a waiter on
 // client B (another hostname) waits — on a volume of this file's own
 // (scripts/gluster.js). The brick drops every lock with the connection; what the holder
-// is told depends on the backend and on the volume option client.strict-locks
-// (docs/shared-filesystems.md, "Server restarts"). Root only: elsewhere the file is
-// skipped with the reason. FSLOCK_STRESS=1 repeats each restart.
+// is told depends on the backend and on the volume option client.strict-locks (README,
+// "Server restarts and lost connections"). Root only: elsewhere the file is skipped with
+// the reason. FSLOCK_STRESS=1 repeats each restart.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -62,8 +62,8 @@ function recordsOnServer(lock) {
   );
 }
 
-function holder(t, lock, client = 'A') {
-  return spawnOn(t, client, backend, 'gluster-fault.js', { role: 'holder', lock });
+function holder(t, lock) {
+  return spawnOn(t, 'A', backend, 'gluster-fault.js', { role: 'holder', lock });
 }
 function waiter(t, lock) {
   return spawnOn(t, 'B', backend, 'gluster-fault.js', { role: 'waiter', lock });

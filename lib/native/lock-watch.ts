@@ -13,8 +13,8 @@
 // conflicting lock of someone else (a lock the holder's would have excluded: the server
 // no longer holds ours) or fails (EBADFD, ENOTCONN: the connection that held it is or was
 // gone; EIO; ESTALE: the file is gone); on GlusterFS a second descriptor of the same
-// file finds no lock on it at all (ours would be one); on NFS a one-byte read fails with
-// EIO. Any of these is final: the backend sets `held.lost` and calls `held.onLost`
+// file finds no lock on it at all (ours would be one); on NFS a one-byte read past the
+// page cache fails with EIO. Any of these is final: the backend sets `held.lost` and calls `held.onLost`
 // (lib/locks/locks.ts: Lock.signal aborts with ELOCKLOST, release() rejects with it).
 // Nothing runs for locks on local filesystems, and nothing while no such lock is held.
 import * as fs from 'node:fs';
