@@ -153,7 +153,8 @@ function acquireSync(file: string, o: Checked): Held {
   const dir = dirOf(file, o);
   let kernel: Lock;
   try {
-    kernel = fsLockSync(kernelPath(dir), { wait: false });
+    // keep: false: proper-lockfile leaves nothing behind, and only its callers lock this file.
+    kernel = fsLockSync(kernelPath(dir), { wait: false, keep: false });
   } catch (e) {
     throw (e as NodeJS.ErrnoException).code === 'ELOCKED' ? lockedError(file) : e;
   }

@@ -28,9 +28,13 @@ function have(cmd) {
   }
 }
 
-/** apt-get install, once, for whatever of `packages` provides a missing command. */
+/**
+ * apt-get install, once, for whatever of `packages` provides a missing command: each
+ * need is [command, package], or [check, package] with a function that says whether
+ * it is there (a library, a Python module).
+ */
 function ensurePackages(needs) {
-  const missing = needs.filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
+  const missing = needs.filter(([cmd]) => !(typeof cmd === 'function' ? cmd() : have(cmd))).map(([, pkg]) => pkg);
   if (!missing.length) return;
   if (!have('apt-get')) throw new Error(`missing ${missing.join(', ')} and no apt-get to install them`);
   console.error(`fslock scripts: installing ${missing.join(' ')}`);

@@ -18,14 +18,15 @@
 // (lib/locks/locks.ts: Lock.signal aborts with ELOCKLOST, release() rejects with it).
 // Nothing runs for locks on local filesystems, and nothing while no such lock is held.
 import * as fs from 'node:fs';
-import * as nodePath from 'node:path';
 import { binding } from './binding';
 import { codeError, describeCode, errorCode, osError } from '../common/errors';
 import { mountOf, onSharedFs } from '../common/fstype';
+import { type FsPath, dirnameOf, displayPath, pathKey } from '../common/args';
 
 /** What the watch needs of a native path lock (lib/native/path-protocol.ts NativeHeld). */
 export interface WatchedHeld {
-  readonly path: string;
+  readonly path: FsPath;
+  readonly display: string;
   readonly shared: boolean;
   /** The holder's descriptor: its open file description owns the lock. */
   readonly fd: number;
@@ -89,7 +90,7 @@ const LOST = new Set(['EBADFD', 'ENOTCONN', 'EIO', 'ESTALE']);
 // the program, not news from the server; EISDIR: a directory read.
 const CANNOT = new Set(['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EBADF', 'EISDIR']);
 
-let lastPath: string | undefined;
+let lastPath: FsPath | undefined;
 let lastKind: Kind | undefined;
 const kinds = new Map<string, Kind | null>();
 
@@ -99,17 +100,19 @@ const kinds = new Map<string, Kind | null>();
  * F_OFD_GETLK in ways not checked here, and are not watched (docs say so). Cached per
  * directory; the same path as the last call costs one string comparison.
  */
-function kindOf(path: string): Kind | undefined {
+function kindOf(path: FsPath): Kind | undefined {
   if (path === lastPath) return lastKind;
   let kind: Kind | undefined;
   if (process.platform === 'linux' && onSharedFs(path)) {
-    const dir = nodePath.dirname(path);
-    let k = kinds.get(dir);
+    const dir = dirnameOf(path);
+    const key = pathKey(dir);
+    let k = kinds.get(key);
     if (k === undefined) {
-      const t = mountOf(dir)?.fsType;
+      // (A directory whose name is not UTF-8 is not found in the mount table: not watched.)
+      const t = mountOf(displayPath(dir))?.fsType;
       k = t === 'nfs' || t === 'nfs4' ? 'nfs' : t === 'fuse.glusterfs' ? 'gluster' : null;
       if (kinds.size > 4096) kinds.clear();
-      kinds.set(dir, k);
+      kinds.set(key, k);
     }
     kind = k ?? undefined;
   }
@@ -221,7 +224,7 @@ function judge(e: Entry, items: Float64Array, i: number): void {
     const code = errorCode(r);
     if (CANNOT.has(code)) return stop(e);
     // Anything else (EINTR, ETIMEDOUT on a soft mount, ENOLCK…) decides nothing: asked again next time.
-    if (LOST.has(code)) return lose(e, lostBecause(code), osError(r, syscall, e.held.path));
+    if (LOST.has(code)) return lose(e, lostBecause(code), osError(r, syscall, e.held.display));
   }
   const own = items[at + 4];
   if (own === 1 || own === 2)
@@ -251,7 +254,7 @@ function lose(e: Entry, why: string, cause?: Error): void {
   entries.delete(e.held);
   closeProbe(e);
   if (e.held.lost) return;
-  const err = codeError('ELOCKLOST', 'lock', e.held.path, undefined, `lock was lost: ${why}`);
+  const err = codeError('ELOCKLOST', 'lock', e.held.display, undefined, `lock was lost: ${why}`);
   delete err.errno;
   if (cause) (err as Error).cause = cause;
   e.held.lost = err;
