@@ -1,7 +1,10 @@
+// The declarations use Node's types (Buffer, AbortSignal, URL...): they stand alone also under
+// "types": [] (tsc --init of TypeScript 6 and 7). preserve: TypeScript 5.5+ drops the line otherwise.
+/// <reference types="node" preserve="true" />
 // fslock/proper-lockfile: the proper-lockfile v4 API on kernel locks, and still
 // compatible with processes that run proper-lockfile itself.
 //
-// Protocol (README "Migrating"): a holder takes fslock's kernel lock on
+// Protocol (docs/migrating.md): a holder takes fslock's kernel lock on
 // `<lockfilePath>.fslock` (so migrated processes exclude each other through the kernel:
 // no stale-reclaim race, no polling among them) AND creates the `<lockfilePath>`
 // directory that proper-lockfile uses (so unmigrated processes see it held), keeping its
@@ -10,6 +13,12 @@
 // to a migrated holder that died: those mark their directory with MARK_ATIME, and since
 // a living migrated holder would still hold the kernel lock, such a directory is taken
 // over at once instead of after `stale` ms.
+/**
+ * The proper-lockfile v4 API (`lock`, `unlock`, `check` and their `Sync` forms; the
+ * module itself is `lock`) on fslock's kernel locks, still excluding processes that run
+ * proper-lockfile itself. See docs/migrating.md.
+ * @module fslock/proper-lockfile
+ */
 import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
