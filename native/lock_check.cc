@@ -7,7 +7,7 @@
 //   the same file or -1, [2] the holder's LockType (1 shared, 2 exclusive), [3] flags
 //   (kReadByte); out: [4] the holder's own F_OFD_GETLK, [5] the second descriptor's
 //   F_OFD_GETLK (exclusive request), [6] a one-byte pread through the holder's fd, past
-//   the page cache.
+//   the page cache (kNotRun if fd is no longer a regular file).
 //   A query answers 0 (no conflicting lock), 1 (a conflicting shared lock), 2 (a
 //   conflicting exclusive lock), kNotRun, or -errno.
 //   Without `done` the queries run at once (release). With it they run on libuv's
@@ -26,6 +26,7 @@
 #ifdef __linux__
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -58,6 +59,11 @@ double Query(int fd, int type) {
 // reaches the server (the READ carries the lock's stateid), so the file's clean cached
 // pages are dropped first (a lock file: a few bytes).
 double ReadByte(int fd) {
+  // A lock released while this check is out has its descriptor closed, and its number
+  // may already name something else of the process: read only a regular file (a pread
+  // of a device can have effects; of a regular file, none — the answer is dropped).
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return kNotRun;
   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   char c;
   ssize_t n;

@@ -97,7 +97,7 @@ async function restart(t, whileDown = async () => {}) {
 }
 
 test(
-  'native: a brick restart with client.strict-locks on: the holder learns at once, release() rejects, the waiter on B gets the lock; ENOTCONN while the brick is down',
+  'native: a brick restart with client.strict-locks on: a running holder learns during the outage, one stopped through it as soon as it runs (its descriptor keeps failing), release() rejects, the waiters on B get the locks; ENOTCONN while the brick is down',
   { timeout: 300_000, skip: backend !== 'native' && 'native backend only (kernel locks)' },
   async (t) => {
     if (skip) return t.skip(skip);
@@ -108,9 +108,16 @@ test(
       assert.equal((await a.next('granted')).hasSignal, true);
       const probe = await prober(t, lock.A);
       const b = waiter(t, lock.B);
+      // A second holder stopped through the outage (SIGSTOP: a paused VM, a slow machine).
+      const stoppedLock = on(`strict-${round}-stopped.lock`);
+      const a2 = holder(t, stoppedLock.A);
+      await a2.next('granted');
+      const b2 = waiter(t, stoppedLock.B);
       // Held for a few checks while B waits: no check may take that for a loss.
       await none(b, 'granted', 1500);
       await none(a, 'lost', 0);
+      await none(a2, 'lost', 0);
+      a2.kill('SIGSTOP');
       let down;
       const { startedAt } = await restart(t, async () => {
         down = await probe.probe();
@@ -142,6 +149,22 @@ test(
       assert.deepEqual(recordsOnServer(lock), [`${granted.pid}@${HOST_B}`]);
       b.send({ type: 'release' });
       await b.next('released');
+      // The stopped holder: B's waiter got its lock meanwhile; A's descriptor still fails.
+      const granted2 = await b2.next('granted', 120_000);
+      const contAt = Date.now();
+      a2.kill('SIGCONT');
+      const lost2 = await a2.next('lost');
+      t.diagnostic(
+        `round ${round}: stopped holder told ${lost2.code} (cause ${lost2.cause}) ${lost2.at - contAt} ms after SIGCONT, ` +
+          `${lost2.at - granted2.at} ms after B's grant (B granted ${granted2.at - startedAt} ms after the brick started)`,
+      );
+      assert.equal(lost2.code, 'ELOCKLOST');
+      assert.equal(lost2.cause, 'EBADFD', lost2.message);
+      a2.send({ type: 'release' });
+      assert.equal((await a2.next('release-failed')).code, 'ELOCKLOST');
+      assert.deepEqual(recordsOnServer(stoppedLock), [`${granted2.pid}@${HOST_B}`]);
+      b2.send({ type: 'release' });
+      await b2.next('released');
     }
   },
 );
@@ -173,7 +196,7 @@ test(
       const [running, taken, free] = cases;
       t.diagnostic(
         `round ${round}: running holder told ${running.granted.at - running.lost.at} ms before B's grant (cause ${running.lost.cause}); ` +
-          `stopped ones ${taken.lost.at - contAt} and ${free.lost.at - contAt} ms after SIGCONT; B granted ${running.granted.at - startedAt} ms after the brick started`,
+          `stopped ones ${taken.lost.at - contAt} and ${free.lost.at - contAt} ms after SIGCONT (the taken one ${taken.lost.at - taken.granted.at} ms after B's grant); B granted ${running.granted.at - startedAt} ms after the brick started`,
       );
       assert.equal(running.lost.code, 'ELOCKLOST');
       assert.ok(UNREACHABLE.includes(running.lost.cause), `${running.lost.cause}: ${running.lost.message}`);
