@@ -95,8 +95,8 @@ let lastKind: Kind | undefined;
 const kinds = new Map<string, Kind | null>();
 
 /**
- * Whether a lock file lives where the watch can ask the server: Linux NFS (v3 and v4)
- * and GlusterFS's FUSE client. Other network filesystems (SMB, CephFS, …) answer
+ * Whether a lock file lives where the watch can ask the server: Linux NFS (v3 and v4,
+ * not local_lock=all) and GlusterFS's FUSE client. Other network filesystems (SMB, CephFS, …) answer
  * F_OFD_GETLK in ways not checked here, and are not watched (docs say so). Cached per
  * directory; the same path as the last call costs one string comparison.
  */
@@ -109,8 +109,11 @@ function kindOf(path: FsPath): Kind | undefined {
     let k = kinds.get(key);
     if (k === undefined) {
       // (A directory whose name is not UTF-8 is not found in the mount table: not watched.)
-      const t = mountOf(displayPath(dir))?.fsType;
+      const m = mountOf(displayPath(dir));
+      const t = m?.fsType;
       k = t === 'nfs' || t === 'nfs4' ? 'nfs' : t === 'fuse.glusterfs' ? 'gluster' : null;
+      // NFS local_lock=all (v3 nolock): the locks never reach the server, which cannot drop them.
+      if (k === 'nfs' && /(^|,)local_lock=all(,|$)/.test(m!.options)) k = null;
       if (kinds.size > 4096) kinds.clear();
       kinds.set(key, k);
     }
