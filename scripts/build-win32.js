@@ -31,6 +31,7 @@ function main() {
     'glue_atomic.cc',
     'lock_check.cc',
     'win32_locks.cc',
+    'win32_ranges.cc',
     'win32_atomic.cc',
     'win32_wait.cc',
   ].map((f) => path.join(root, 'native', f));
