@@ -7,7 +7,8 @@
         "native/waiter.cc",
         "native/wait_pool.cc",
         "native/glue_locks.cc",
-        "native/glue_atomic.cc"
+        "native/glue_atomic.cc",
+        "native/lock_check.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: an error thrown to JavaScript while the

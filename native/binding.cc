@@ -37,6 +37,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   InitLocks(env, exports);
   InitWaiter(env, exports);
   InitAtomic(env, exports);
+  InitLockCheck(env, exports);
   return exports;
 }
 

@@ -11,7 +11,8 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, stress } = require('./helpers');
+const { spawn } = require('node:child_process');
+const { fslock, stress, within } = require('./helpers');
 const gluster = require('../scripts/gluster');
 const { HOST_B, LIMIT, spawnOn } = require('./gluster-clients');
 

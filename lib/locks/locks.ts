@@ -101,8 +101,9 @@ export interface Lock extends AsyncDisposable, Disposable {
   /**
    * Aborts (reason: an error with code `ELOCKLOST`) the moment this holder can know that
    * its lock was lost — a fallback holder whose lease lapsed and whose lock another host
-   * took. Pass it on to the work done under the lock. Kernel locks on local filesystems
-   * are never lost.
+   * took, or a native lock on NFS or GlusterFS that the server dropped (a restart, a lost
+   * connection: checked every 0.5 s while held). Pass it on to the work done under the
+   * lock. Kernel locks on local filesystems are never lost.
    */
   readonly signal: AbortSignal;
   /** Releases the lock; idempotent. Rejects with `ELOCKLOST` (after cleaning up) if it was lost. */

@@ -18,6 +18,7 @@ import { errorCode, osError } from '../common/errors';
 import { SHARING_VIOLATION } from './win32-errors';
 import { onSharedFs } from '../common/fstype';
 import { commandName, kernelLocks } from '../common/proc-locks';
+import { unwatch, watchHeld } from './lock-watch';
 import { type FileOptions, type Held, type Probe, fileKey } from '../protocol/lock-backend';
 import { notRegularError, openError, otherKindName } from '../protocol/lockfile';
 import {
@@ -222,8 +223,9 @@ export class PathProtocol {
     return { kind: 'held', held: this.dirHeld(q, fd) };
   }
 
+  // Not watched: flock(2) on a directory of NFS or FUSE stays on the local kernel.
   private dirHeld(q: Request, fd: number): NativeHeld {
-    return { ...this.held(q, fd, false, false), dir: true };
+    return { ...this.heldState(q, fd, false, false), dir: true };
   }
 
   /** After a granted wait: the file is re-checked and judged like a fresh open. */
@@ -276,6 +278,11 @@ export class PathProtocol {
   }
 
   private held(q: Request, fd: number, ours: boolean, v2: boolean): NativeHeld {
+    // lib/native/lock-watch.ts: on NFS and GlusterFS, the holder learns when the server drops it.
+    return watchHeld(this.heldState(q, fd, ours, v2));
+  }
+
+  private heldState(q: Request, fd: number, ours: boolean, v2: boolean): NativeHeld {
     // Lock files on network and FUSE filesystems stay: another machine may have them
     // open, and removing them there gives its holders ESTALE (docs/protocol.md).
     // Kept unless asked (keep: false): other programs lock the same file without
@@ -351,8 +358,10 @@ export class PathProtocol {
       this.b.pathRelease(h.path, h.fd, h.type, h.handedOut ? ReleaseFlags.Unlock : 0, HEADER, h.tombstone, false);
       return;
     }
+    // A lost lock's file may be someone else's now: closed, never retracted from or cut.
+    const lost = unwatch(h) !== undefined;
     const flags =
-      (h.ours ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
+      (h.ours && !lost ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
       (h.handedOut ? ReleaseFlags.Unlock : 0);
     // The lock is released (the fd closed) whatever happens to the file: a file that
     // cannot be removed (EPERM in a sticky directory, ESTALE, EIO) stays, and release
