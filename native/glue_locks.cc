@@ -58,6 +58,21 @@ void CloseTracked(Napi::Env env, file_t f) {
   Data(env)->openFiles.erase(f);
   os::Close(f);
 }
+// A FIFO, socket or device at the path, left unopened (os::kNotOpened).
+int NotOpened(double *out) {
+  out[6] = kOtherType;
+  out[0] = kNotRegular;
+  return 0;
+}
+// What was opened is not a regular file (a name replaced between the type check and the
+// open, or Windows): closed, nothing written; its lock, if taken, goes with the close.
+int NotRegularClose(Napi::Env env, file_t f, const FileInfo &fi) {
+  CloseTracked(env, f);
+  double *out = Data(env)->out;
+  out[6] = fi.type;
+  out[0] = kNotRegular;
+  return 0;
+}
 // Closes a failed attempt's file and passes the error through.
 int FailClose(Napi::Env env, file_t f, int err, const char *sc) {
   CloseTracked(env, f);
@@ -120,6 +135,7 @@ int AfterLock(Napi::Env env, file_t f, const Commit &c) {
   FileInfo fi;
   int r = os::Stat(f, &fi, &sc);
   if (r < 0) return FailClose(env, f, r, sc);
+  if (fi.type != kRegular) return NotRegularClose(env, f, fi);  // replaced before the open
   if (fi.nlink == 0) {
     CloseTracked(env, f);
     Data(env)->out[0] = kRetry;
@@ -214,6 +230,7 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   const char *sc = nullptr;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), 0, 0, &f, &sc);
+  if (r == kNotOpened) return Num(env, NotOpened(out));
   if (r < 0) {
     if (r != os::NotFound()) return Num(env, Fail(env, r, sc));
     StrArg content(env, info[3]);
@@ -226,23 +243,27 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   }
   TrackOpen(env, f);
   FileInfo fi;
+#ifdef _WIN32
+  // POSIX checked the type before opening (os::OpenLockFile); the fstat after the lock
+  // (AfterLock, or the busy branch below) checks what was opened.
   r = os::Stat(f, &fi, &sc);
   if (r < 0) return Num(env, FailClose(env, f, r, sc));
-  out[6] = fi.type;
-  if (fi.type != kRegular || fi.nlink == 0) {
-    CloseTracked(env, f);
-    out[0] = fi.type != kRegular ? kNotRegular : kRetry;
-    return Num(env, 0);
-  }
+  if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+#endif
   r = os::LockFile(f, type, false, &sc);
   if (r < 0) {
     if (!os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
+    r = os::Stat(f, &fi, &sc);
+    if (r < 0) return Num(env, FailClose(env, f, r, sc));
+    if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
     Report(out, fi);
     out[0] = kBusy;
     return Num(env, static_cast<double>(f));
   }
   r = AfterLock(env, f, Commit{info[3], I64(info, 5)});
-  return Num(env, r < 0 ? r : out[0] == kRetry ? 0 : static_cast<double>(f));
+  return Num(env, r < 0                                       ? r
+                  : out[0] == kRetry || out[0] == kNotRegular ? 0
+                                                              : static_cast<double>(f));
 }
 
 // pathAfterWait(fd, content, commitLen) -> 0 | -err; status in out[0] (kLocked,
@@ -375,6 +396,7 @@ Napi::Value PathProbe(const Napi::CallbackInfo &info) {
   double *out = Data(env)->out;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), os::kOpenReadOnly, 0, &f, &sc);
+  if (r == kNotOpened) return Num(env, NotOpened(out));
   if (r < 0) return Num(env, Fail(env, r, sc));
   TrackOpen(env, f);
   FileInfo fi;

@@ -17,7 +17,7 @@ import { type FsPath, dirnameOf, displayPath, pathKey } from '../common/args';
 import { errorCode, osError } from '../common/errors';
 import { SHARING_VIOLATION } from './win32-errors';
 import { onSharedFs } from '../common/fstype';
-import { commandName, kernelLocks } from '../common/proc-locks';
+import { type KernelLock, commandName, kernelLocks } from '../common/proc-locks';
 import { type FileOptions, type Held, type Probe, fileKey } from '../protocol/lock-backend';
 import { notRegularError, openError, otherKindName } from '../protocol/lockfile';
 import {
@@ -234,6 +234,7 @@ export class PathProtocol {
       throw osError(r, this.b.lastSyscall(), q.display);
     }
     if (out[0] === PathStatus.Retry) return { kind: 'retry' };
+    if (out[0] === PathStatus.NotRegular) throw this.notRegular(q.path); // replaced meanwhile (closed)
     if (out[0] === PathStatus.Acquired) return { kind: 'held', held: this.held(q, fd, true, true) };
     return this.settle(q, fd, created);
   }
@@ -342,7 +343,7 @@ export class PathProtocol {
       const live = records.filter((x) => recordLive(x, undefined));
       if (live.length) return toHolder(live[live.length - 1]);
     }
-    return this.b.statFd(fd) < 0 ? undefined : withoutRecord(undefined);
+    return this.b.statFd(fd) < 0 ? undefined : withoutRecord(kernelLocks(out[1], inoText(), { fd }));
   }
 
   release(held: Held): void {
@@ -383,7 +384,7 @@ export class PathProtocol {
       let holder: HolderRecord | undefined;
       // F_OFD_GETLK sees POSIX and OFD locks (every native fslock holder has one); a
       // holder with flock(2) alone (flock(1), Python...) only the kernel's table shows.
-      const kernel = state === 0 || !live.length ? kernelLocks(out[1], inoText()) : undefined;
+      const kernel = state === 0 || !live.length ? kernelLocks(out[1], inoText(), { path }) : undefined;
       if (state === 0 && kernel?.length) state = kernel.some((k) => !k.shared) ? 2 : 1;
       if (state === 0) {
         // No kernel lock: only a fallback process can hold it, by its record.
@@ -394,7 +395,7 @@ export class PathProtocol {
         holder = live.filter((x) => x.mode === mode).pop();
       }
       if (holder || state === 0) return { state, holder: holder && toHolder(holder) };
-      return { state, holder: withoutRecord(kernel, state === 1) };
+      return { state, holder: withoutRecord(kernel ?? kernelLocks(out[1], inoText(), { path }), state === 1) };
     }
   }
 }
@@ -405,10 +406,10 @@ function inoText(): string {
 }
 
 /**
- * A holder that left no record, described by the kernel's lock table (reported in
- * out[] by the last call): its pid and command on this host when it shows one.
+ * A holder that left no record, described by the kernel's lock table (`kernel`, the
+ * file's entries): its pid and command on this host when it shows one.
  */
-function withoutRecord(kernel = kernelLocks(out[1], inoText()), shared?: boolean): Holder {
+function withoutRecord(kernel: KernelLock[] | undefined, shared?: boolean): Holder {
   const k = kernel?.find((x) => x.pid !== undefined && (shared === undefined || x.shared === shared));
   const pid = k?.pid;
   return {
