@@ -174,7 +174,7 @@ function kernelHolder(path: FsPath): Probe | undefined {
   } catch {
     return undefined;
   }
-  const locks = kernelLocks(st.dev, String(st.ino));
+  const locks = kernelLocks(st.dev, String(st.ino), { path });
   if (!locks?.length) return undefined;
   const k = locks.find((x) => x.pid !== undefined);
   const shared = locks.every((x) => x.shared);
