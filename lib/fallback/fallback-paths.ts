@@ -16,7 +16,7 @@
 // first sleep on, so that nothing run from a timer blocks the event loop.
 import * as fs from 'node:fs';
 import { type CheckedWait, type FsPath, displayPath } from '../common/args';
-import { abortReason, codeError, lockedError, timeoutError } from '../common/errors';
+import { abortReason, codeError, fsErrorCode, lockedError, timeoutError } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
 import { commandName, kernelLocks } from '../common/proc-locks';
 import {
@@ -38,7 +38,7 @@ import {
   stopHeartbeat,
 } from './fallback-heartbeat';
 import { type Step, ftruncate, pause, runSync, runUntilSleep, unlink } from './fallback-io';
-import { attempt, judge, nativesInside, statKey } from './fallback-judge';
+import { type Judgement, attempt, judge, nativesInside, statKey } from './fallback-judge';
 
 /**
  * Attempts that find the lock file gone (replaced or removed under their hands: ENOENT,
@@ -212,7 +212,16 @@ class FallbackLocks implements PathLockBackend {
   }
 
   probe(path: FsPath): Probe {
-    const j = runSync(judge(path, onSharedFs(path)));
+    let j: Judgement;
+    try {
+      j = runSync(judge(path, onSharedFs(path)));
+    } catch (e) {
+      // Someone else's file, or a directory: the fallback cannot lock it (ENOTSUP), but
+      // isLocked/lockHolder look at whatever is at the path: a program holding it with a
+      // kernel lock (flock(1) on the file it created, however old) is seen; none, free.
+      if (fsErrorCode(e) !== 'ENOTSUP') throw e;
+      return kernelHolder(path) ?? { state: 0, holder: undefined };
+    }
     if (j.kind === 'held' && j.holder) return { state: j.holder.mode === 'shared' ? 1 : 2, holder: toHolder(j.holder) };
     // An empty file in the making (a native creator, or a program that locks without a
     // record): the kernel's table may say who.
