@@ -20,7 +20,9 @@ using pathchar = char;  // and POSIX as UTF-8
 // A descriptor this library opened itself: an fd on POSIX, a HANDLE value on Windows.
 using file_t = int64_t;
 
-enum LockType : int { kUnlock = 0, kShared = 1, kExclusive = 2 };
+// kExclusiveRead: a path lock through a read-only descriptor (POSIX): flock(2) exclusive
+// and an OFD read lock, since an OFD write lock needs a descriptor open for writing.
+enum LockType : int { kUnlock = 0, kShared = 1, kExclusive = 2, kExclusiveRead = 3 };
 
 // Kinds of lock a waiter thread can block on.
 enum WaitKind : int {

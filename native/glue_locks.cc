@@ -454,6 +454,40 @@ Napi::Value PathOpenDir(const Napi::CallbackInfo &info) {
   return Num(env, static_cast<double>(f));
 }
 
+// pathOpenRead(path, type) -> fd | -err; out[0] kLocked (held, its head read) or kBusy
+// (fd returned), kNotRegular or kRetry (closed), with out[1..] (Report). An existing
+// file this process may read but not write (a root-owned script), locked as flock(1)
+// locks it: through a read-only descriptor, `type` kShared or kExclusiveRead. Nothing
+// is written (TypeScript never commits a record on it).
+Napi::Value PathOpenRead(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  PathArg path(env, info[0]);
+  if (path.truncated()) return Num(env, Fail(env, os::NameTooLong(), "open"));
+  int type = I32(info, 1);
+  double *out = Data(env)->out;
+  const char *sc = nullptr;
+  file_t f = -1;
+  int r = os::OpenLockFile(path.get(), os::kOpenReadOnly, 0, &f, &sc);
+  if (r == kNotOpened) return Num(env, NotOpened(out));
+  if (r < 0) return Num(env, Fail(env, r, sc));
+  TrackOpen(env, f);
+  r = os::LockFile(f, type, false, &sc);
+  FileInfo fi;
+  if (r < 0) {
+    if (!os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
+    r = os::Stat(f, &fi, &sc);
+    if (r < 0) return Num(env, FailClose(env, f, r, sc));
+    if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+    Report(out, fi);
+    out[0] = kBusy;
+    return Num(env, static_cast<double>(f));
+  }
+  r = AfterLock(env, f, Commit{info[0], 0});
+  return Num(env, r < 0                                       ? r
+                  : out[0] == kRetry || out[0] == kNotRegular ? 0
+                                                              : static_cast<double>(f));
+}
+
 // statFd(fd) -> 0 | -err; out[1..] as Report (a directory lock after its wait).
 Napi::Value StatFd(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -532,6 +566,7 @@ void InitLocks(Napi::Env env, Napi::Object exports) {
   exports.Set("pathRelease", Napi::Function::New(env, PathRelease, "pathRelease"));
   exports.Set("pathProbe", Napi::Function::New(env, PathProbe, "pathProbe"));
   exports.Set("pathOpenDir", Napi::Function::New(env, PathOpenDir, "pathOpenDir"));
+  exports.Set("pathOpenRead", Napi::Function::New(env, PathOpenRead, "pathOpenRead"));
   exports.Set("statFd", Napi::Function::New(env, StatFd, "statFd"));
   exports.Set("readAt", Napi::Function::New(env, ReadAt, "readAt"));
   exports.Set("closeFile", Napi::Function::New(env, CloseFile, "closeFile"));

@@ -49,7 +49,7 @@ int LockCmd(bool wait) {
 }
 
 short LockTypeOf(int type) {
-  return type == kUnlock ? F_UNLCK : type == kShared ? F_RDLCK : F_WRLCK;
+  return type == kUnlock ? F_UNLCK : type == kExclusive ? F_WRLCK : F_RDLCK;
 }
 
 int FcntlLock(int fd, int type, int64_t start, int64_t len, bool wait, const char **sc) {

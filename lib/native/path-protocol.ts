@@ -75,6 +75,12 @@ export interface Request {
   record: string;
   tombstone: string;
   o: FileOptions;
+  /**
+   * This attempt opened the file read-only (it may not be written: EACCES, EROFS), as
+   * flock(1) does: `type` is then Shared or ExclusiveRead, `commitLen` 0, and no record
+   * is written. Set by each attempt (open()).
+   */
+  readOnly: boolean;
 }
 
 /** What an attempt came to: held, a wait on a busy fd, a fallback holder, or retry. */
@@ -135,6 +141,7 @@ export class PathProtocol {
       record,
       tombstone: tombstoneLine(id),
       o,
+      readOnly: false,
     };
   }
 
@@ -147,6 +154,7 @@ export class PathProtocol {
   /** Opens (or creates) the lock file and tries the lock once. */
   protected open(q: Request): Step {
     const b = this.b;
+    if (q.readOnly) this.readOnly(q, false); // the last attempt's file could not be written
     const dir = anonDir(q.path);
     let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir, q.commitLen);
     let sc = fd < 0 ? b.lastSyscall() : '';
@@ -165,6 +173,12 @@ export class PathProtocol {
       // A directory (opening it for writing failed): it is locked as itself. Windows
       // cannot (the binding's EISDIR says so, lib/native/win32-errors.ts).
       if (code === 'EISDIR' && sc === 'open' && process.platform !== 'win32') return this.openDir(q);
+      // An existing file this process may read but not write: locked read-only, as
+      // flock(1) locks it (the running script of another user, a read-only mount).
+      if ((code === 'EACCES' || code === 'EROFS') && sc === 'open' && process.platform !== 'win32') {
+        const s = this.openRead(q);
+        if (s) return s;
+      }
       const afterOpen =
         code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read' || sc === 'write');
       if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
@@ -184,6 +198,45 @@ export class PathProtocol {
         return { kind: 'busy', fd, created: false, key: reportedKey(), dir: false };
       case PathStatus.CreatedBusy:
         return { kind: 'busy', fd, created: true, key: this.keyOf(fd), dir: false };
+      default:
+        return this.settle(q, fd, false);
+    }
+  }
+
+  private readOnly(q: Request, on: boolean): void {
+    q.readOnly = on;
+    q.type = !on
+      ? q.shared
+        ? LockType.Shared
+        : LockType.Exclusive
+      : q.shared
+        ? LockType.Shared
+        : LockType.ExclusiveRead;
+    q.commitLen = on || q.shared ? 0 : HEADER_BYTES.length;
+  }
+
+  /**
+   * An existing file that cannot be opened for writing, locked through a read-only
+   * descriptor: flock(2) as asked and an OFD read lock (an OFD write lock needs a
+   * descriptor open for writing), so it excludes every flock(2) user and POSIX
+   * write-lockers, not POSIX read-lockers (docs/path-locks.md). No record can be written:
+   * held as someone else's file. Undefined when this open fails too (the caller's error
+   * stands: a file gone meanwhile, or not readable either).
+   */
+  private openRead(q: Request): Step | undefined {
+    this.readOnly(q, true);
+    const fd = this.b.pathOpenRead(q.path, q.type);
+    if (fd < 0) {
+      this.readOnly(q, false);
+      return undefined;
+    }
+    switch (out[0] as PathStatus) {
+      case PathStatus.NotRegular:
+        throw this.notRegular(q.path);
+      case PathStatus.Retry:
+        return { kind: 'retry' };
+      case PathStatus.Busy:
+        return { kind: 'busy', fd, created: false, key: reportedKey(), dir: false };
       default:
         return this.settle(q, fd, false);
     }
@@ -259,6 +312,8 @@ export class PathProtocol {
       b.closeFile(fd);
       return { kind: 'fallback-holds', key };
     }
+    // Opened read-only: no record can be written, held as someone else's file is.
+    if (q.readOnly) return { kind: 'held', held: this.held(q, fd, false, false) };
     // A file that is exactly its header (seen under the lock) needs no cut before the
     // record: ftruncate to the same size would still update and dirty the inode.
     const commit = !v2
