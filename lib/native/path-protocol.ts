@@ -440,7 +440,9 @@ export class PathProtocol {
       // F_OFD_GETLK sees POSIX and OFD locks (every native fslock holder has one); a
       // holder with flock(2) alone (flock(1), Python...) only the kernel's table shows.
       const kernel = state === 0 || !live.length ? kernelLocks(out[1], inoText(), { path }) : undefined;
-      if (state === 0 && kernel?.length) state = kernel.some((k) => !k.shared) ? 2 : 1;
+      // The stronger of the two: a holder through a read-only descriptor (flock(2)
+      // exclusive, an OFD read lock) shows as shared to F_OFD_GETLK.
+      if (kernel?.length) state = Math.max(state, kernel.some((k) => !k.shared) ? 2 : 1) as 1 | 2;
       if (state === 0) {
         // No kernel lock: only a fallback process can hold it, by its record.
         holder = live.filter((x) => x.backend === 'fallback').pop();
