@@ -91,11 +91,11 @@ export function kernelLocks(dev: number, ino: string, at: FileAt = {}): KernelLo
   } catch {
     return undefined;
   }
+  // Only when the inode number is listed, and not under st_dev, is the mount table read
+  // (`:INO ` occurs only as the end of a MAJ:MIN:INO field): the common cases (no lock on
+  // it, or listed under st_dev) scan the table once.
   let sdev = devText(dev);
-  // Only when the inode number is listed under another device: the common case (no lock
-  // on it, or listed under st_dev) never reads the mount table.
-  if (!text.includes(` ${sdev}:${ino} `) && new RegExp(`:[0-9a-f]+:${ino} `).test(text))
-    sdev = superDev(sdev, at) ?? sdev;
+  if (text.includes(`:${ino} `) && !text.includes(` ${sdev}:${ino} `)) sdev = superDev(sdev, at) ?? sdev;
   const id = ` ${sdev}:${ino} `;
   const found: KernelLock[] = [];
   for (let i = text.indexOf(id); i >= 0; i = text.indexOf(id, i + id.length)) {
