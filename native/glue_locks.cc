@@ -73,6 +73,12 @@ int NotRegularClose(Napi::Env env, file_t f, const FileInfo &fi) {
   out[0] = kNotRegular;
   return 0;
 }
+// The file was removed meanwhile (nlink 0): closed, start again (never wait on it).
+int GoneClose(Napi::Env env, file_t f) {
+  CloseTracked(env, f);
+  Data(env)->out[0] = kRetry;
+  return 0;
+}
 // Closes a failed attempt's file and passes the error through.
 int FailClose(Napi::Env env, file_t f, int err, const char *sc) {
   CloseTracked(env, f);
@@ -249,6 +255,7 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   r = os::Stat(f, &fi, &sc);
   if (r < 0) return Num(env, FailClose(env, f, r, sc));
   if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+  if (fi.nlink == 0) return Num(env, GoneClose(env, f));
 #endif
   r = os::LockFile(f, type, false, &sc);
   if (r < 0) {
@@ -256,6 +263,7 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
     r = os::Stat(f, &fi, &sc);
     if (r < 0) return Num(env, FailClose(env, f, r, sc));
     if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+    if (fi.nlink == 0) return Num(env, GoneClose(env, f));
     Report(out, fi);
     out[0] = kBusy;
     return Num(env, static_cast<double>(f));
@@ -478,6 +486,7 @@ Napi::Value PathOpenRead(const Napi::CallbackInfo &info) {
     r = os::Stat(f, &fi, &sc);
     if (r < 0) return Num(env, FailClose(env, f, r, sc));
     if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+    if (fi.nlink == 0) return Num(env, GoneClose(env, f));
     Report(out, fi);
     out[0] = kBusy;
     return Num(env, static_cast<double>(f));
