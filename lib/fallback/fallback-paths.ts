@@ -166,8 +166,11 @@ function* releasing(h: FallbackHeld): Step<void> {
   }
 }
 
-/** A kernel lock (flock(1), Python...) seen on a file only the fallback could not take. */
-function kernelHolder(path: FsPath): Probe | undefined {
+/**
+ * A kernel lock (flock(1), Python...) seen on a file only the fallback could not take:
+ * undefined when there is none, null when the kernel's table cannot be read (not Linux).
+ */
+function kernelHolder(path: FsPath): Probe | undefined | null {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(path);
@@ -175,7 +178,8 @@ function kernelHolder(path: FsPath): Probe | undefined {
     return undefined;
   }
   const locks = kernelLocks(st.dev, String(st.ino), { path });
-  if (!locks?.length) return undefined;
+  if (locks === undefined) return null;
+  if (!locks.length) return undefined;
   const k = locks.find((x) => x.pid !== undefined);
   const shared = locks.every((x) => x.shared);
   const pid = k?.pid;
@@ -219,8 +223,11 @@ class FallbackLocks implements PathLockBackend {
       // Someone else's file, or a directory: the fallback cannot lock it (ENOTSUP), but
       // isLocked/lockHolder look at whatever is at the path: a program holding it with a
       // kernel lock (flock(1) on the file it created, however old) is seen; none, free.
+      // Where the kernel's table cannot be read, nothing can be told: ENOTSUP stands.
       if (fsErrorCode(e) !== 'ENOTSUP') throw e;
-      return kernelHolder(path) ?? { state: 0, holder: undefined };
+      const k = kernelHolder(path);
+      if (k === null) throw e;
+      return k ?? { state: 0, holder: undefined };
     }
     if (j.kind === 'held' && j.holder) return { state: j.holder.mode === 'shared' ? 1 : 2, holder: toHolder(j.holder) };
     // An empty file in the making (a native creator, or a program that locks without a
