@@ -20,7 +20,9 @@ using pathchar = char;  // and POSIX as UTF-8
 // A descriptor this library opened itself: an fd on POSIX, a HANDLE value on Windows.
 using file_t = int64_t;
 
-enum LockType : int { kUnlock = 0, kShared = 1, kExclusive = 2 };
+// kExclusiveRead: a path lock through a read-only descriptor (POSIX): flock(2) exclusive
+// and an OFD read lock, since an OFD write lock needs a descriptor open for writing.
+enum LockType : int { kUnlock = 0, kShared = 1, kExclusive = 2, kExclusiveRead = 3 };
 
 // Kinds of lock a waiter thread can block on.
 enum WaitKind : int {
@@ -51,6 +53,9 @@ inline bool SameFile(const FileInfo &a, const FileInfo &b) {
 
 // What a wait reports when os::InterruptThread stopped it (not an OS error code).
 constexpr int kInterruptedResult = -1000000;
+// What os::OpenLockFile reports for a FIFO, socket or device at the path, which it does
+// not open (not an OS error code): opening one has effects (a FIFO's blocked peer).
+constexpr int kNotOpened = -1000001;
 
 // Opaque identity of a thread that os::InterruptThread can wake from a blocking call.
 using ThreadToken = uintptr_t;
@@ -97,7 +102,8 @@ enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };
 // reading and appending (O_APPEND / FILE_APPEND_DATA) or only for reading
 // (kOpenReadOnly). Never follows a final symlink (the link itself is opened or the
 // open fails), never blocks (FIFOs, leases), close-on-exec, deletable while open.
-// The caller checks with os::Stat what it opened before locking or writing anything.
+// POSIX: an existing name that is a FIFO, socket or device is not opened (kNotOpened).
+// The caller checks with os::Stat what it opened before writing anything.
 int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc);
 // Linux: a new unnamed lock file (O_TMPFILE) in `dir` with exactly `mode`, to be locked
 // and filled before os::LinkLockFile gives it its name: it appears whole and locked.

@@ -71,6 +71,8 @@ export interface Mount {
   source: string;
   /** The filesystem's own options (mountinfo's super options), e.g. 'rw,vers=3,…,local_lock=all'. */
   options: string;
+  /** Its superblock's device as mountinfo prints it ('major:minor', decimal): what /proc/locks names. */
+  dev: string;
 }
 
 /** The mount holding `dir` (Linux: the longest mount point of /proc/self/mountinfo). */
@@ -89,11 +91,12 @@ export function mountOf(dir: string): Mount | undefined {
     // id parent major:minor root mountpoint options [optional...] - fstype source superopts
     const [left, right] = line.split(' - ');
     if (!right) continue;
-    const mountPoint = unescape(left.split(' ')[4] ?? '');
+    const fields = left.split(' ');
+    const mountPoint = unescape(fields[4] ?? '');
     const [fsType, source, options] = right.split(' ');
     const inside = real === mountPoint || real.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`);
     if (inside && (!best || mountPoint.length >= best.mountPoint.length))
-      best = { fsType, mountPoint, source: unescape(source ?? ''), options: options ?? '' };
+      best = { fsType, mountPoint, source: unescape(source ?? ''), options: options ?? '', dev: fields[2] ?? '' };
   }
   return best;
 }

@@ -8,7 +8,18 @@
 // `->` before KIND for a request still waiting. KIND is FLOCK, POSIX, OFDLCK (pid -1),
 // LEASE... Locks of processes in another PID namespace are not listed (fs/locks.c,
 // locks_show), so a holder in another container sharing the file is not seen here.
+//
+// MAJ:MIN is the superblock's device (i_sb->s_dev), which is what stat(2) reports on most
+// filesystems but not on btrfs: there st_dev is the subvolume's own anonymous device. A
+// st_dev that no mount carries is turned into the device of the mount the file is on
+// (mountinfo prints s_dev): the mount of the open descriptor (/proc/self/fdinfo's
+// mnt_id), else of the path. The inode numbers of a btrfs filesystem's subvolumes (and
+// snapshots) overlap, and /proc/locks does not say which subvolume a lock is in: a lock
+// on the same inode number in another subvolume of the same filesystem is reported too
+// (docs/path-locks.md). Other filesystems' locks never are.
 import * as fs from 'node:fs';
+import { type FsPath } from './args';
+import { mountOf } from './fstype';
 
 export interface KernelLock {
   kind: 'flock' | 'posix' | 'ofd';
@@ -27,11 +38,52 @@ function devText(dev: number): string {
   return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
 }
 
+/** "maj:min" of mountinfo's decimal "major:minor", as /proc/locks prints it. */
+function hexDev(decimal: string): string | undefined {
+  const m = /^(\d+):(\d+)$/.exec(decimal);
+  return m ? `${Number(m[1]).toString(16).padStart(2, '0')}:${Number(m[2]).toString(16).padStart(2, '0')}` : undefined;
+}
+
+/** Where the file is: its path, or a descriptor open on it (exact: its mount is known). */
+export interface FileAt {
+  fd?: number;
+  path?: FsPath;
+}
+
 /**
- * The locks held (not requested) on the file `dev`/`ino`, or undefined where the table
- * cannot be read (not Linux, no /proc). `ino` as the decimal string of the exact number.
+ * The superblock's device for a file whose st_dev is `dev` (hex "maj:min"), or undefined
+ * when `dev` is a mount's device itself or no mount can be found.
  */
-export function kernelLocks(dev: number, ino: string): KernelLock[] | undefined {
+function superDev(dev: string, at: FileAt): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'latin1');
+  } catch {
+    return undefined;
+  }
+  // id parent major:minor root mountpoint ...
+  const mounts = text.split('\n').map((line) => line.split(' ', 3));
+  if (mounts.some((f) => f[2] !== undefined && hexDev(f[2]) === dev)) return undefined;
+  if (at.fd !== undefined) {
+    try {
+      const id = /^mnt_id:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${at.fd}`, 'latin1'))?.[1];
+      const m = mounts.find((f) => f[0] === id);
+      if (m?.[2] !== undefined) return hexDev(m[2]);
+    } catch {
+      // No fdinfo: by the path, if there is one.
+    }
+  }
+  if (typeof at.path !== 'string') return undefined;
+  const mount = mountOf(at.path);
+  return mount && hexDev(mount.dev);
+}
+
+/**
+ * The locks held (not requested) on the file `dev`/`ino` (its stat(2) identity, found at
+ * `at`), or undefined where the table cannot be read (not Linux, no /proc). `ino` as the
+ * decimal string of the exact number.
+ */
+export function kernelLocks(dev: number, ino: string, at: FileAt = {}): KernelLock[] | undefined {
   if (process.platform !== 'linux') return undefined;
   let text: string;
   try {
@@ -39,7 +91,12 @@ export function kernelLocks(dev: number, ino: string): KernelLock[] | undefined 
   } catch {
     return undefined;
   }
-  const id = ` ${devText(dev)}:${ino} `;
+  // Only when the inode number is listed, and not under st_dev, is the mount table read
+  // (`:INO ` occurs only as the end of a MAJ:MIN:INO field): the common cases (no lock on
+  // it, or listed under st_dev) scan the table once.
+  let sdev = devText(dev);
+  if (text.includes(`:${ino} `) && !text.includes(` ${sdev}:${ino} `)) sdev = superDev(sdev, at) ?? sdev;
+  const id = ` ${sdev}:${ino} `;
   const found: KernelLock[] = [];
   for (let i = text.indexOf(id); i >= 0; i = text.indexOf(id, i + id.length)) {
     const start = text.lastIndexOf('\n', i) + 1;

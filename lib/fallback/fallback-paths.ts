@@ -16,7 +16,7 @@
 // first sleep on, so that nothing run from a timer blocks the event loop.
 import * as fs from 'node:fs';
 import { type CheckedWait, type FsPath, displayPath } from '../common/args';
-import { abortReason, codeError, lockedError, timeoutError } from '../common/errors';
+import { abortReason, codeError, fsErrorCode, lockedError, timeoutError } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
 import { commandName, kernelLocks } from '../common/proc-locks';
 import {
@@ -38,7 +38,7 @@ import {
   stopHeartbeat,
 } from './fallback-heartbeat';
 import { type Step, ftruncate, pause, runSync, runUntilSleep, unlink } from './fallback-io';
-import { attempt, judge, nativesInside, statKey } from './fallback-judge';
+import { type Judgement, attempt, judge, nativesInside, statKey } from './fallback-judge';
 
 /**
  * Attempts that find the lock file gone (replaced or removed under their hands: ENOENT,
@@ -166,16 +166,20 @@ function* releasing(h: FallbackHeld): Step<void> {
   }
 }
 
-/** A kernel lock (flock(1), Python...) seen on a file only the fallback could not take. */
-function kernelHolder(path: FsPath): Probe | undefined {
+/**
+ * A kernel lock (flock(1), Python...) seen on a file only the fallback could not take:
+ * undefined when there is none, null when the kernel's table cannot be read (not Linux).
+ */
+function kernelHolder(path: FsPath): Probe | undefined | null {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(path);
   } catch {
     return undefined;
   }
-  const locks = kernelLocks(st.dev, String(st.ino));
-  if (!locks?.length) return undefined;
+  const locks = kernelLocks(st.dev, String(st.ino), { path });
+  if (locks === undefined) return null;
+  if (!locks.length) return undefined;
   const k = locks.find((x) => x.pid !== undefined);
   const shared = locks.every((x) => x.shared);
   const pid = k?.pid;
@@ -212,7 +216,19 @@ class FallbackLocks implements PathLockBackend {
   }
 
   probe(path: FsPath): Probe {
-    const j = runSync(judge(path, onSharedFs(path)));
+    let j: Judgement;
+    try {
+      j = runSync(judge(path, onSharedFs(path)));
+    } catch (e) {
+      // Someone else's file, or a directory: the fallback cannot lock it (ENOTSUP), but
+      // isLocked/lockHolder look at whatever is at the path: a program holding it with a
+      // kernel lock (flock(1) on the file it created, however old) is seen; none, free.
+      // Where the kernel's table cannot be read, nothing can be told: ENOTSUP stands.
+      if (fsErrorCode(e) !== 'ENOTSUP') throw e;
+      const k = kernelHolder(path);
+      if (k === null) throw e;
+      return k ?? { state: 0, holder: undefined };
+    }
     if (j.kind === 'held' && j.holder) return { state: j.holder.mode === 'shared' ? 1 : 2, holder: toHolder(j.holder) };
     // An empty file in the making (a native creator, or a program that locks without a
     // record): the kernel's table may say who.

@@ -42,6 +42,8 @@ export const enum LockType {
   Unlock = 0,
   Shared = 1,
   Exclusive = 2,
+  /** A path lock through a read-only descriptor (POSIX): flock(2) exclusive, an OFD read lock. */
+  ExclusiveRead = 3,
 }
 
 export const enum WaitKind {
@@ -104,6 +106,12 @@ export interface Binding {
    * PathStatus.Locked (held) or Busy, with out[1..] filled; NotRegular if it is not one.
    */
   pathOpenDir(path: NativePath, type: LockType): number;
+  /**
+   * An existing file locked through a read-only descriptor (POSIX; `type` Shared or
+   * ExclusiveRead), nothing written: PathStatus.Locked (held, its head read) or Busy
+   * (fd returned), NotRegular or Retry (closed), with out[1..] filled.
+   */
+  pathOpenRead(path: NativePath, type: LockType): number;
   /** fstat into out[1..] (0 or -err). */
   statFd(fd: number): number;
   /** The checks after a granted wait, as after pathOpen's lock (`commitLen` likewise). */
