@@ -14,6 +14,8 @@ import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
 import { isLocked, lockSync as fsLockSync, type Lock } from './locks/locks';
+import { checkAccess, checkReadWrite } from './common/permission';
+import { siblingName } from './common/sibling';
 
 /** Options of proper-lockfile v4 (`lock`). */
 export interface LockOptions {
@@ -95,7 +97,12 @@ function options(o: LockOptions | undefined): Checked {
 }
 
 const dirOf = (file: string, o: Pick<Checked, 'lockfilePath'>) => o.lockfilePath ?? `${file}.lock`;
-const kernelPath = (dir: string) => `${dir}.fslock`;
+/**
+ * The kernel lock beside the directory: `<dir>.fslock`, or for a directory name of
+ * 244-250 bytes (a file name of 239-245, which proper-lockfile takes) a shortened
+ * name that fits NAME_MAX (lib/common/sibling.ts).
+ */
+const kernelPath = (dir: string) => siblingName(dir, '.fslock') as string;
 const isMarked = (st: nodeFs.Stats) => Math.abs(st.atimeMs - MARK_ATIME) < 1000;
 const isStale = (st: nodeFs.Stats, stale: number) => st.mtimeMs < Date.now() - stale;
 
@@ -151,6 +158,9 @@ function takeDirOnceSync(file: string, dir: string, o: Checked): number {
 // few local syscalls), so the promise API runs it too; waiting happens between retries.
 function acquireSync(file: string, o: Checked): Held {
   const dir = dirOf(file, o);
+  // Node's permission model: the directory is created and removed, the kernel lock
+  // beside it created and written (checked again by lockSync).
+  checkReadWrite(dir);
   let kernel: Lock;
   try {
     kernel = fsLockSync(kernelPath(dir), { wait: false });
@@ -300,6 +310,7 @@ function checkDir(dir: string, o: Checked): nodeFs.Stats | undefined {
 export async function check(file: string, opts?: CheckOptions): Promise<boolean> {
   const o = options(opts);
   const dir = dirOf(await resolve(file, o), o);
+  checkAccess('fs.read', dir);
   const st = checkDir(dir, o);
   if (!st) return false;
   // A migrated holder's directory counts while its kernel lock is held.

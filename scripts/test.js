@@ -2,8 +2,9 @@
 // `npm test`: builds the TypeScript, then runs the whole suite twice, against the
 // native backend and with FSLOCK_BACKEND=fallback. `--backend X` runs one; `--stress`
 // sets FSLOCK_STRESS=1 (long soak versions of the concurrency tests). As root on
-// Debian it installs the mkfs tools that test/filesystems.test.js needs and the
-// GlusterFS server and client for test/gluster.test.js.
+// Debian it installs the mkfs tools that test/filesystems.test.js needs, the
+// GlusterFS server and client for test/gluster.test.js, and acl and attr
+// (setfacl, setfattr) for test/atomic-metadata.test.js.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -52,6 +53,8 @@ function filesystemTools() {
   const needs = [];
   if (wanted('filesystems')) needs.push(['mkfs.xfs', 'xfsprogs'], ['mkfs.btrfs', 'btrfs-progs']);
   if (wanted('gluster')) needs.push(['glusterd', 'glusterfs-server'], ['mount.glusterfs', 'glusterfs-client']);
+  // test/atomic-metadata.test.js: ACLs and extended attributes carried across a replace.
+  if (wanted('atomic')) needs.push(['setfacl', 'acl'], ['setfattr', 'attr']);
   try {
     require('./tooling').ensurePackages(needs);
   } catch (e) {

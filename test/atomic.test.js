@@ -361,7 +361,8 @@ test('bad input: clear errors, nothing written', async (t) => {
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { encoding: 'klingon' }), { code: 'ERR_INVALID_ARG_VALUE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: -1 }), { code: 'ERR_INVALID_ARG_VALUE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: 0o10000 }), { code: 'ERR_INVALID_ARG_VALUE' });
-  await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: '644' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: 'rw-r--r--' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: true }), { code: 'ERR_INVALID_ARG_TYPE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { fsync: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' });
   await rejectsWith(fslock.writeFileAtomic('a\0b', 'x'), { code: 'ERR_INVALID_ARG_VALUE' });

@@ -7,6 +7,48 @@ import { AtomicFlags, binding, type Binding } from '../native/binding';
 import { codeError, osError, type FsLockError } from '../common/errors';
 import { displayPath, type FsPath } from '../common/args';
 
+/**
+ * The extended attributes a replace carries from the old file to the new one
+ * (AtomicFlags.KeepAttrs; the entry format of os::AtomicWriteArgs::attrs). Linux:
+ * `user.*` (the user's own), `trusted.*` (only a process with CAP_SYS_ADMIN sees or sets
+ * them), `security.*` (SELinux and Smack labels) and the POSIX ACL
+ * (`system.posix_acl_access`), but never `security.capability` (file capabilities: the
+ * kernel removes them whenever a file is written, so that new content never runs with
+ * the old content's privileges) nor `security.ima` / `security.evm` (a hash or
+ * signature of the old content and metadata: on the new content it would be wrong, and
+ * under IMA appraisal the file would no longer open). A default ACL belongs to
+ * directories only, never to the files replaced here. macOS: every attribute (Finder
+ * info, tags, quarantine…), as copyfile(3) copies them, plus the extended ACL.
+ */
+export const CARRIED_ATTRS =
+  process.platform === 'darwin'
+    ? '+'
+    : [
+        '+user.',
+        '+trusted.',
+        '+security.',
+        '-security.capability',
+        '-security.ima',
+        '-security.evm',
+        '+system.posix_acl_access',
+      ].join('\0');
+
+/**
+ * The target is a symlink (AtomicFlags.NoSymlink): nothing was created; the caller
+ * resolves it and writes to the file it names. Never reaches the user.
+ */
+export class FoundSymlink extends Error {
+  constructor(readonly link: FsPath) {
+    super('internal: the target is a symlink');
+  }
+}
+
+/**
+ * node:fs takes at most 2^31 - 1 bytes per write call (ERR_OUT_OF_RANGE beyond); a view
+ * is written in pieces of 1 GiB.
+ */
+const CHUNK = 1 << 30;
+
 export interface AtomicJob {
   target: FsPath;
   /** Temp file path (unused with AtomicFlags.TmpFile | AtomicFlags.Link). */
@@ -45,13 +87,17 @@ function nativeOps(b: Binding): AtomicOps {
   return {
     noReplace: true,
     writeSync(j) {
-      const r = b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags);
+      const r = b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags, attrsOf(j));
+      if (r === b.SYMLINK) throw new FoundSymlink(j.target);
       if (r < 0) throw osError(r, b.lastSyscall(), displayPath(j.target));
     },
     write(j) {
-      return new Promise((resolve, reject) =>
-        b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags, settle(resolve, reject, j.target)),
-      );
+      return new Promise((resolve, reject) => {
+        const done = settle(resolve, reject, j.target);
+        b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags, attrsOf(j), (r, sc) =>
+          r === b.SYMLINK ? reject(new FoundSymlink(j.target)) : done(r, sc),
+        );
+      });
     },
     renameSync(from, to, noReplace) {
       const r = b.rename(from, to, noReplace);
@@ -69,6 +115,10 @@ function nativeOps(b: Binding): AtomicOps {
   };
 }
 
+function attrsOf(j: AtomicJob): string | undefined {
+  return j.flags & AtomicFlags.KeepAttrs ? CARRIED_ATTRS : undefined;
+}
+
 // ---- fallback (node:fs) ----------------------------------------------------------
 
 /** node:fs has no renameat2: lib/atomic/atomic.ts emulates the no-replace rename. */
@@ -84,39 +134,78 @@ function ignore(fn: () => void): void {
   }
 }
 
-/** The existing target's owner (when it differs; EPERM tolerated) and mode. */
-function copyOwnerSync(fd: number, target: FsPath): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(target);
-  } catch (e) {
-    if ((e as FsLockError).code === 'ENOENT') return;
-    throw e;
-  }
-  if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
-    try {
-      fs.fchownSync(fd, st.uid, st.gid);
-    } catch (e) {
-      if ((e as FsLockError).code !== 'EPERM') throw e;
-    }
-  }
-  fs.fchmodSync(fd, st.mode & 0o7777);
+/** Flags under which the target is looked at before the write. */
+const INSPECT = AtomicFlags.KeepOwner | AtomicFlags.KeepAttrs | AtomicFlags.NoSymlink;
+
+/** The target as the metadata copy sees it: undefined when missing or a link to replace. */
+function inspected(st: fs.Stats | undefined, j: AtomicJob): fs.Stats | undefined {
+  if (!st?.isSymbolicLink()) return st;
+  if (j.flags & AtomicFlags.NoSymlink) throw new FoundSymlink(j.target);
+  return undefined; // the link itself is replaced: nothing of it is copied
 }
 
-async function copyOwner(fh: fs.promises.FileHandle, target: FsPath): Promise<void> {
-  let st: fs.Stats;
-  try {
-    st = await fs.promises.stat(target);
-  } catch (e) {
-    if ((e as FsLockError).code === 'ENOENT') return;
-    throw e;
+function gone(e: unknown): undefined {
+  if ((e as FsLockError).code === 'ENOENT') return undefined;
+  throw e;
+}
+
+const chownDenied = (e: FsLockError) => {
+  if (e.code !== 'EPERM') throw e;
+};
+
+/**
+ * The old file's metadata onto the temp file of the node:fs sequence: with the native
+ * binding os::CopyMeta (owner, mode, attributes and ACL: the same as a native write);
+ * without it (the fallback backend), owner (EPERM tolerated) and mode only — node:fs
+ * has no call for extended attributes or ACLs.
+ */
+function copyMetaSync(fd: number, j: AtomicJob): void {
+  if (binding) {
+    const r = binding.copyMeta(j.target, fd, j.mode, j.flags, attrsOf(j));
+    if (r === binding.SYMLINK) throw new FoundSymlink(j.target);
+    if (r < 0) throw osError(r, binding.lastSyscall(), displayPath(j.target));
+    return;
   }
-  if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
-    await fh.chown(st.uid, st.gid).catch((e: FsLockError) => {
-      if (e.code !== 'EPERM') throw e;
-    });
+  let st: fs.Stats | undefined;
+  if (j.flags & INSPECT) {
+    try {
+      st = inspected(fs.lstatSync(j.target), j);
+    } catch (e) {
+      st = gone(e);
+    }
   }
-  await fh.chmod(st.mode & 0o7777);
+  if (st && j.flags & AtomicFlags.KeepOwner) {
+    if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
+      try {
+        fs.fchownSync(fd, st.uid, st.gid);
+      } catch (e) {
+        chownDenied(e as FsLockError);
+      }
+    }
+    if (!(j.flags & AtomicFlags.Chmod)) fs.fchmodSync(fd, st.mode & 0o7777);
+  }
+  if (j.flags & AtomicFlags.Chmod) fs.fchmodSync(fd, j.mode);
+}
+
+async function copyMeta(fh: fs.promises.FileHandle, j: AtomicJob): Promise<void> {
+  const b = binding;
+  if (b) {
+    const [r, sc] = await new Promise<[number, string]>((resolve) =>
+      b.copyMeta(j.target, fh.fd, j.mode, j.flags, attrsOf(j), (res, syscall) => resolve([res, syscall])),
+    );
+    if (r === b.SYMLINK) throw new FoundSymlink(j.target);
+    if (r < 0) throw osError(r, sc, displayPath(j.target));
+    return;
+  }
+  let st: fs.Stats | undefined;
+  if (j.flags & INSPECT) st = inspected(await fs.promises.lstat(j.target).catch(gone), j);
+  if (st && j.flags & AtomicFlags.KeepOwner) {
+    if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
+      await fh.chown(st.uid, st.gid).catch(chownDenied);
+    }
+    if (!(j.flags & AtomicFlags.Chmod)) await fh.chmod(st.mode & 0o7777);
+  }
+  if (j.flags & AtomicFlags.Chmod) await fh.chmod(j.mode);
 }
 
 /** fsync of a directory: Windows cannot open one (EISDIR/EPERM), where it is not needed. */
@@ -170,12 +259,11 @@ export function writeSyncJs(j: AtomicJob): void {
   if (!(j.flags & AtomicFlags.CommitOnly)) {
     const fd = fs.openSync(j.temp, 'wx', creationMode(j)); // EEXIST: the temp name is taken
     try {
-      j.onTemp?.(j.temp);
-      if (j.flags & AtomicFlags.KeepOwner) copyOwnerSync(fd, j.target);
-      if (j.flags & AtomicFlags.Chmod) fs.fchmodSync(fd, j.mode);
+      copyMetaSync(fd, j);
+      j.onTemp?.(j.temp); // after: an owner the hook gives (the drop-in's chown) wins
       if (j.chown) fs.fchownSync(fd, j.chown.uid, j.chown.gid);
       const bytes = new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength);
-      for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+      for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, Math.min(bytes.length - off, CHUNK));
       if (j.flags & AtomicFlags.Sync) fs.fdatasyncSync(fd);
     } catch (e) {
       ignore(() => fs.closeSync(fd));
@@ -213,14 +301,14 @@ export async function writeChunks(
   if (!(j.flags & AtomicFlags.CommitOnly)) {
     const fh = await fs.promises.open(j.temp, 'wx', creationMode(j));
     try {
-      await j.onTemp?.(j.temp);
-      if (j.flags & AtomicFlags.KeepOwner) await copyOwner(fh, j.target);
-      if (j.flags & AtomicFlags.Chmod) await fh.chmod(j.mode);
+      await copyMeta(fh, j);
+      await j.onTemp?.(j.temp); // after: an owner the hook gives (the drop-in's chown) wins
       if (j.chown) await fh.chown(j.chown.uid, j.chown.gid);
       for await (const chunk of chunks) {
         signal?.throwIfAborted();
         const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        for (let off = 0; off < bytes.length;) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+        for (let off = 0; off < bytes.length;)
+          off += (await fh.write(bytes, off, Math.min(bytes.length - off, CHUNK))).bytesWritten;
       }
       if (j.flags & AtomicFlags.Sync) await fh.datasync();
       await fh.close();

@@ -19,6 +19,7 @@ import type { FileOptions, Held } from '../protocol/lock-backend';
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
 import type { Holder } from '../protocol/record';
 import { backend } from './backends';
+import { checkAccess, checkLockAccess } from '../common/permission';
 import { forget, nextWaiter, paths, stateOf } from './path-state';
 
 export type { Holder } from '../protocol/record';
@@ -167,6 +168,7 @@ function checkLockArgs(
  * an aborted `signal` rejects with its reason. A failed attempt holds nothing.
  */
 export async function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
+  checkLockAccess(path);
   const a = checkLockArgs(path, options);
   if (a.w.signal?.aborted) throw abortReason(a.w.signal);
   const s = stateOf(a.path);
@@ -223,6 +225,7 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
  * on `path`. `signal` is not accepted: nothing could abort a blocked thread.
  */
 export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions, 'signal'>): Lock {
+  checkLockAccess(path);
   const a = checkLockArgs(path, options);
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
   const s = paths.get(a.path);
@@ -247,11 +250,13 @@ export async function withLock<T>(
 
 /** Whether anyone (any process, thread or call) holds a lock on `path`. Takes nothing. */
 export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
+  checkAccess('fs.read', path);
   return backend().probe(toPath(path)).state !== 0;
 }
 
 /** Who holds the lock on `path` (one of the holders when shared), or undefined. */
 export async function lockHolder(path: string | Buffer | URL): Promise<Holder | undefined> {
+  checkAccess('fs.read', path);
   const p = backend().probe(toPath(path));
   if (p.state === 0) return undefined;
   return p.holder;
