@@ -26,15 +26,7 @@ export {
   readFile,
   readFileSync,
 } from './atomic/atomic';
-export type {
-  Data,
-  DataSource,
-  WriteOptions,
-  UpdateOptions,
-  MoveOptions,
-  Updater,
-  ReadOptions,
-} from './atomic/atomic';
+export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater, ReadOptions } from './atomic/atomic';
 export { capabilities } from './locks/capabilities';
 export type { Capabilities } from './locks/capabilities';
 export type { FsLockError } from './common/errors';
