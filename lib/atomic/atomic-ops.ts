@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { AtomicFlags, binding, type Binding } from '../native/binding';
 import { codeError, osError, type FsLockError } from '../common/errors';
 import { displayPath, type FsPath } from '../common/args';
+import { permissionModel } from '../common/permission';
 
 /**
  * The extended attributes a replace carries from the old file to the new one
@@ -154,6 +155,53 @@ const chownDenied = (e: FsLockError) => {
 };
 
 /**
+ * Node's permission model disables fchmod and fchown (they would reach files outside
+ * the allowed paths through any descriptor): the temp file is then changed by its name,
+ * which node:fs checks. It is this call's own new file, in the target's directory.
+ */
+const byName = permissionModel;
+
+function chmodTempSync(fd: number, j: AtomicJob, mode: number): void {
+  if (byName) fs.chmodSync(j.temp, mode);
+  else fs.fchmodSync(fd, mode);
+}
+
+function chownTempSync(fd: number, j: AtomicJob, uid: number, gid: number): void {
+  if (byName) fs.chownSync(j.temp, uid, gid);
+  else fs.fchownSync(fd, uid, gid);
+}
+
+function chmodTemp(fh: fs.promises.FileHandle, j: AtomicJob, mode: number): Promise<void> {
+  return byName ? fs.promises.chmod(j.temp, mode) : fh.chmod(mode);
+}
+
+function chownTemp(fh: fs.promises.FileHandle, j: AtomicJob, uid: number, gid: number): Promise<void> {
+  return byName ? fs.promises.chown(j.temp, uid, gid) : fh.chown(uid, gid);
+}
+
+/**
+ * fdatasync of the temp file. Node's permission model refuses fsync and fdatasync to
+ * JavaScript (the sync forms since Node 20, every form in Node 24: ERR_ACCESS_DENIED):
+ * there the node:fs sequence cannot flush, and the write is atomic but not durable
+ * (README, "Node's permission model"). Any other failure is the write's.
+ */
+const flushRefused = (e: unknown) => {
+  if (!(byName && (e as FsLockError).code === 'ERR_ACCESS_DENIED')) throw e;
+};
+
+function flushTempSync(fd: number): void {
+  try {
+    fs.fdatasyncSync(fd);
+  } catch (e) {
+    flushRefused(e);
+  }
+}
+
+function flushTemp(fh: fs.promises.FileHandle): Promise<void> {
+  return fh.datasync().catch(flushRefused);
+}
+
+/**
  * The old file's metadata onto the temp file of the node:fs sequence: with the native
  * binding os::CopyMeta (owner, mode, attributes and ACL: the same as a native write);
  * without it (the fallback backend), owner (EPERM tolerated) and mode only — node:fs
@@ -177,14 +225,14 @@ function copyMetaSync(fd: number, j: AtomicJob): void {
   if (st && j.flags & AtomicFlags.KeepOwner) {
     if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
       try {
-        fs.fchownSync(fd, st.uid, st.gid);
+        chownTempSync(fd, j, st.uid, st.gid);
       } catch (e) {
         chownDenied(e as FsLockError);
       }
     }
-    if (!(j.flags & AtomicFlags.Chmod)) fs.fchmodSync(fd, st.mode & 0o7777);
+    if (!(j.flags & AtomicFlags.Chmod)) chmodTempSync(fd, j, st.mode & 0o7777);
   }
-  if (j.flags & AtomicFlags.Chmod) fs.fchmodSync(fd, j.mode);
+  if (j.flags & AtomicFlags.Chmod) chmodTempSync(fd, j, j.mode);
 }
 
 async function copyMeta(fh: fs.promises.FileHandle, j: AtomicJob): Promise<void> {
@@ -201,11 +249,11 @@ async function copyMeta(fh: fs.promises.FileHandle, j: AtomicJob): Promise<void>
   if (j.flags & INSPECT) st = inspected(await fs.promises.lstat(j.target).catch(gone), j);
   if (st && j.flags & AtomicFlags.KeepOwner) {
     if (process.getuid && (st.uid !== process.getuid() || st.gid !== process.getgid!())) {
-      await fh.chown(st.uid, st.gid).catch(chownDenied);
+      await chownTemp(fh, j, st.uid, st.gid).catch(chownDenied);
     }
-    if (!(j.flags & AtomicFlags.Chmod)) await fh.chmod(st.mode & 0o7777);
+    if (!(j.flags & AtomicFlags.Chmod)) await chmodTemp(fh, j, st.mode & 0o7777);
   }
-  if (j.flags & AtomicFlags.Chmod) await fh.chmod(j.mode);
+  if (j.flags & AtomicFlags.Chmod) await chmodTemp(fh, j, j.mode);
 }
 
 /** fsync of a directory: Windows cannot open one (EISDIR/EPERM), where it is not needed. */
@@ -261,10 +309,10 @@ export function writeSyncJs(j: AtomicJob): void {
     try {
       copyMetaSync(fd, j);
       j.onTemp?.(j.temp); // after: an owner the hook gives (the drop-in's chown) wins
-      if (j.chown) fs.fchownSync(fd, j.chown.uid, j.chown.gid);
+      if (j.chown) chownTempSync(fd, j, j.chown.uid, j.chown.gid);
       const bytes = new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength);
       for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, Math.min(bytes.length - off, CHUNK));
-      if (j.flags & AtomicFlags.Sync) fs.fdatasyncSync(fd);
+      if (j.flags & AtomicFlags.Sync) flushTempSync(fd);
     } catch (e) {
       ignore(() => fs.closeSync(fd));
       ignore(() => fs.unlinkSync(j.temp));
@@ -303,14 +351,14 @@ export async function writeChunks(
     try {
       await copyMeta(fh, j);
       await j.onTemp?.(j.temp); // after: an owner the hook gives (the drop-in's chown) wins
-      if (j.chown) await fh.chown(j.chown.uid, j.chown.gid);
+      if (j.chown) await chownTemp(fh, j, j.chown.uid, j.chown.gid);
       for await (const chunk of chunks) {
         signal?.throwIfAborted();
         const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         for (let off = 0; off < bytes.length;)
           off += (await fh.write(bytes, off, Math.min(bytes.length - off, CHUNK))).bytesWritten;
       }
-      if (j.flags & AtomicFlags.Sync) await fh.datasync();
+      if (j.flags & AtomicFlags.Sync) await flushTemp(fh);
       await fh.close();
       signal?.throwIfAborted();
     } catch (e) {
