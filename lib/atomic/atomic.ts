@@ -5,7 +5,7 @@
 import { displayPath, toFsPath, toFunction, toOptions, toTimeout, type FsPath, type PathLike } from '../common/args';
 import { fsErrorCode } from '../common/errors';
 import { checkReadWrite } from '../common/permission';
-import { makeParents } from '../common/dirs';
+import { explainDirError, makeParents } from '../common/dirs';
 import { siblingName } from '../common/sibling';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { resolveLink } from './atomic-links';
@@ -118,14 +118,26 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   }
 }
 
-/** The lock of update(); with `parents`, a missing directory is created first. */
-async function lockFor(p: FsPath, timeout: number | undefined, signal: AbortSignal | undefined, parents: boolean) {
-  const at = typeof p === 'string' ? p : displayPath(p);
+/**
+ * The lock of update(): with `parents`, a missing directory is created and the lock
+ * taken again; an error that the directory causes names it (lib/common/dirs.ts, what
+ * lock() itself can do the same way).
+ */
+async function lockFor(
+  p: FsPath,
+  timeout: number | undefined,
+  signal: AbortSignal | undefined,
+  parents: boolean,
+): Promise<Lock> {
   try {
     return await lock(p, { timeout, signal });
   } catch (e) {
-    if (!(parents && (await makeParents(e, at)))) throw e;
-    return lock(p, { timeout, signal }) as Promise<Lock>;
+    if (!(parents && (await makeParents(e, p)))) throw await explainDirError(e, p);
+  }
+  try {
+    return await lock(p, { timeout, signal });
+  } catch (e) {
+    throw await explainDirError(e, p);
   }
 }
 

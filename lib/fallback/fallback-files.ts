@@ -7,6 +7,7 @@ import { codeError, fsErrorCode } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
 import { openError } from '../protocol/lockfile';
 import { READ_MAX } from '../protocol/record';
+import { NAME_MAX } from '../common/sibling';
 
 export const C = fs.constants;
 // O_NOFOLLOW: never follow a planted link; O_NONBLOCK: a FIFO never blocks the open.
@@ -34,8 +35,18 @@ export function closeQuietly(fd: number): void {
   }
 }
 
+/**
+ * `.<name>.<id>.tmp` beside `path`, the name cut (whole UTF-8 characters) where the
+ * whole would pass NAME_MAX (255 bytes): any lock file name that is legal gets a legal
+ * temp name (without the cut, lock names of 232-255 bytes failed with ENAMETOOLONG
+ * here and never in the native backend). `id` makes it unique.
+ */
 function tempName(path: string, id: string): string {
-  return nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.${id}.tmp`);
+  const base = Buffer.from(nodePath.basename(path));
+  const room = NAME_MAX - Buffer.byteLength(`..${id}.tmp`);
+  let cut = Math.min(base.length, Math.max(room, 0));
+  while (cut > 0 && cut < base.length && (base[cut] & 0xc0) === 0x80) cut--;
+  return nodePath.join(nodePath.dirname(path), `.${base.toString('utf8', 0, cut)}.${id}.tmp`);
 }
 
 /** Writes `text` to a new unique file beside `path`; returns its name and an open fd. */
