@@ -130,10 +130,14 @@ enum AtomicFlags : int {
   kNoSymlink = 2048,        // a target that is a symlink is reported (kSymlinkResult), not
                             // replaced: TypeScript resolves it and writes to the file it names
   kKeepAttrs = 4096,        // copy the existing target's extended attributes (os::CopyMeta)
+  kRegularOnly = 8192,      // an existing target that is a device, FIFO or socket (Windows: a
+                            // DOS device name, COM1, AUX.txt) is reported (kNotRegularResult)
 };
 // What os::AtomicWrite and os::CopyMeta return for a target that is a symlink under
-// kNoSymlink (not an OS error: nothing was created).
+// kNoSymlink, or not a regular file under kRegularOnly (not OS errors: nothing was
+// created).
 constexpr int kSymlinkResult = -1000001;
+constexpr int kNotRegularResult = -1000002;
 struct AtomicWriteArgs {
   const pathchar *target;
   const pathchar *temp;  // unused with kTmpFile | kLink

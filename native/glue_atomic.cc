@@ -177,6 +177,7 @@ void InitAtomic(Napi::Env env, Napi::Object exports) {
   // copyMeta(target, fd, mode, flags, attrs[, cb]) -> result | undefined
   exports.Set("copyMeta", Napi::Function::New(env, Dispatch<CopyMetaJob, 5>, "copyMeta"));
   exports.Set("SYMLINK", Napi::Number::New(env, os::kSymlinkResult));
+  exports.Set("NOT_REGULAR", Napi::Number::New(env, os::kNotRegularResult));
   // rename(from, to, noReplace[, cb]) -> result | undefined
   exports.Set("rename", Napi::Function::New(env, Dispatch<RenameJob, 3>, "rename"));
   // syncDir(dir[, cb]) -> result | undefined

@@ -142,12 +142,15 @@ void CopyAttrs(int, const char *, const char *, bool *, bool *) {}
 
 // What the write needs to know of the target before creating anything: 1 when it
 // exists (with `st` filled), 0 when it does not, kSymlinkResult for a symlink under
-// kNoSymlink, or a negative error.
+// kNoSymlink, kNotRegularResult for a device, FIFO or socket under kRegularOnly, or a
+// negative error.
 int Inspect(const char *target, int flags, posix::StatInfo *st, const char **sc) {
-  if (!(flags & (kKeepOwner | kKeepAttrs | kNoSymlink))) return 0;
+  if (!(flags & (kKeepOwner | kKeepAttrs | kNoSymlink | kRegularOnly))) return 0;
   if (posix::StatOf(-1, target, st, true) != 0) return errno == ENOENT ? 0 : Err("lstat", sc);
-  if (S_ISLNK(st->mode))
-    return (flags & kNoSymlink) ? kSymlinkResult : 0;  // a link: nothing to copy
+  if (S_ISLNK(st->mode)) return (flags & kNoSymlink) ? kSymlinkResult : 0;  // nothing to copy
+  const bool special =
+      S_ISFIFO(st->mode) || S_ISCHR(st->mode) || S_ISBLK(st->mode) || S_ISSOCK(st->mode);
+  if (special && (flags & kRegularOnly)) return kNotRegularResult;
   return 1;
 }
 

@@ -87,6 +87,15 @@ bool IsSymlink(const wchar_t *path) {
   return fd.dwReserved0 == IO_REPARSE_TAG_SYMLINK;
 }
 
+// kRegularOnly: whether `path` names a DOS device (CON, NUL, COM1, LPT1, and on Windows
+// 10 and Wine also such a name with an extension, AUX.txt): the OS's own answer, from
+// GetFullPathNameW, which turns a device name into \\.\NAME (no I/O is done).
+bool IsDeviceName(const wchar_t *path) {
+  wchar_t full[64];
+  DWORD n = GetFullPathNameW(path, 64, full, nullptr);
+  return n > 4 && n < 64 && wcsncmp(full, L"\\\\.\\", 4) == 0;
+}
+
 }  // namespace
 
 bool IsUnsupported(int err) {
@@ -111,8 +120,10 @@ int AtomicWrite(const AtomicWriteArgs &a, const char **sc) {
     *sc = "open";
     return -static_cast<int>(ERROR_NOT_SUPPORTED);
   }
-  if ((a.flags & kNoSymlink) && !(a.flags & kCommitOnly) && IsSymlink(a.target))
-    return kSymlinkResult;
+  if (!(a.flags & kCommitOnly)) {
+    if ((a.flags & kRegularOnly) && IsDeviceName(a.target)) return kNotRegularResult;
+    if ((a.flags & kNoSymlink) && IsSymlink(a.target)) return kSymlinkResult;
+  }
   HANDLE h = INVALID_HANDLE_VALUE;
   int r = 0;
   if (!(a.flags & kCommitOnly)) {

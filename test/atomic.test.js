@@ -386,3 +386,66 @@ test('failures: a directory as target, a missing directory — the right error, 
   assert.deepEqual(fs.readdirSync(path.join(dir, 'sub')), ['inside']);
   assert.equal(openFds(), before);
 });
+
+test('a device, FIFO or socket at the target is refused at once, not replaced (Windows: a DOS device name)', async (t) => {
+  const dir = tmpdir(t);
+  const targets = [];
+  if (win32) {
+    // Windows 10 and Wine take a device name with an extension as the device too.
+    targets.push(path.join(dir, 'COM1'), path.join(dir, 'AUX.txt'), path.join(dir, 'nul'));
+  } else {
+    const fifo = path.join(dir, 'fifo');
+    require('node:child_process').execFileSync('mkfifo', [fifo]);
+    targets.push(fifo);
+    if (process.getuid() === 0) {
+      const dev = path.join(dir, 'null-device');
+      require('node:child_process').execFileSync('mknod', [dev, 'c', '1', '3']);
+      targets.push(dev);
+    }
+  }
+  for (const p of targets) {
+    for (const write of [() => fslock.writeFileAtomic(p, 'x'), async () => fslock.writeFileAtomicSync(p, 'x')]) {
+      const t0 = Date.now();
+      const e = await rejectsWith(write(), { code: 'EINVAL', path: p });
+      assert.match(e.message, /not a regular file/);
+      // Not a timing measurement: a retried refusal would take the whole 10 s bound.
+      assert.ok(Date.now() - t0 < 5000, `${p}: refused only after ${Date.now() - t0} ms`);
+    }
+  }
+  if (!win32) for (const p of targets) assert.ok(!fs.lstatSync(p).isFile(), `${p} is still what it was`);
+  assert.deepEqual(
+    fs.readdirSync(dir).sort(),
+    targets
+      .filter(() => !win32)
+      .map((p) => path.basename(p))
+      .sort(),
+  );
+});
+
+test('moveAtomic over a target that a reader holds open (Windows: retried until it closes)', async (t) => {
+  const dir = tmpdir(t);
+  const p = path.join(dir, 'held');
+  fs.writeFileSync(p, 'old');
+  for (const [i, move] of [
+    (from) => fslock.moveAtomic(from, p),
+    async (from) => fslock.moveAtomicSync(from, p),
+  ].entries()) {
+    const from = path.join(dir, `new${i}`);
+    fs.writeFileSync(from, `new ${i}`);
+    const reader = fs.openSync(p, 'r');
+    // Under Wine the replace is refused while the handle is open: it must be retried
+    // (as writeFileAtomic's), not fail with EPERM at once. The sync form blocks this
+    // thread, so only the promise form has the reader closed meanwhile (by a timer).
+    if (i === 0) {
+      const closing = new Promise((r) => setTimeout(r, 300)).then(() => fs.closeSync(reader));
+      await move(from);
+      await closing;
+    } else {
+      if (win32) fs.closeSync(reader);
+      await move(from);
+      if (!win32) fs.closeSync(reader);
+    }
+    assert.equal(read(p), `new ${i}`);
+    assert.ok(!fs.existsSync(from));
+  }
+});

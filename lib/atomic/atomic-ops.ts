@@ -45,6 +45,22 @@ export class FoundSymlink extends Error {
 }
 
 /**
+ * The target exists and is no regular file, directory or symlink: a device, a FIFO or
+ * a socket (Windows: a DOS device name such as COM1 or AUX.txt). It is not replaced:
+ * a rename would put a file where the device was (as root, over /dev/null), and on
+ * Windows it is refused for good (not a sharing violation to wait out).
+ */
+export function notRegularError(target: FsPath): FsLockError {
+  return codeError(
+    'EINVAL',
+    'open',
+    displayPath(target),
+    undefined,
+    'not a regular file (a device, FIFO or socket): it is not replaced',
+  );
+}
+
+/**
  * node:fs takes at most 2^31 - 1 bytes per write call (ERR_OUT_OF_RANGE beyond); a view
  * is written in pieces of 1 GiB.
  */
@@ -89,16 +105,14 @@ function nativeOps(b: Binding): AtomicOps {
     noReplace: true,
     writeSync(j) {
       const r = b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags, attrsOf(j));
-      if (r === b.SYMLINK) throw new FoundSymlink(j.target);
-      if (r < 0) throw osError(r, b.lastSyscall(), displayPath(j.target));
+      if (r < 0) throw nativeError(b, r, b.lastSyscall(), j.target);
     },
     write(j) {
-      return new Promise((resolve, reject) => {
-        const done = settle(resolve, reject, j.target);
+      return new Promise((resolve, reject) =>
         b.atomicWrite(j.target, j.temp, j.dir, j.data, j.mode, j.flags, attrsOf(j), (r, sc) =>
-          r === b.SYMLINK ? reject(new FoundSymlink(j.target)) : done(r, sc),
-        );
-      });
+          r < 0 ? reject(nativeError(b, r, sc, j.target)) : resolve(),
+        ),
+      );
     },
     renameSync(from, to, noReplace) {
       const r = b.rename(from, to, noReplace);
@@ -114,6 +128,13 @@ function nativeOps(b: Binding): AtomicOps {
       return new Promise((resolve) => b.syncDir(dir, () => resolve()));
     },
   };
+}
+
+/** A native write's or copy's failure: a symlink to resolve, a target not to replace, an OS error. */
+function nativeError(b: Binding, r: number, syscall: string, target: FsPath): Error {
+  if (r === b.SYMLINK) return new FoundSymlink(target);
+  if (r === b.NOT_REGULAR) return notRegularError(target);
+  return osError(r, syscall, displayPath(target));
 }
 
 function attrsOf(j: AtomicJob): string | undefined {
@@ -136,10 +157,12 @@ function ignore(fn: () => void): void {
 }
 
 /** Flags under which the target is looked at before the write. */
-const INSPECT = AtomicFlags.KeepOwner | AtomicFlags.KeepAttrs | AtomicFlags.NoSymlink;
+const INSPECT = AtomicFlags.KeepOwner | AtomicFlags.KeepAttrs | AtomicFlags.NoSymlink | AtomicFlags.RegularOnly;
 
 /** The target as the metadata copy sees it: undefined when missing or a link to replace. */
 function inspected(st: fs.Stats | undefined, j: AtomicJob): fs.Stats | undefined {
+  const special = st && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice() || st.isSocket());
+  if (special && j.flags & AtomicFlags.RegularOnly) throw notRegularError(j.target);
   if (!st?.isSymbolicLink()) return st;
   if (j.flags & AtomicFlags.NoSymlink) throw new FoundSymlink(j.target);
   return undefined; // the link itself is replaced: nothing of it is copied
@@ -210,8 +233,7 @@ function flushTemp(fh: fs.promises.FileHandle): Promise<void> {
 function copyMetaSync(fd: number, j: AtomicJob): void {
   if (binding) {
     const r = binding.copyMeta(j.target, fd, j.mode, j.flags, attrsOf(j));
-    if (r === binding.SYMLINK) throw new FoundSymlink(j.target);
-    if (r < 0) throw osError(r, binding.lastSyscall(), displayPath(j.target));
+    if (r < 0) throw nativeError(binding, r, binding.lastSyscall(), j.target);
     return;
   }
   let st: fs.Stats | undefined;
@@ -241,8 +263,7 @@ async function copyMeta(fh: fs.promises.FileHandle, j: AtomicJob): Promise<void>
     const [r, sc] = await new Promise<[number, string]>((resolve) =>
       b.copyMeta(j.target, fh.fd, j.mode, j.flags, attrsOf(j), (res, syscall) => resolve([res, syscall])),
     );
-    if (r === b.SYMLINK) throw new FoundSymlink(j.target);
-    if (r < 0) throw osError(r, sc, displayPath(j.target));
+    if (r < 0) throw nativeError(b, r, sc, j.target);
     return;
   }
   let st: fs.Stats | undefined;

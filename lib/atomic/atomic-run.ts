@@ -100,7 +100,8 @@ export function checkOptions(options: unknown): Checked {
   const explicitMode = o.mode !== undefined;
   const mode = explicitMode ? toMode(o.mode, 'options.mode') : 0o666;
   // The owner, the ACL and the attributes are the old file's whatever the mode.
-  let flags = AtomicFlags.KeepOwner | AtomicFlags.KeepAttrs | (explicitMode ? AtomicFlags.Chmod : 0);
+  let flags =
+    AtomicFlags.KeepOwner | AtomicFlags.KeepAttrs | AtomicFlags.RegularOnly | (explicitMode ? AtomicFlags.Chmod : 0);
   if (toBool(o.followSymlink, 'options.followSymlink', true)) flags |= AtomicFlags.NoSymlink;
   if (toBool(o.fsync, 'options.fsync', true)) flags |= AtomicFlags.Sync | AtomicFlags.SyncDir;
   const parents = toBool(o.createParents, 'options.createParents', false);
@@ -554,5 +555,6 @@ export function exclusiveOptions(options: unknown): Checked {
   const c = checkOptions(options);
   // There is no existing file whose metadata to keep, and a link at the target is an
   // existing name (EEXIST), not a way to another file.
-  return { ...c, flags: c.flags & ~(AtomicFlags.KeepOwner | AtomicFlags.KeepAttrs | AtomicFlags.NoSymlink) };
+  const replaceOnly = AtomicFlags.KeepOwner | AtomicFlags.KeepAttrs | AtomicFlags.NoSymlink | AtomicFlags.RegularOnly;
+  return { ...c, flags: c.flags & ~replaceOnly };
 }

@@ -65,6 +65,7 @@ export const enum AtomicFlags {
   FlushBeforeLink = 1024,
   NoSymlink = 2048,
   KeepAttrs = 4096,
+  RegularOnly = 8192,
 }
 
 /** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */
@@ -167,6 +168,8 @@ export interface Binding {
   ): void;
   /** What atomicWrite and copyMeta return for a target that is a symlink (not an OS error). */
   readonly SYMLINK: number;
+  /** ...for a target that is a device, FIFO or socket (Windows: a DOS device name). */
+  readonly NOT_REGULAR: number;
   rename(from: NativePath, to: NativePath, noReplace: boolean): number;
   rename(from: NativePath, to: NativePath, noReplace: boolean, done: NativeCallback): void;
   syncDir(dir: NativePath): number;
