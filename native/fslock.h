@@ -132,6 +132,8 @@ enum AtomicFlags : int {
   kKeepAttrs = 4096,        // copy the existing target's extended attributes (os::CopyMeta)
   kRegularOnly = 8192,      // an existing target that is a device, FIFO or socket (Windows: a
                             // DOS device name, COM1, AUX.txt) is reported (kNotRegularResult)
+  kChownAlways = 16384,     // kKeepOwner without asking geteuid/getegid first (a local
+                            // filesystem, where an fchown to the same owner is no round trip)
 };
 // What os::AtomicWrite and os::CopyMeta return for a target that is a symlink under
 // kNoSymlink, or not a regular file under kRegularOnly (not OS errors: nothing was
@@ -163,7 +165,8 @@ int AtomicWrite(const AtomicWriteArgs &a, const char **sc);
 // system.posix_acl_access on Linux: copied, the new file's mode group bits become its
 // mask as before; when it cannot be set, the group bits (the old ACL's mask, not a
 // group's right) are cleared so that nothing is widened; an ACL the new file inherited
-// from its directory's default ACL, where the old file had none, is removed. macOS:
+// from its directory's default ACL, where the old file had none, is removed (the mode
+// is then set as a base ACL: one call). A new file keeps what it inherited. macOS:
 // its extended ACL (acl_get_link_np/acl_set_fd_np) besides the xattrs. Windows: 0.
 int CopyMeta(file_t fd, const pathchar *target, int mode, int flags, const char *attrs,
              const char **sc);

@@ -121,12 +121,6 @@ void CopyAttrs(int fd, const char *target, const char *attrs, bool *hadAcl, bool
     if (n >= 0 && SetAttr(fd, name, value.data(), static_cast<size_t>(n)) == 0 && acl)
       *aclSet = true;
   }
-#ifdef __linux__
-  // The new file inherited its directory's default ACL (if any) when it was created;
-  // the old one had no ACL: the new one gets none either.
-  if (!*hadAcl && Listed(attrs, "system.posix_acl_access"))
-    fremovexattr(fd, "system.posix_acl_access");
-#endif
 #ifdef __APPLE__
   // macOS keeps extended ACLs apart from the xattrs, and apart from the mode bits.
   acl_t a = acl_get_link_np(target, ACL_TYPE_EXTENDED);
@@ -154,27 +148,55 @@ int Inspect(const char *target, int flags, posix::StatInfo *st, const char **sc)
   return 1;
 }
 
+#ifdef __linux__
+// The mode's rwx bits as a POSIX access ACL of its three base entries (the kernel's
+// xattr format, little-endian: version 2, then tag, perm, id per entry). Setting it is
+// chmod(2) and the removal of any extended ACL in one call: the kernel stores no ACL
+// equal to a mode (posix_acl_update_mode). 0, or -1 with errno (EOPNOTSUPP where the
+// filesystem has no ACLs).
+int SetModeAcl(int fd, unsigned mode) {
+  unsigned char x[4 + 3 * 8] = {2, 0, 0, 0};
+  const unsigned tags[3] = {0x01, 0x04, 0x20};  // ACL_USER_OBJ, ACL_GROUP_OBJ, ACL_OTHER
+  for (int i = 0; i < 3; i++) {
+    unsigned char *e = x + 4 + 8 * i;
+    e[0] = static_cast<unsigned char>(tags[i]);
+    e[2] = static_cast<unsigned char>((mode >> (6 - 3 * i)) & 7);
+    e[4] = e[5] = e[6] = e[7] = 0xff;  // ACL_UNDEFINED_ID
+  }
+  return fsetxattr(fd, "system.posix_acl_access", x, sizeof x, 0);
+}
+#endif
+
 // os::CopyMeta once the target is inspected (`exists`: Inspect returned 1).
 int CopyInspected(int fd, const char *target, bool exists, const posix::StatInfo &st, int mode,
                   int flags, const char *attrs, const char **sc) {
-  if (exists) {
-    // A non-root writer cannot give files away: EPERM is expected, not an error.
-    if ((flags & kKeepOwner) && (st.uid != geteuid() || st.gid != getegid()) &&
-        fchown(fd, st.uid, st.gid) != 0 && errno != EPERM) {
-      return Err("fchown", sc);
-    }
-    bool hadAcl = false, aclSet = false;
-    if ((flags & kKeepAttrs) && attrs) CopyAttrs(fd, target, attrs, &hadAcl, &aclSet);
-    if ((flags & kKeepOwner) && !(flags & kChmod)) {
-      // With an ACL the group bits are its mask; without the ACL they would become a
-      // real group right, wider than the group had.
-      unsigned m = st.mode & 07777;
-      if (hadAcl && !aclSet) m &= ~070u;
-      if (fchmod(fd, m) != 0) return Err("fchmod", sc);
-    }
+  if (!exists) {
+    // A new file keeps what its directory gives it (a default ACL), an exact mode aside.
+    if ((flags & kChmod) && fchmod(fd, mode & 07777) != 0) return Err("fchmod", sc);
+    return 0;
   }
-  if ((flags & kChmod) && fchmod(fd, mode & 07777) != 0) return Err("fchmod", sc);
-  return 0;
+  // A non-root writer cannot give files away: EPERM is expected, not an error. On local
+  // filesystems (kChownAlways) one fchown costs less than asking who we are first.
+  if ((flags & kKeepOwner) &&
+      ((flags & kChownAlways) || st.uid != geteuid() || st.gid != getegid()) &&
+      fchown(fd, st.uid, st.gid) != 0 && errno != EPERM) {
+    return Err("fchown", sc);
+  }
+  bool hadAcl = false, aclSet = false;
+  if ((flags & kKeepAttrs) && attrs) CopyAttrs(fd, target, attrs, &hadAcl, &aclSet);
+  if (!(flags & (kKeepOwner | kChmod))) return 0;
+  unsigned m = (flags & kChmod) ? mode & 07777 : st.mode & 07777;
+  // With an ACL the group bits are its mask; without the ACL they would become a real
+  // group right, wider than the group had.
+  if (!(flags & kChmod) && hadAcl && !aclSet) m &= ~070u;
+  // The old ACL, set, made the rwx bits the old ones already.
+  if (aclSet && !(flags & kChmod) && !(m & 07000)) return 0;
+#ifdef __linux__
+  // No ACL of the old file's: the new one must not keep one it inherited from its
+  // directory's default ACL (the old file had none). The mode and that in one call.
+  if ((flags & kKeepAttrs) && !aclSet && !(m & 07000) && SetModeAcl(fd, m) == 0) return 0;
+#endif
+  return fchmod(fd, m) == 0 ? 0 : Err("fchmod", sc);
 }
 
 int RenameNoReplace(const char *from, const char *to, const char **sc) {

@@ -95,7 +95,7 @@ function uniqueName(dir: FsPath, name: (attempt: number) => string, attempt: num
 function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unknown, iterable: boolean) {
   const dir = toFsPath(dirArg, 'dir');
   const fn = toFunction<(attempt: number) => string>(name, 'name');
-  const c = exclusiveOptions(options);
+  const c = exclusiveOptions(options, !iterable);
   const bytes =
     iterable && isIterable(data) && typeof data !== 'string' ? new Uint8Array(0) : toBytes(data, c.encoding);
   const j = job(uniqueName(dir, fn, 0), bytes, c, 0);

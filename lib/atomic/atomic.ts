@@ -55,7 +55,7 @@ export async function writeFileAtomic(path: PathLike, data: DataSource, options?
 /** Synchronous {@link writeFileAtomic} (string or ArrayBufferView data). */
 export function writeFileAtomicSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
   const target = toFsPath(path);
-  const c = checkOptions(options);
+  const c = checkOptions(options, true);
   runSync(job(target, toBytes(data, c.encoding), c, 0), c);
 }
 
@@ -74,7 +74,7 @@ export async function createExclusive(path: PathLike, data: DataSource, options?
 /** Synchronous {@link createExclusive}. */
 export function createExclusiveSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
   const target = toFsPath(path);
-  const c = exclusiveOptions(options);
+  const c = exclusiveOptions(options, true);
   runSync(job(target, toBytes(data, c.encoding), c, exclusiveCommit), c);
 }
 
@@ -177,7 +177,7 @@ export function writeWithHooks(
   sync: boolean,
 ): void | Promise<void> {
   const target = toFsPath(path);
-  const c = checkOptions(options);
+  const c = checkOptions(options, sync);
   const onTemp = hooks.onTemp;
   const j: AtomicJob = {
     ...named(job(target, toBytes(data, c.encoding), c, 0)),

@@ -66,6 +66,7 @@ export const enum AtomicFlags {
   NoSymlink = 2048,
   KeepAttrs = 4096,
   RegularOnly = 8192,
+  ChownAlways = 16384,
 }
 
 /** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */
