@@ -10,11 +10,29 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__linux__) || defined(__APPLE__)
+#if defined(__linux__)
 #include <sys/xattr.h>
-#endif
-#if defined(__APPLE__)
+#elif defined(__APPLE__) && __has_include(<sys/xattr.h>) && __has_include(<sys/acl.h>)
 #include <sys/acl.h>
+#include <sys/xattr.h>
+#elif defined(__APPLE__)
+// The macOS headers zig bundles (scripts/build-zig.js, which builds the darwin
+// prebuilds) lack these two; the calls are libSystem's, as xattr(2) and acl(3) declare
+// them (and the constants' values in the SDK's sys/xattr.h and sys/acl.h).
+#include <sys/types.h>
+extern "C" {
+ssize_t listxattr(const char *path, char *namebuf, size_t size, int options);
+ssize_t getxattr(const char *path, const char *name, void *value, size_t size,
+                 u_int32_t position, int options);
+int fsetxattr(int fd, const char *name, const void *value, size_t size, u_int32_t position,
+              int options);
+typedef struct _acl *acl_t;
+typedef enum { ACL_TYPE_EXTENDED = 0x00000100 } acl_type_t;
+acl_t acl_get_link_np(const char *path, acl_type_t type);
+int acl_set_fd_np(int fd, acl_t acl, acl_type_t type);
+int acl_free(void *obj);
+}
+#define XATTR_NOFOLLOW 0x0001
 #endif
 
 #include <cstring>
