@@ -22,8 +22,8 @@
 #include <sys/types.h>
 extern "C" {
 ssize_t listxattr(const char *path, char *namebuf, size_t size, int options);
-ssize_t getxattr(const char *path, const char *name, void *value, size_t size,
-                 u_int32_t position, int options);
+ssize_t getxattr(const char *path, const char *name, void *value, size_t size, u_int32_t position,
+                 int options);
 int fsetxattr(int fd, const char *name, const void *value, size_t size, u_int32_t position,
               int options);
 typedef struct _acl *acl_t;
