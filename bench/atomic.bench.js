@@ -10,7 +10,7 @@
 // plain file and on one with a POSIX ACL and a user attribute — how a change to the
 // write path costs what it costs (issue 23: the metadata carried per write).
 const { execFileSync } = require('node:child_process');
-const { measure, measureSync, table, compileC, benchDir, MS, quick, fmt } = require('./util');
+const { measure, measureSync, table, compileC, benchDir, fsTypeOf, MS, quick, fmt } = require('./util');
 const fs = require('node:fs');
 const path = require('node:path');
 const fslock = require('fslock');
@@ -70,7 +70,7 @@ async function baseline(dir) {
   for (const place of places) {
     process.env.BENCH_DIR = place;
     const d = benchDir();
-    const fsType = execFileSync('stat', ['-f', '-c', '%T', d]).toString().trim();
+    const fsType = fsTypeOf(d);
     for (const decorated of acl ? [false, true] : [false]) {
       const target = (who) => {
         const p = path.join(d, `${who}-${decorated}`);
@@ -120,7 +120,7 @@ const linuxTmpFile = process.platform === 'linux' && fslock.backend === 'native'
 async function run(dir) {
   const atomically = await import('atomically');
   const c = compileC('atomic_write');
-  const fsType = execFileSync('stat', ['-f', '-c', '%T', dir]).toString().trim();
+  const fsType = fsTypeOf(dir);
   console.log(`\n## Atomic replace (${fsType}, backend ${fslock.backend}${quick ? ', quick' : ''})`);
   const summary = [];
   for (const fsync of [false, true]) {

@@ -181,14 +181,20 @@ async function holder(o: Options): Promise<number> {
   }
   if (o.json) {
     const out = h
-      ? { locked: true, pid: h.pid, hostname: h.hostname, since: h.since.toISOString(), shared: h.shared }
+      ? {
+          locked: true,
+          pid: h.pid,
+          hostname: h.hostname,
+          since: h.since?.toISOString(),
+          shared: h.shared,
+          record: h.record,
+          name: h.name,
+        }
       : { locked };
     process.stdout.write(`${JSON.stringify(out)}\n`);
   } else if (h) {
     const mode = h.shared ? 'shared' : 'exclusive';
-    process.stdout.write(
-      `${o.file}: locked (${mode}) by pid ${h.pid} on ${h.hostname} since ${h.since.toISOString()}\n`,
-    );
+    process.stdout.write(`${o.file}: locked (${mode}) by ${describeHolder(h)}\n`);
   } else {
     process.stdout.write(`${o.file}: ${locked ? 'locked, by a holder that left no record' : 'not locked'}\n`);
   }

@@ -1,3 +1,6 @@
+// The declarations use Node's types (Buffer, AbortSignal, URL...): they stand alone also under
+// "types": [] (tsc --init of TypeScript 6 and 7). preserve: TypeScript 5.5+ drops the line otherwise.
+/// <reference types="node" preserve="true" />
 // fslock/proper-lockfile: the proper-lockfile v4 API on kernel locks, and still
 // compatible with processes that run proper-lockfile itself.
 //
@@ -10,12 +13,18 @@
 // to a migrated holder that died: those mark their directory with MARK_ATIME, and since
 // a living migrated holder would still hold the kernel lock, such a directory is taken
 // over at once instead of after `stale` ms.
+/**
+ * The proper-lockfile v4 API (`lock`, `unlock`, `check` and their `Sync` forms; the
+ * module itself is `lock`) on fslock's kernel locks, still excluding processes that run
+ * proper-lockfile itself. See docs/migrating.md.
+ * @module fslock/proper-lockfile
+ */
 import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
 import { isLocked, lockSync as fsLockSync, type Lock } from './locks/locks';
 import { checkAccess, checkReadWrite } from './common/permission';
-import { siblingName } from './common/sibling';
+import { besideName } from './common/args';
 
 /** Options of proper-lockfile v4 (`lock`). */
 export interface LockOptions {
@@ -99,10 +108,10 @@ function options(o: LockOptions | undefined): Checked {
 const dirOf = (file: string, o: Pick<Checked, 'lockfilePath'>) => o.lockfilePath ?? `${file}.lock`;
 /**
  * The kernel lock beside the directory: `<dir>.fslock`, or for a directory name of
- * 244-250 bytes (a file name of 239-245, which proper-lockfile takes) a shortened
- * name that fits NAME_MAX (lib/common/sibling.ts).
+ * 249-255 bytes (a file name of 244-250, which proper-lockfile takes) a hashed name
+ * that fits NAME_MAX (besideName, lib/common/args.ts).
  */
-const kernelPath = (dir: string) => siblingName(dir, '.fslock') as string;
+const kernelPath = (dir: string) => besideName(dir, '', '.fslock') as string;
 const isMarked = (st: nodeFs.Stats) => Math.abs(st.atimeMs - MARK_ATIME) < 1000;
 const isStale = (st: nodeFs.Stats, stale: number) => st.mtimeMs < Date.now() - stale;
 
@@ -163,7 +172,8 @@ function acquireSync(file: string, o: Checked): Held {
   checkReadWrite(dir);
   let kernel: Lock;
   try {
-    kernel = fsLockSync(kernelPath(dir), { wait: false });
+    // keep: false: proper-lockfile leaves nothing behind, and only its callers lock this file.
+    kernel = fsLockSync(kernelPath(dir), { wait: false, keep: false });
   } catch (e) {
     throw (e as NodeJS.ErrnoException).code === 'ELOCKED' ? lockedError(file) : e;
   }

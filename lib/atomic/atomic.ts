@@ -2,15 +2,23 @@
 // the sequences themselves in lib/atomic/atomic-ops.ts (native: one crossing per job), temp
 // names and the removal of dead writers' temps in lib/atomic/atomic-temp.ts, symlinks in
 // lib/atomic/atomic-links.ts, the read that pairs with them in lib/atomic/atomic-read.ts.
-import { displayPath, toFsPath, toFunction, toOptions, toTimeout, type FsPath, type PathLike } from '../common/args';
+import {
+  besideName,
+  displayPath,
+  toFsPath,
+  toFunction,
+  toOptions,
+  toTimeout,
+  type FsPath,
+  type PathLike,
+} from '../common/args';
 import { fsErrorCode } from '../common/errors';
 import { checkReadWrite } from '../common/permission';
 import { explainDirError, makeParents } from '../common/dirs';
-import { siblingName } from '../common/sibling';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { resolveLink } from './atomic-links';
 import { readCurrent } from './atomic-read';
-import { lock, type Lock } from '../locks/locks';
+import { inScopeOf, lock, type Lock } from '../locks/locks';
 import {
   checkOptions,
   exclusiveCommit,
@@ -90,7 +98,7 @@ export type Updater = (current: Buffer | undefined) => Data | undefined | Promis
  * sees the previous one's result: no update is ever lost. A symlink at `path` is
  * resolved once, first: the file it names is read and replaced (the lock stays the one
  * of the name given). A name too long for `.lock` gets a shortened lock name
- * (`siblingName`: the name cut, a hash of it, `.lock`).
+ * (`besideName`: a hash of the name, then `.lock`).
  */
 export async function update(path: PathLike, fn: Updater, options?: UpdateOptions): Promise<void> {
   checkReadWrite(path);
@@ -98,7 +106,7 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   const f = toFunction<Updater>(fn, 'fn');
   const c = checkOptions(options);
   const timeout = toTimeout(toOptions<UpdateOptions>(options).timeout);
-  const lockPath = siblingName(given, '.lock');
+  const lockPath = besideName(given, '', '.lock');
   checkReadWrite(lockPath);
   const held = await lockFor(lockPath, timeout, c.signal, c.parents);
   try {
@@ -110,7 +118,9 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
     } catch (e) {
       if (fsErrorCode(e) !== 'ENOENT') throw e;
     }
-    const result = await f(current);
+    // fn runs in an async context that holds the lock: an update() or lock of the same
+    // file inside it fails at once with EDEADLK instead of waiting for itself.
+    const result = await inScopeOf(held, () => f(current));
     if (result === undefined) return;
     await run(job(target, toBytes(result, c.encoding, 'the value returned by fn'), c, 0), c);
   } finally {
