@@ -36,8 +36,13 @@ export interface Options {
   tmpfileCreated?: (tmpfile: string) => unknown;
 }
 
-/** The callback of the callback form: called as write-file-atomic calls it, `(undefined)` or `(err)`. */
-export type Callback = (err?: Error) => unknown;
+/**
+ * The callback of the callback form: called as write-file-atomic calls it, with
+ * `undefined` on success or the error. Declared with method bivariance so that callbacks
+ * typed `(err?: Error) => void` (write-file-atomic's) and `(err: Error | null) => void`
+ * (Node's habit, and this module's earlier type) both fit.
+ */
+export type Callback = { bivarianceHack(err?: Error | null): unknown }['bivarianceHack'];
 /** What is written: a string, or the bytes of a Buffer, TypedArray or DataView. */
 export type Data = string | ArrayBufferView;
 
