@@ -66,7 +66,12 @@ int WriteAll(HANDLE h, const uint8_t *data, size_t len, const char **sc) {
 int Commit(const AtomicWriteArgs &a, const char **sc) {
   if (a.flags & kLink) {
     // CreateHardLinkW never replaces: ERROR_ALREADY_EXISTS if the target exists.
-    if (!CreateHardLinkW(a.target, a.temp, nullptr)) return Err("link", sc);
+    // "Incorrect function" (FAT, exFAT: no hard links) is named EISDIR by libuv's table:
+    // here it means ENOTSUP, which makes TypeScript commit with a no-replace rename.
+    if (!CreateHardLinkW(a.target, a.temp, nullptr)) {
+      DWORD e = GetLastError();
+      return win32::Fail(e == ERROR_INVALID_FUNCTION ? ERROR_NOT_SUPPORTED : e, "link", sc);
+    }
     DeleteFileW(a.temp);
     return 0;
   }
@@ -85,15 +90,6 @@ bool IsSymlink(const wchar_t *path) {
   if (h == INVALID_HANDLE_VALUE) return false;
   FindClose(h);
   return fd.dwReserved0 == IO_REPARSE_TAG_SYMLINK;
-}
-
-// kRegularOnly: whether `path` names a DOS device (CON, NUL, COM1, LPT1, and on Windows
-// 10 and Wine also such a name with an extension, AUX.txt): the OS's own answer, from
-// GetFullPathNameW, which turns a device name into \\.\NAME (no I/O is done).
-bool IsDeviceName(const wchar_t *path) {
-  wchar_t full[64];
-  DWORD n = GetFullPathNameW(path, 64, full, nullptr);
-  return n > 4 && n < 64 && wcsncmp(full, L"\\\\.\\", 4) == 0;
 }
 
 }  // namespace
@@ -121,7 +117,7 @@ int AtomicWrite(const AtomicWriteArgs &a, const char **sc) {
     return -static_cast<int>(ERROR_NOT_SUPPORTED);
   }
   if (!(a.flags & kCommitOnly)) {
-    if ((a.flags & kRegularOnly) && IsDeviceName(a.target)) return kNotRegularResult;
+    if ((a.flags & kRegularOnly) && win32::IsDeviceName(a.target)) return kNotRegularResult;
     if ((a.flags & kNoSymlink) && IsSymlink(a.target)) return kSymlinkResult;
   }
   HANDLE h = INVALID_HANDLE_VALUE;

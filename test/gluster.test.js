@@ -11,12 +11,10 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
-const { fslock, within, stress } = require('./helpers');
+const { fslock, stress } = require('./helpers');
 const gluster = require('../scripts/gluster');
+const { HOST_B, LIMIT, spawnOn } = require('./gluster-clients');
 
-const HOST_B = 'fslock-host-b';
-const LIMIT = 60_000;
 let setup;
 let coherent; // a second volume with client caching off (scripts/gluster.js COHERENT_OPTIONS)
 let skip;
@@ -64,65 +62,6 @@ after(
 function onBoth(name, where = 'default') {
   const [a, b] = dirs[where];
   return { A: path.join(a, name), B: path.join(b, name) };
-}
-
-/**
- * A fixture process on client A (this hostname) or client B (HOST_B, its own UTS
- * namespace), with FSLOCK_BACKEND=backend; `next(type)` resolves with its next message
- * of that type, and rejects at once if the process exits first.
- */
-function spawnOn(t, client, backend, fixture, config) {
-  const script = path.join(__dirname, 'fixtures', fixture);
-  const argv = [script, JSON.stringify(config)];
-  const [cmd, args] =
-    client === 'B'
-      ? ['unshare', ['-u', 'sh', '-c', 'hostname "$0" && exec "$@"', HOST_B, process.execPath, ...argv]]
-      : [process.execPath, argv];
-  // The IPC channel (fd 3, NODE_CHANNEL_FD) survives unshare and sh's exec.
-  const child = spawn(cmd, args, {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, FSLOCK_BACKEND: backend },
-  });
-  const queue = [];
-  const waiters = [];
-  let exit;
-  child.on('message', (m) => {
-    const i = waiters.findIndex((w) => w.type === m.type);
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
-    else queue.push(m);
-  });
-  const exitError = (type) => {
-    const failed = queue.find((m) => m.type === 'failed');
-    const why = failed ? `: ${failed.code} ${failed.message}` : '';
-    return new Error(`${fixture} on ${client} exited (${exit.code ?? exit.signal}) before '${type}'${why}`);
-  };
-  child.on('exit', (code, signal) => {
-    exit = { code, signal };
-    // Messages sent just before exiting arrive before 'exit'; what is still awaited never will.
-    setImmediate(() => waiters.splice(0).forEach((w) => w.reject(exitError(w.type))));
-  });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  child.next = (type, ms = LIMIT) => {
-    const i = queue.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0]);
-    if (exit) return Promise.reject(exitError(type));
-    const w = { type };
-    const got = new Promise((resolve, reject) => Object.assign(w, { resolve, reject }));
-    waiters.push(w);
-    // On timeout the waiter goes: a later next(type) gets the message.
-    return within(got, ms, `message '${type}' from ${fixture} on ${client}`).catch((e) => {
-      if (waiters.includes(w)) waiters.splice(waiters.indexOf(w), 1);
-      throw e;
-    });
-  };
-  child.exited = (ms = LIMIT) => within(exited, ms, `exit of ${fixture} on ${client}`);
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
-  });
-  return child;
 }
 
 /**
@@ -378,5 +317,53 @@ test(
     assert.deepEqual([release.type, release.code], ['release-failed', 'ELOCKLOST']);
     waiter.send({ type: 'release' });
     assert.equal((await waiter.next('released')).type, 'released');
+  },
+);
+
+test(
+  "other programs' locks across the clients: flock(1) and POSIX record locks on A exclude fslock on B, both ways",
+  { timeout: 300_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    if (fslock.backend !== 'native')
+      return t.skip('the fallback takes no kernel lock (what it sees and does not exclude: test/interop.test.js)');
+    const { execFileSync } = require('node:child_process');
+    const bin = path.join(require('node:os').tmpdir(), `fslock-interop-locker-${process.pid}`);
+    execFileSync('cc', [path.join(__dirname, 'fixtures', 'interop-locker.c'), '-o', bin]);
+    t.after(() => fs.rmSync(bin, { force: true }));
+    const lockers = [
+      [
+        'util-linux flock(1)',
+        (action, p) =>
+          action === 'hold'
+            ? ['flock', '-x', p, 'sh', '-c', 'echo held; cat >/dev/null']
+            : ['sh', '-c', 'flock -n "$0" true && echo free || echo busy', p],
+      ],
+      ['C fcntl(F_SETLK)', (action, p) => [bin, 'posix', 'ex', action, p]],
+      ['C flock(2)', (action, p) => [bin, 'flock', 'ex', action, p]],
+    ];
+    const tries = (argv) => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: LIMIT }).trim();
+    for (const [name, argv] of lockers) {
+      const lock = onBoth(`${name.replace(/\W+/g, '-')}.lock`);
+      // It holds through client A; fslock through client B waits for it.
+      const [cmd, ...args] = argv('hold', lock.A);
+      const other = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+      t.after(() => other.kill('SIGKILL'));
+      await within(
+        new Promise((resolve) => other.stdout.on('data', (d) => String(d).includes('held') && resolve())),
+        LIMIT,
+        `${name} to hold`,
+      );
+      await assert.rejects(fslock.lock(lock.B, { wait: false }), { code: 'ELOCKED' }, `${name}: fslock on B`);
+      assert.equal(await fslock.isLocked(lock.B), true, `${name}: isLocked on B`);
+      assert.equal((await fslock.lockHolder(lock.B))?.record, false);
+      const waiting = fslock.lock(lock.B);
+      other.stdin.end();
+      const held = await within(waiting, LIMIT, `${name}: fslock on B after it released`);
+      // fslock holds through client B; it tries through client A.
+      assert.equal(tries(argv('try', lock.A)), 'busy', `${name} on A while fslock on B holds`);
+      await held.release();
+      assert.equal(tries(argv('try', lock.A)), 'free', `${name} on A after fslock released`);
+    }
   },
 );
