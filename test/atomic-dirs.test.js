@@ -91,3 +91,70 @@ test('EACCES in a directory the caller cannot write names the directory', { skip
   }
   assert.equal(read(p), 'old');
 });
+
+const LOCKS = {
+  lock: (p, o) => fslock.lock(p, o),
+  lockSync: async (p, o) => fslock.lockSync(p, o),
+  withLock: (p, o) => fslock.withLock(p, () => ({ path: p, release: async () => {} }), o),
+};
+
+test('locks: createParents makes the lock file directory; without it ENOENT names it', async (t) => {
+  const dir = tmpdir(t);
+  for (const [name, take] of Object.entries(LOCKS)) {
+    const missing = path.join(dir, name);
+    const p = path.join(missing, 'a', 'file.lock');
+    const e = await rejectsWith(take(p, {}), { code: 'ENOENT', path: p });
+    assert.match(
+      e.message,
+      new RegExp(`^ENOENT: directory '${missing.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}' does not exist, `),
+      name,
+    );
+    assert.equal(fs.existsSync(missing), false, name);
+    const l = await take(p, { createParents: true });
+    assert.ok(fs.statSync(path.join(missing, 'a')).isDirectory(), name);
+    // Held: another attempt on the same file (a new directory exists now) is refused.
+    if (name !== 'withLock') {
+      await rejectsWith(fslock.lock(p, { wait: false, createParents: true }), { code: 'ELOCKED' });
+      await l.release();
+    }
+  }
+  await rejectsWith(fslock.lock(path.join(dir, 'x.lock'), { createParents: 'yes' }), {
+    code: 'ERR_INVALID_ARG_TYPE',
+  });
+  throwsWith(() => fslock.lockSync(path.join(dir, 'x.lock'), { createParents: 0 }), {
+    code: 'ERR_INVALID_ARG_TYPE',
+  });
+});
+
+test(
+  'locks: EACCES names the directory when the lock file must be created there, not when it exists',
+  { skip: usersSkip() },
+  async (t) => {
+    const dir = tmpdir(t);
+    fs.chmodSync(dir, 0o755); // root's: nobody may not create lock files in it
+    const absent = path.join(dir, 'absent.lock');
+    const present = path.join(dir, 'present.lock');
+    fs.writeFileSync(present, '');
+    fs.chmodSync(present, 0o644); // exists, but nobody may not open it for writing
+    const code = `const f = require('fslock');
+    const out = [];
+    for (const p of process.argv.slice(1)) {
+      try { f.lockSync(p).releaseSync(); out.push('granted') } catch (e) { out.push(e.code + ' ' + e.message) }
+    }
+    (async () => {
+      for (const p of process.argv.slice(1)) {
+        try { await (await f.lock(p)).release(); out.push('granted') } catch (e) { out.push(e.code + ' ' + e.message) }
+      }
+      process.stdout.write(JSON.stringify(out));
+    })();`;
+    const [absentSync, presentSync, absentAsync, presentAsync] = JSON.parse(runAsNobody(code, [absent, present]));
+    for (const m of [absentSync, absentAsync]) {
+      assert.match(m, /^EACCES EACCES: permission denied \(directory '.*' is not writable\), /);
+      assert.ok(m.includes(`'${dir}'`) && m.endsWith(`'${absent}'`), m);
+    }
+    // The existing file is the problem there (native: refused as not writable; the
+    // fallback opens it only to read a record, and may be refused or let through).
+    for (const m of [presentSync, presentAsync]) assert.doesNotMatch(m, /directory/);
+    assert.equal(fs.existsSync(absent), false);
+  },
+);

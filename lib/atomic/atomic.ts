@@ -14,7 +14,6 @@ import {
 } from '../common/args';
 import { fsErrorCode } from '../common/errors';
 import { checkReadWrite } from '../common/permission';
-import { explainDirError, makeParents } from '../common/dirs';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { resolveLink } from './atomic-links';
 import { readCurrent } from './atomic-read';
@@ -108,7 +107,7 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   const timeout = toTimeout(toOptions<UpdateOptions>(options).timeout);
   const lockPath = besideName(given, '', '.lock');
   checkReadWrite(lockPath);
-  const held = await lockFor(lockPath, timeout, c.signal, c.parents);
+  const held = await lock(lockPath, { timeout, signal: c.signal, createParents: c.parents });
   try {
     const target = c.flags & AtomicFlags.NoSymlink ? await resolveLink(given) : given;
     if (target !== given) checkReadWrite(target);
@@ -125,29 +124,6 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
     await run(job(target, toBytes(result, c.encoding, 'the value returned by fn'), c, 0), c);
   } finally {
     await held.release();
-  }
-}
-
-/**
- * The lock of update(): with `parents`, a missing directory is created and the lock
- * taken again; an error that the directory causes names it (lib/common/dirs.ts, what
- * lock() itself can do the same way).
- */
-async function lockFor(
-  p: FsPath,
-  timeout: number | undefined,
-  signal: AbortSignal | undefined,
-  parents: boolean,
-): Promise<Lock> {
-  try {
-    return await lock(p, { timeout, signal });
-  } catch (e) {
-    if (!(parents && (await makeParents(e, p)))) throw await explainDirError(e, p);
-  }
-  try {
-    return await lock(p, { timeout, signal });
-  } catch (e) {
-    throw await explainDirError(e, p);
   }
 }
 

@@ -52,6 +52,23 @@ async function writableAsync(dir: FsPath): Promise<boolean> {
   );
 }
 
+/** Whether `path` is there (a dangling link counts: the name is taken). */
+function existsSync(path: FsPath): boolean {
+  try {
+    fs.lstatSync(path);
+    return true;
+  } catch (e) {
+    return fsErrorCode(e) !== 'ENOENT';
+  }
+}
+
+async function exists(path: FsPath): Promise<boolean> {
+  return fs.promises.lstat(path).then(
+    () => true,
+    (e: unknown) => fsErrorCode(e) !== 'ENOENT',
+  );
+}
+
 /** `e` with its description naming the directory (code, errno, syscall, path unchanged). */
 function naming(e: FsLockError, detail: string): FsLockError {
   const out = codeError(e.code, e.syscall ?? 'open', e.path, e.dest, detail);
@@ -68,28 +85,33 @@ const isFsError = (e: unknown): e is FsLockError =>
  * (the outermost missing one), `EACCES: permission denied (directory '/a' is not
  * writable), open '/a/f'`. Anything else is returned as it is. Call it on the failure
  * path only (it looks at the directory).
+ *
+ * `use`: `'replace'` (an atomic write: it needs the directory whether or not the file
+ * exists) or `'create'` (a lock: only a missing lock file needs the directory, so EACCES
+ * names the directory only when `path` does not exist; an existing lock file the caller
+ * cannot open is the file's problem).
  */
-export function explainDirErrorSync(e: unknown, path: FsPath): unknown {
+export function explainDirErrorSync(e: unknown, path: FsPath, use: 'replace' | 'create' = 'replace'): unknown {
   if (!isFsError(e)) return e;
   const dir = dirnameOf(path);
   if (e.code === 'ENOENT') {
     const missing = firstMissingSync(dir);
     return missing === undefined ? e : naming(e, `directory '${missing}' does not exist`);
   }
-  if (e.code === 'EACCES' && !writable(dir))
+  if (e.code === 'EACCES' && (use === 'replace' || !existsSync(path)) && !writable(dir))
     return naming(e, `permission denied (directory '${displayPath(dir)}' is not writable)`);
   return e;
 }
 
 /** {@link explainDirErrorSync} without blocking the event loop. */
-export async function explainDirError(e: unknown, path: FsPath): Promise<unknown> {
+export async function explainDirError(e: unknown, path: FsPath, use: 'replace' | 'create' = 'replace'): Promise<unknown> {
   if (!isFsError(e)) return e;
   const dir = dirnameOf(path);
   if (e.code === 'ENOENT') {
     const missing = await firstMissing(dir);
     return missing === undefined ? e : naming(e, `directory '${missing}' does not exist`);
   }
-  if (e.code === 'EACCES' && !(await writableAsync(dir)))
+  if (e.code === 'EACCES' && (use === 'replace' || !(await exists(path))) && !(await writableAsync(dir)))
     return naming(e, `permission denied (directory '${displayPath(dir)}' is not writable)`);
   return e;
 }

@@ -24,6 +24,7 @@ import type { BusyHooks, FileOptions, Held } from '../protocol/lock-backend';
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
 import { backend } from './backends';
 import { checkAccess, checkLockAccess } from '../common/permission';
+import { explainDirError, explainDirErrorSync, makeParents, makeParentsSync } from '../common/dirs';
 import {
   type Hold,
   type Scope,
@@ -80,6 +81,12 @@ export interface LockOptions extends WaitOptions {
    * is always refused. Default `false`.
    */
   reentrant?: boolean;
+  /**
+   * Create the lock file's directory, and its missing parents, when it does not exist
+   * (like `mkdir -p`: mode `0o777` minus the umask). Default `false`: `ENOENT`, whose
+   * message names the missing directory.
+   */
+  createParents?: boolean;
 }
 
 /** A held lock. Release it with `release()`, `releaseSync()`, or `await using`. */
@@ -194,6 +201,7 @@ class LockCall implements BusyHooks {
   readonly display: string;
   readonly shared: boolean;
   readonly reentrant: boolean;
+  readonly parents: boolean;
   readonly w: CheckedWait;
   readonly f: FileOptions;
   /** The withLock callbacks this call runs in (set when it is made, see lock()). */
@@ -212,6 +220,7 @@ class LockCall implements BusyHooks {
     this.display = displayPath(p);
     this.shared = toBool(o.shared, 'options.shared', false);
     this.reentrant = toBool(o.reentrant, 'options.reentrant', false);
+    this.parents = toBool(o.createParents, 'options.createParents', false);
     this.w = toWait(o);
     this.f = { keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true), mode, lease };
   }
@@ -284,61 +293,68 @@ function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
 export async function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
   checkLockAccess(path);
   const a = new LockCall(path, options);
-  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const scope = (a.scope = currentScope());
-  // Inside a callback that holds locks a call never queues behind this thread's other
-  // waiters (one of them may wait for this context's lock): it tries at once, and finds
-  // out whether it would wait for its own context.
-  if (!a.w.wait || scope?.holds.length) {
-    const l = take(a, a.w);
-    return l instanceof Promise ? await l : l;
-  }
-  const queueKey = pathKey(a.path);
-  const s = queueOf(queueKey);
-  if (!s.busy) {
-    // Nobody of this thread is waiting for this path: try at once.
-    s.busy = true;
-    try {
+  try {
+    if (a.w.signal?.aborted) throw abortReason(a.w.signal);
+    const scope = (a.scope = currentScope());
+    // Inside a callback that holds locks a call never queues behind this thread's other
+    // waiters (one of them may wait for this context's lock): it tries at once, and finds
+    // out whether it would wait for its own context.
+    if (!a.w.wait || scope?.holds.length) {
       const l = take(a, a.w);
+      return l instanceof Promise ? await l : l;
+    }
+    const queueKey = pathKey(a.path);
+    const s = queueOf(queueKey);
+    if (!s.busy) {
+      // Nobody of this thread is waiting for this path: try at once.
+      s.busy = true;
+      try {
+        const l = take(a, a.w);
+        return l instanceof Promise ? await l : l;
+      } finally {
+        nextWaiter(queueKey, s);
+      }
+    }
+    // Queue behind this thread's earlier waiters for the same path.
+    const start = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      let timer: LongTimer | undefined;
+      const signal = a.w.signal;
+      const leave = (err: unknown) => {
+        const i = s.queue.indexOf(turn);
+        if (i >= 0) s.queue.splice(i, 1);
+        clearLongTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      const onAbort = () => leave(abortReason(signal!));
+      const turn = () => {
+        clearLongTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      s.queue.push(turn);
+      if (a.w.timeout !== undefined)
+        timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    // Our turn: s.busy stays true for us.
+    const w = {
+      ...a.w,
+      timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
+    };
+    try {
+      if (w.timeout === 0) throw timeoutError(a.display, a.w.timeout!);
+      const l = take(a, w);
       return l instanceof Promise ? await l : l;
     } finally {
       nextWaiter(queueKey, s);
     }
-  }
-  // Queue behind this thread's earlier waiters for the same path.
-  const start = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    let timer: LongTimer | undefined;
-    const signal = a.w.signal;
-    const leave = (err: unknown) => {
-      const i = s.queue.indexOf(turn);
-      if (i >= 0) s.queue.splice(i, 1);
-      clearLongTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      reject(err);
-    };
-    const onAbort = () => leave(abortReason(signal!));
-    const turn = () => {
-      clearLongTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    s.queue.push(turn);
-    if (a.w.timeout !== undefined)
-      timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  // Our turn: s.busy stays true for us.
-  const w = {
-    ...a.w,
-    timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
-  };
-  try {
-    if (w.timeout === 0) throw timeoutError(a.display, a.w.timeout!);
-    const l = take(a, w);
-    return l instanceof Promise ? await l : l;
-  } finally {
-    nextWaiter(queueKey, s);
+  } catch (e) {
+    // Only after a failure: a missing directory is made (createParents) and the call
+    // made again, once; otherwise an error the directory causes names it.
+    if (a.parents && (await makeParents(e, a.path))) return lock(path, { ...options, createParents: false });
+    throw await explainDirError(e, a.path, 'create');
   }
 }
 
@@ -355,9 +371,14 @@ export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions
   a.scope = currentScope();
   a.sync = true;
   try {
-    return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+    try {
+      return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+    } catch (e) {
+      return nested(e);
+    }
   } catch (e) {
-    return nested(e);
+    if (a.parents && makeParentsSync(e, a.path)) return lockSync(path, { ...options, createParents: false });
+    throw explainDirErrorSync(e, a.path, 'create');
   }
 }
 
