@@ -112,7 +112,10 @@ test('a view past 2 GiB onto a full filesystem: ENOSPC naming the target, in eve
     assert.equal(fs.readFileSync(p, 'utf8'), 'old', name);
   }
   throwsWith(() => fslock.writeFileAtomicSync(p, data), { code: 'ENOSPC', path: p });
-  assert.deepEqual(fs.readdirSync(dir).filter((n) => n !== 'target.lock'), ['target']);
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((n) => n !== 'target.lock'),
+    ['target'],
+  );
 });
 
 test('update() on names of 251-255 bytes: the lock name is shortened to fit', async (t) => {

@@ -432,18 +432,28 @@ test('moveAtomic over a target that a reader holds open (Windows: retried until 
   ].entries()) {
     const from = path.join(dir, `new${i}`);
     fs.writeFileSync(from, `new ${i}`);
-    const reader = fs.openSync(p, 'r');
     // Under Wine the replace is refused while the handle is open: it must be retried
-    // (as writeFileAtomic's), not fail with EPERM at once. The sync form blocks this
-    // thread, so only the promise form has the reader closed meanwhile (by a timer).
+    // (as writeFileAtomic's), not fail with EPERM at once. The promise form has this
+    // process's reader closed meanwhile by a timer; the sync form blocks this thread,
+    // so the reader is another process, which closes the file 300 ms after it opened it.
     if (i === 0) {
+      const reader = fs.openSync(p, 'r');
       const closing = new Promise((r) => setTimeout(r, 300)).then(() => fs.closeSync(reader));
       await move(from);
       await closing;
     } else {
-      if (win32) fs.closeSync(reader);
+      const code = `const fs = require('node:fs'); const fd = fs.openSync(process.argv[1], 'r');
+        process.stdout.write('open\\n'); setTimeout(() => fs.closeSync(fd), 300);`;
+      const child = require('node:child_process').spawn(process.execPath, ['-e', code, p], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise((resolve, reject) => {
+        child.stdout.once('data', resolve);
+        child.once('exit', () => reject(new Error('the reader exited before it opened the file')));
+      });
       await move(from);
-      if (!win32) fs.closeSync(reader);
+      assert.equal(await exited, 0);
     }
     assert.equal(read(p), `new ${i}`);
     assert.ok(!fs.existsSync(from));

@@ -2,22 +2,13 @@
 // the sequences themselves in lib/atomic/atomic-ops.ts (native: one crossing per job), temp
 // names and the removal of dead writers' temps in lib/atomic/atomic-temp.ts, symlinks in
 // lib/atomic/atomic-links.ts, the read that pairs with them in lib/atomic/atomic-read.ts.
-import {
-  besideName,
-  displayPath,
-  toFsPath,
-  toFunction,
-  toOptions,
-  toTimeout,
-  type FsPath,
-  type PathLike,
-} from '../common/args';
+import { besideName, displayPath, toFsPath, toFunction, toOptions, toTimeout, type PathLike } from '../common/args';
 import { fsErrorCode } from '../common/errors';
 import { checkReadWrite } from '../common/permission';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { resolveLink } from './atomic-links';
 import { readCurrent } from './atomic-read';
-import { inScopeOf, lock, type Lock } from '../locks/locks';
+import { inScopeOf, lock } from '../locks/locks';
 import {
   checkOptions,
   exclusiveCommit,

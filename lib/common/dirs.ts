@@ -104,7 +104,11 @@ export function explainDirErrorSync(e: unknown, path: FsPath, use: 'replace' | '
 }
 
 /** {@link explainDirErrorSync} without blocking the event loop. */
-export async function explainDirError(e: unknown, path: FsPath, use: 'replace' | 'create' = 'replace'): Promise<unknown> {
+export async function explainDirError(
+  e: unknown,
+  path: FsPath,
+  use: 'replace' | 'create' = 'replace',
+): Promise<unknown> {
   if (!isFsError(e)) return e;
   const dir = dirnameOf(path);
   if (e.code === 'ENOENT') {
