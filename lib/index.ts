@@ -26,8 +26,10 @@ export {
   moveAtomic,
   moveAtomicSync,
   update,
+  readFile,
+  readFileSync,
 } from './atomic/atomic';
-export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater } from './atomic/atomic';
+export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater, ReadOptions } from './atomic/atomic';
 export { capabilities } from './locks/capabilities';
 export type { Capabilities } from './locks/capabilities';
 export type { FsLockError } from './common/errors';

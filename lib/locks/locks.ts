@@ -23,6 +23,8 @@ import type { Holder } from '../common/holder';
 import type { BusyHooks, FileOptions, Held } from '../protocol/lock-backend';
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
 import { backend } from './backends';
+import { checkAccess, checkLockAccess } from '../common/permission';
+import { explainDirError, explainDirErrorSync, makeParents, makeParentsSync } from '../common/dirs';
 import {
   type Copy,
   type Hold,
@@ -86,6 +88,12 @@ export interface LockOptions extends WaitOptions {
    * is always refused. Default `false`.
    */
   reentrant?: boolean;
+  /**
+   * Create the lock file's directory, and its missing parents, when it does not exist
+   * (like `mkdir -p`: mode `0o777` minus the umask). Default `false`: `ENOENT`, whose
+   * message names the missing directory.
+   */
+  createParents?: boolean;
 }
 
 /** A held lock. Release it with `release()`, `releaseSync()`, or `await using`. */
@@ -204,6 +212,7 @@ class LockCall implements BusyHooks {
   readonly display: string;
   readonly shared: boolean;
   readonly reentrant: boolean;
+  readonly parents: boolean;
   readonly w: CheckedWait;
   readonly f: FileOptions;
   /** The withLock callbacks this call runs in (set when it is made, see lock()). */
@@ -224,6 +233,7 @@ class LockCall implements BusyHooks {
     this.display = displayPath(p);
     this.shared = toBool(o.shared, 'options.shared', false);
     this.reentrant = toBool(o.reentrant, 'options.reentrant', false);
+    this.parents = toBool(o.createParents, 'options.createParents', false);
     this.w = toWait(o);
     this.f = { keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true), mode, lease };
   }
@@ -324,64 +334,72 @@ function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
  * `EDEADLK`, or nests with `reentrant: true`.
  */
 export async function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
+  checkLockAccess(path);
   const a = new LockCall(path, options);
-  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const scope = (a.scope = currentScope());
-  a.others = otherCopies();
-  // Inside a callback that holds locks a call never queues behind this thread's other
-  // waiters (one of them may wait for this context's lock): it tries at once, and finds
-  // out whether it would wait for its own context.
-  if (!a.w.wait || scope?.holds.length) {
-    const l = take(a, a.w);
-    return l instanceof Promise ? await l : l;
-  }
-  const queueKey = pathKey(a.path);
-  const s = queueOf(queueKey);
-  if (!s.busy) {
-    // Nobody of this thread is waiting for this path: try at once.
-    s.busy = true;
-    try {
+  try {
+    if (a.w.signal?.aborted) throw abortReason(a.w.signal);
+    const scope = (a.scope = currentScope());
+    a.others = otherCopies();
+    // Inside a callback that holds locks a call never queues behind this thread's other
+    // waiters (one of them may wait for this context's lock): it tries at once, and finds
+    // out whether it would wait for its own context.
+    if (!a.w.wait || scope?.holds.length) {
       const l = take(a, a.w);
+      return l instanceof Promise ? await l : l;
+    }
+    const queueKey = pathKey(a.path);
+    const s = queueOf(queueKey);
+    if (!s.busy) {
+      // Nobody of this thread is waiting for this path: try at once.
+      s.busy = true;
+      try {
+        const l = take(a, a.w);
+        return l instanceof Promise ? await l : l;
+      } finally {
+        nextWaiter(queueKey, s);
+      }
+    }
+    // Queue behind this thread's earlier waiters for the same path.
+    const start = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      let timer: LongTimer | undefined;
+      const signal = a.w.signal;
+      const leave = (err: unknown) => {
+        const i = s.queue.indexOf(turn);
+        if (i >= 0) s.queue.splice(i, 1);
+        clearLongTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      const onAbort = () => leave(abortReason(signal!));
+      const turn = () => {
+        clearLongTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      s.queue.push(turn);
+      a.tellQueued();
+      if (a.w.timeout !== undefined)
+        timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    // Our turn: s.busy stays true for us.
+    const w = {
+      ...a.w,
+      timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
+    };
+    try {
+      if (w.timeout === 0) throw timeoutError(a.display, a.w.timeout!);
+      const l = take(a, w);
       return l instanceof Promise ? await l : l;
     } finally {
       nextWaiter(queueKey, s);
     }
-  }
-  // Queue behind this thread's earlier waiters for the same path.
-  const start = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    let timer: LongTimer | undefined;
-    const signal = a.w.signal;
-    const leave = (err: unknown) => {
-      const i = s.queue.indexOf(turn);
-      if (i >= 0) s.queue.splice(i, 1);
-      clearLongTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      reject(err);
-    };
-    const onAbort = () => leave(abortReason(signal!));
-    const turn = () => {
-      clearLongTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    s.queue.push(turn);
-    a.tellQueued();
-    if (a.w.timeout !== undefined)
-      timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  // Our turn: s.busy stays true for us.
-  const w = {
-    ...a.w,
-    timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
-  };
-  try {
-    if (w.timeout === 0) throw timeoutError(a.display, a.w.timeout!);
-    const l = take(a, w);
-    return l instanceof Promise ? await l : l;
-  } finally {
-    nextWaiter(queueKey, s);
+  } catch (e) {
+    // Only after a failure: a missing directory is made (createParents) and the call
+    // made again, once; otherwise an error the directory causes names it.
+    if (a.parents && (await makeParents(e, a.path))) return lock(path, { ...options, createParents: false });
+    throw await explainDirError(e, a.path, 'create');
   }
 }
 
@@ -392,21 +410,27 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
  * abort a blocked thread.
  */
 export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions, 'signal'>): Lock {
+  checkLockAccess(path);
   const a = new LockCall(path, options);
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
   a.scope = currentScope();
   a.others = otherCopies();
   a.sync = true;
-  for (;;) {
-    try {
-      return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
-    } catch (e) {
-      // A hold this call nests in cannot be released while it runs (nothing else runs).
-      if (!(e instanceof Nest)) throw e;
-      if (e.hold.count === 0) continue;
-      e.hold.count++;
-      return new PathLock(e.hold);
+  try {
+    for (;;) {
+      try {
+        return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+      } catch (e) {
+        // A hold this call nests in cannot be released while it runs (nothing else runs).
+        if (!(e instanceof Nest)) throw e;
+        if (e.hold.count === 0) continue;
+        e.hold.count++;
+        return new PathLock(e.hold);
+      }
     }
+  } catch (e) {
+    if (a.parents && makeParentsSync(e, a.path)) return lockSync(path, { ...options, createParents: false });
+    throw explainDirErrorSync(e, a.path, 'create');
   }
 }
 
@@ -438,6 +462,7 @@ export function inScopeOf<T>(l: Lock, fn: () => T): T {
 
 /** Whether anyone (any process, thread or call, or another program) holds a lock on `path`. Takes nothing. */
 export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
+  checkAccess('fs.read', path);
   return backend().probe(toFsPath(path)).state !== 0;
 }
 
@@ -447,6 +472,7 @@ export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
  * fslock lock file) comes back with `record: false` and what the OS tells of it.
  */
 export async function lockHolder(path: string | Buffer | URL): Promise<Holder | undefined> {
+  checkAccess('fs.read', path);
   const p = backend().probe(toFsPath(path));
   if (p.state === 0) return undefined;
   return p.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: p.state === 1, record: false };

@@ -65,6 +65,10 @@ export const enum AtomicFlags {
   CommitOnly = 256,
   LinkEmptyPath = 512,
   FlushBeforeLink = 1024,
+  NoSymlink = 2048,
+  KeepAttrs = 4096,
+  RegularOnly = 8192,
+  ChownAlways = 16384,
 }
 
 /** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */
@@ -144,7 +148,11 @@ export interface Binding {
     done: (result: number, syscall: string) => void,
   ): WaitHandle;
   cancel(handle: WaitHandle): void;
-  /** One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool. */
+  /**
+   * One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool.
+   * `attrs`: the extended attributes to copy with AtomicFlags.KeepAttrs (os::AtomicWriteArgs).
+   * SYMLINK: the target is a symlink (AtomicFlags.NoSymlink); nothing was created.
+   */
   atomicWrite(
     target: NativePath,
     temp: NativePath,
@@ -152,6 +160,7 @@ export interface Binding {
     data: ArrayBufferView,
     mode: number,
     flags: number,
+    attrs?: string,
   ): number;
   atomicWrite(
     target: NativePath,
@@ -160,8 +169,23 @@ export interface Binding {
     data: ArrayBufferView,
     mode: number,
     flags: number,
+    attrs: string | undefined,
     done: NativeCallback,
   ): void;
+  /** os::CopyMeta: the target's owner, mode and attributes onto `fd` (a node:fs descriptor). */
+  copyMeta(target: NativePath, fd: number, mode: number, flags: number, attrs: string | undefined): number;
+  copyMeta(
+    target: NativePath,
+    fd: number,
+    mode: number,
+    flags: number,
+    attrs: string | undefined,
+    done: NativeCallback,
+  ): void;
+  /** What atomicWrite and copyMeta return for a target that is a symlink (not an OS error). */
+  readonly SYMLINK: number;
+  /** ...for a target that is a device, FIFO or socket (Windows: a DOS device name). */
+  readonly NOT_REGULAR: number;
   rename(from: NativePath, to: NativePath, noReplace: boolean): number;
   rename(from: NativePath, to: NativePath, noReplace: boolean, done: NativeCallback): void;
   syncDir(dir: NativePath): number;
