@@ -26,7 +26,8 @@
         ["OS=='win'", {
           "sources": ["native/win32_locks.cc", "native/win32_atomic.cc", "native/win32_wait.cc"]
         }, {
-          "sources": ["native/posix_locks.cc", "native/posix_atomic.cc", "native/posix_wait.cc"]
+          "sources": ["native/posix_locks.cc", "native/posix_atomic.cc", "native/posix_wait.cc",
+                      "native/posix_witness.cc", "native/glue_witness.cc"]
         }],
         ["OS=='linux'", {
           "cflags_cc": ["-include", "<(module_root_dir)/native/glibc_compat.h"]
