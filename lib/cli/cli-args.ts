@@ -48,6 +48,26 @@ export const EX_NOINPUT = 66;
 export const EX_OSERR = 71;
 export const EX_CANTCREAT = 73;
 
+/**
+ * flock(1)'s exit status for a lock that could not be taken for another reason than a
+ * conflict: out of resources (ENOLCK, ENOMEM, EMFILE, ENFILE) 71, a lock file that
+ * cannot be created (EROFS, ENOSPC, EDQUOT) 73, a lock call that failed (EBADF,
+ * ENOTSUP...) 65, and any other failure to open it (ENOENT, EACCES...) 66.
+ */
+export function exitFor(err: NodeJS.ErrnoException): number {
+  const code = err.code ?? '';
+  if (['ENOLCK', 'ENOMEM', 'EMFILE', 'ENFILE'].includes(code)) return EX_OSERR;
+  if (['EROFS', 'ENOSPC', 'EDQUOT'].includes(code)) return EX_CANTCREAT;
+  if (err.syscall === 'flock' || err.syscall === 'fcntl' || code === 'EBADF' || code === 'ENOTSUP') return EX_DATAERR;
+  return EX_NOINPUT;
+}
+
+/** --verbose: flock(1)'s line, "getting lock took 0.000012 seconds". */
+export function tookLine(startNs: bigint): string {
+  const us = (process.hrtime.bigint() - startNs) / 1000n;
+  return `fslock: getting lock took ${us / 1_000_000n}.${String(us % 1_000_000n).padStart(6, '0')} seconds\n`;
+}
+
 interface Common {
   shared: boolean;
   unlock: boolean;

@@ -14,8 +14,7 @@
 // a LockFileEx lock ends with the process that took it.
 import * as fs from 'node:fs';
 import type { FlockMode } from '../locks/fd-locks';
-import { type FdOptions, EX_DATAERR } from './cli-args';
-import { exitFor, tookLine } from './cli-acquire';
+import { type FdOptions, EX_DATAERR, exitFor, tookLine } from './cli-args';
 import { onInterrupt, signalNumber } from './cli-signals';
 
 /**
