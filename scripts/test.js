@@ -52,6 +52,8 @@ function filesystemTools() {
   const needs = [];
   if (wanted('filesystems')) needs.push(['mkfs.xfs', 'xfsprogs'], ['mkfs.btrfs', 'btrfs-progs']);
   if (wanted('gluster')) needs.push(['glusterd', 'glusterfs-server'], ['mount.glusterfs', 'glusterfs-client']);
+  // test/cli-flock.test.js runs util-linux flock(1) and a Python lockf user beside fslock.
+  if (wanted('cli')) needs.push(['flock', 'util-linux'], ['python3', 'python3']);
   try {
     require('./tooling').ensurePackages(needs);
   } catch (e) {
