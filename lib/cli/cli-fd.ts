@@ -18,15 +18,15 @@ import { type FdOptions, EX_DATAERR, exitFor, tookLine } from './cli-args';
 import { onInterrupt, signalNumber } from './cli-signals';
 
 /**
- * Why `fd` cannot be the descriptor fslock's caller meant, or undefined. Node marks
+ * Whether `fd` can be the descriptor fslock's caller meant. Node marks
  * every inherited descriptor close-on-exec at start-up (uv_disable_stdio_inheritance),
  * so that does not tell an inherited descriptor from one Node opened on a number the
  * caller left free; the file type does: Node's own descriptors are an epoll or kqueue,
  * eventfds, pipes and /dev/null, never a regular file or a directory, which are what
  * scripts lock. (flock(1) would also lock a FIFO or a device.)
  */
-function notLockable(st: fs.Stats): string | undefined {
-  return st.isFile() || st.isDirectory() ? undefined : 'not one of a regular file or a directory';
+function lockable(st: fs.Stats): boolean {
+  return st.isFile() || st.isDirectory();
 }
 
 /** The file behind `fd`, for messages (Linux), or undefined. */
@@ -60,8 +60,7 @@ export async function lockFd(o: FdOptions): Promise<number> {
   } catch (e) {
     return fail((e as Error).message);
   }
-  const why = notLockable(st);
-  if (why) return fail(`EBADF: bad file descriptor (${why} that fslock inherited)`);
+  if (!lockable(st)) return fail('EBADF: bad file descriptor (not a regular file or directory the caller opened)');
   const ofd = process.platform === 'linux' && st.isFile();
   const range = { start: 0, length: 0 };
 
