@@ -102,8 +102,12 @@ export async function lockFd(o: FdOptions): Promise<number> {
   } catch (e) {
     // A failed or interrupted call leaves the descriptor unlocked (as a failed flock(2)
     // conversion from shared to exclusive does).
-    if (flocked) fdLocks.flockSync(fd, 'unlock');
-    if (ofd) fdLocks.unlockRangeSync(fd, range);
+    try {
+      if (flocked) fdLocks.flockSync(fd, 'unlock');
+      if (ofd) fdLocks.unlockRangeSync(fd, range);
+    } catch {
+      // Unlocking a descriptor that locked fine cannot fail; the first error is the one to tell.
+    }
     const signal = interruptedBy();
     if (signal) return 128 + signalNumber(signal);
     const err = e as NodeJS.ErrnoException;
