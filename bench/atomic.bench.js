@@ -5,7 +5,7 @@
 // on Linux also fslock's O_TMPFILE sequence) as the floor. BENCH_DIR picks the
 // filesystem (default: os.tmpdir()).
 const { execFileSync } = require('node:child_process');
-const { measure, measureSync, table, compileC, benchDir, MS, quick } = require('./util');
+const { measure, measureSync, table, compileC, benchDir, fsTypeOf, MS, quick } = require('./util');
 const path = require('node:path');
 const fslock = require('fslock');
 const wfa = require('write-file-atomic');
@@ -25,7 +25,7 @@ const linuxTmpFile = process.platform === 'linux' && fslock.backend === 'native'
 async function run(dir) {
   const atomically = await import('atomically');
   const c = compileC('atomic_write');
-  const fsType = execFileSync('stat', ['-f', '-c', '%T', dir]).toString().trim();
+  const fsType = fsTypeOf(dir);
   console.log(`\n## Atomic replace (${fsType}, backend ${fslock.backend}${quick ? ', quick' : ''})`);
   const summary = [];
   for (const fsync of [false, true]) {

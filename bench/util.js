@@ -45,6 +45,30 @@ function fmt(opsPerSec) {
 }
 
 /**
+ * The filesystem of `dir` as the mount table names it (`ext4`, `tmpfs`, `xfs`…): findmnt
+ * (util-linux). `stat -f -c %T` names by superblock magic, which ext2, ext3 and ext4
+ * share ("ext2/ext3" for ext4); it stays the answer where there is no findmnt.
+ */
+function fsTypeOf(dir) {
+  for (const [cmd, args] of [
+    ['findmnt', ['-n', '-o', 'FSTYPE', '--target', dir]],
+    ['stat', ['-f', '-c', '%T', dir]],
+  ]) {
+    try {
+      // A path under stacked mounts gets a line for each; the last is the one in use.
+      const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')
+        .pop();
+      if (out) return out;
+    } catch {
+      // not here: the next one
+    }
+  }
+  return undefined;
+}
+
+/**
  * `npm run bench -- --json FILE` (BENCH_JSON): every table and distribution is also
  * appended to FILE as one JSON line { bench, backend, node, kind, title, rows|samples },
  * which scripts/charts.js draws.
@@ -54,13 +78,7 @@ function record(kind, title, data) {
   const bench = path.basename(require.main ? require.main.filename : 'unknown', '.bench.js');
   const backend = process.env.FSLOCK_BACKEND || 'native';
   const dir = process.env.BENCH_DIR || os.tmpdir();
-  let fsType;
-  try {
-    fsType = execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).trim();
-  } catch {
-    fsType = undefined;
-  }
-  const line = { bench, backend, node: process.version, quick, fs: fsType, kind, title, ...data };
+  const line = { bench, backend, node: process.version, quick, fs: fsTypeOf(dir), kind, title, ...data };
   fs.appendFileSync(process.env.BENCH_JSON, `${JSON.stringify(line)}\n`);
 }
 
@@ -93,4 +111,4 @@ function benchDir() {
   return dir;
 }
 
-module.exports = { record, measure, measureSync, table, compileC, benchDir, fmt, quick, MS };
+module.exports = { record, measure, measureSync, table, compileC, benchDir, fmt, quick, MS, fsTypeOf };

@@ -1,6 +1,9 @@
+// The declarations use Node's types (Buffer, AbortSignal, URL...): they stand alone also under
+// "types": [] (tsc --init of TypeScript 6 and 7). preserve: TypeScript 5.5+ drops the line otherwise.
+/// <reference types="node" preserve="true" />
 /**
  * fslock: real OS file locks, atomic replace and exclusive create for Node.js.
- * @packageDocumentation
+ * @module fslock
  */
 import { backendName, loadError as bindingLoadError } from './native/binding';
 
@@ -10,7 +13,7 @@ export const backend: 'native' | 'fallback' = backendName;
 export const loadError: Error | undefined = bindingLoadError;
 
 export { lock, lockSync, withLock, isLocked, lockHolder } from './locks/locks';
-export type { Lock, LockOptions, Holder, WaitOptions } from './locks/locks';
+export type { Lock, LockOptions, Holder, WaitInfo, WaitOptions } from './locks/locks';
 export { flock, flockSync, lockRange, lockRangeSync, unlockRange, unlockRangeSync } from './locks/fd-locks';
 export type { FlockMode, RangeOptions, LockRangeOptions } from './locks/fd-locks';
 export {

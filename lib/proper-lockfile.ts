@@ -1,3 +1,6 @@
+// The declarations use Node's types (Buffer, AbortSignal, URL...): they stand alone also under
+// "types": [] (tsc --init of TypeScript 6 and 7). preserve: TypeScript 5.5+ drops the line otherwise.
+/// <reference types="node" preserve="true" />
 // fslock/proper-lockfile: the proper-lockfile v4 API on kernel locks, and still
 // compatible with processes that run proper-lockfile itself.
 //
@@ -10,6 +13,12 @@
 // to a migrated holder that died: those mark their directory with MARK_ATIME, and since
 // a living migrated holder would still hold the kernel lock, such a directory is taken
 // over at once instead of after `stale` ms.
+/**
+ * The proper-lockfile v4 API (`lock`, `unlock`, `check` and their `Sync` forms; the
+ * module itself is `lock`) on fslock's kernel locks, still excluding processes that run
+ * proper-lockfile itself. See docs/migrating.md.
+ * @module fslock/proper-lockfile
+ */
 import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
@@ -153,7 +162,8 @@ function acquireSync(file: string, o: Checked): Held {
   const dir = dirOf(file, o);
   let kernel: Lock;
   try {
-    kernel = fsLockSync(kernelPath(dir), { wait: false });
+    // keep: false: proper-lockfile leaves nothing behind, and only its callers lock this file.
+    kernel = fsLockSync(kernelPath(dir), { wait: false, keep: false });
   } catch (e) {
     throw (e as NodeJS.ErrnoException).code === 'ELOCKED' ? lockedError(file) : e;
   }

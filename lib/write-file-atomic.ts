@@ -1,6 +1,14 @@
+// The declarations use Node's types (Buffer, AbortSignal, URL...): they stand alone also under
+// "types": [] (tsc --init of TypeScript 6 and 7). preserve: TypeScript 5.5+ drops the line otherwise.
+/// <reference types="node" preserve="true" />
 // fslock/write-file-atomic: the write-file-atomic API (v5+: promise or callback, and
 // `.sync`) on fslock's atomic writes. Same options; differences (all in the stronger
 // direction) are listed in the README, "Migrating".
+/**
+ * The write-file-atomic API (a promise or a callback, and `.sync`; the module itself is
+ * the function) on fslock's atomic writes. See docs/migrating.md.
+ * @module fslock/write-file-atomic
+ */
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import {

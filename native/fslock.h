@@ -33,7 +33,8 @@ enum WaitKind : int {
 enum FileType : int { kRegular = 0, kDirectory = 1, kSymlink = 2, kOtherType = 3 };
 struct FileInfo {
   double dev = 0;
-  double ino = 0;
+  uint64_t ino =
+      0;  // with dev, the file's identity (a 64-bit NTFS file index does not fit a double)
   double nlink = 0;
   double size = 0;
   double uid = 0;  // POSIX owner (for EACCES messages); 0 on Windows
@@ -100,8 +101,17 @@ int LinkLockFile(file_t f, const pathchar *path, const char **sc);
 int PathInfo(const pathchar *path, FileInfo *info, const char **sc);
 // Cuts the file to `len` bytes (retracting the records after the header).
 int Truncate(file_t f, int64_t len, const char **sc);
-// Whole-file lock used by path locks (OFD lock on Linux, LockFileEx on Windows).
+// Whole-file lock used by path locks: flock(2) and an OFD lock together on Linux (both
+// kinds other programs take), flock(2) on other POSIX systems, LockFileEx on Windows. A
+// failed attempt holds nothing; kUnlock drops it all.
 int LockFile(file_t f, int type, bool wait, const char **sc);
+// Converts a held path lock without waiting (shared <-> exclusive), to learn whether
+// this holder is the only fslock holder: on Linux the OFD lock alone (atomic; every
+// fslock holder has one), elsewhere as LockFile.
+int ConvertLock(file_t f, int type, const char **sc);
+// Opens a directory to be locked itself (POSIX: read-only, O_DIRECTORY, no final
+// symlink), as flock(1) does; Windows: an error (directories cannot be locked there).
+int OpenLockDir(const pathchar *path, file_t *out, const char **sc);
 // 0 = no lock conflicts with an exclusive request, 1 = shared holders, 2 = exclusive.
 int ProbeLockFile(file_t f, const char **sc);
 int Stat(file_t f, FileInfo *info, const char **sc);

@@ -19,15 +19,18 @@ enum PathStatus : int {
   kCreatedBusy = 6,  // created by this call, but someone locked it first (fd returned)
 };
 
-// Secondary results: out[1] dev, out[2] ino, out[3] size, out[4] bytes read, out[5] nlink,
-// out[6] file type, out[7] owner uid.
+// Secondary results: out[1] dev, out[2] ino (as a double, for messages), out[3] size,
+// out[4] bytes read, out[5] nlink, out[6] file type, out[7] owner uid, out[8] and out[9]
+// the high and low 32 bits of ino: with dev, the file's exact identity.
 void Report(double *out, const FileInfo &fi) {
   out[1] = fi.dev;
-  out[2] = fi.ino;
+  out[2] = static_cast<double>(fi.ino);
   out[3] = fi.size;
   out[5] = fi.nlink;
   out[6] = fi.type;
   out[7] = fi.uid;
+  out[8] = static_cast<double>(fi.ino >> 32);
+  out[9] = static_cast<double>(fi.ino & 0xffffffffu);
 }
 
 constexpr size_t kRecordMax = 2048;
@@ -148,7 +151,9 @@ double CreateAnon(Napi::Env env, const PathArg &path, const PathArg &dir, int ty
   if (r >= 0) r = os::LinkLockFile(f, path.get(), &sc);  // EEXIST: TypeScript starts again
   if (r < 0) return FailClose(env, f, r, sc);
   // No fstat: the file was linked already locked and holding this record, so nobody
-  // can have removed or replaced it, and nothing of it is reported.
+  // can have removed or replaced it, and nothing of it is reported (out[1] = -1: its
+  // identity is asked for with statFd only if it is ever needed).
+  out[1] = -1;
   out[6] = kRegular;
   out[0] = kCreated;
   return static_cast<double>(f);
@@ -166,6 +171,7 @@ double Create(Napi::Env env, const PathArg &path, int type, int mode, const StrA
   if (r < 0) {
     if (!os::IsWouldBlock(r)) return FailClose(env, f, r, sc);
     out[0] = kCreatedBusy;
+    out[1] = -1;  // not reported (statFd)
     out[3] = 0;
     return static_cast<double>(f);
   }
@@ -213,7 +219,7 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
     if (r != os::NotFound()) return Num(env, Fail(env, r, sc));
     StrArg content(env, info[3]);
     if (content.size() == 0) return Num(env, Fail(env, r, sc));
-    if (info[4].IsString()) {
+    if (info[4].IsString() || info[4].IsBuffer()) {
       PathArg dir(env, info[4]);
       return Num(env, CreateAnon(env, path, dir, type, I32(info, 2), content));
     }
@@ -267,7 +273,7 @@ Napi::Value PathCommit(const Napi::CallbackInfo &info) {
   // zero and rewritten when it is closed, which costs a disk write per lock. A file that
   // is exactly its header is not cut at all: ftruncate to the same size still updates
   // and dirties the inode (a fifth of a kept lock cycle on ext4, perf).
-  bool sole = type == kExclusive || os::LockFile(f, kExclusive, false, &sc) == 0;
+  bool sole = type == kExclusive || os::ConvertLock(f, kExclusive, &sc) == 0;
   int r;
   if (!sole || commit < 0) {
     r = Append(f, StrArg(env, info[3]));
@@ -278,7 +284,7 @@ Napi::Value PathCommit(const Napi::CallbackInfo &info) {
     StrArg content(env, info[2]);
     r = os::WriteRecord(f, true, content.data(), content.size(), &sc);
   }
-  if (r >= 0 && sole && type == kShared) r = os::LockFile(f, kShared, false, &sc);
+  if (r >= 0 && sole && type == kShared) r = os::ConvertLock(f, kShared, &sc);
   FileInfo fi;
   if (r >= 0) r = os::Stat(f, &fi, &sc);
   if (r < 0) return Num(env, FailClose(env, f, r, sc));
@@ -376,18 +382,66 @@ Napi::Value PathProbe(const Napi::CallbackInfo &info) {
   FileInfo fi;
   r = os::Stat(f, &fi, &sc);
   if (r < 0) return Num(env, FailClose(env, f, r, sc));
-  if (fi.type != kRegular) {
+  if (fi.type != kRegular && fi.type != kDirectory) {
     CloseTracked(env, f);
     out[6] = fi.type;
     out[0] = kNotRegular;
     return Num(env, 0);
   }
   int state = os::ProbeLockFile(f, &sc);
+  if (state >= 0 && fi.type == kDirectory) {
+    // A directory is locked as itself (flock(2) only): nothing to read.
+    CloseTracked(env, f);
+    Report(out, fi);
+    out[4] = 0;
+    out[0] = kLocked;
+    return Num(env, state);
+  }
   if (state < 0) return Num(env, FailClose(env, f, state, sc));
   r = ReadHead(env, f, fi);
   if (r < 0) return Num(env, r);
   CloseTracked(env, f);
   return Num(env, state);
+}
+
+// pathOpenDir(path, type) -> fd | -err; out[0] kLocked (held) or kBusy, with out[1..]
+// (Report). A directory path locks the directory itself, as flock(1) does: a
+// read-only descriptor and flock(2) alone (an exclusive fcntl lock needs a writable
+// descriptor, which a directory cannot have). Nothing is created or written.
+Napi::Value PathOpenDir(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  PathArg path(env, info[0]);
+  if (path.truncated()) return Num(env, Fail(env, os::NameTooLong(), "open"));
+  int type = I32(info, 1);
+  double *out = Data(env)->out;
+  const char *sc = nullptr;
+  file_t f = -1;
+  int r = os::OpenLockDir(path.get(), &f, &sc);
+  if (r < 0) return Num(env, Fail(env, r, sc));
+  TrackOpen(env, f);
+  FileInfo fi;
+  r = os::Stat(f, &fi, &sc);
+  if (r < 0) return Num(env, FailClose(env, f, r, sc));
+  Report(out, fi);
+  if (fi.type != kDirectory) {
+    CloseTracked(env, f);
+    out[0] = kNotRegular;
+    return Num(env, 0);
+  }
+  r = os::Flock(f, type, false, &sc);
+  if (r < 0 && !os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
+  out[0] = r < 0 ? kBusy : kLocked;
+  return Num(env, static_cast<double>(f));
+}
+
+// statFd(fd) -> 0 | -err; out[1..] as Report (a directory lock after its wait).
+Napi::Value StatFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  FileInfo fi;
+  const char *sc = nullptr;
+  int r = os::Stat(I64(info, 0), &fi, &sc);
+  if (r >= 0) Report(Data(env)->out, fi);
+  return Num(env, Fail(env, r, sc));
 }
 
 // readAt(fd, buffer, offset) -> bytes read | -err
@@ -457,6 +511,8 @@ void InitLocks(Napi::Env env, Napi::Object exports) {
   exports.Set("pathCommit", Napi::Function::New(env, PathCommit, "pathCommit"));
   exports.Set("pathRelease", Napi::Function::New(env, PathRelease, "pathRelease"));
   exports.Set("pathProbe", Napi::Function::New(env, PathProbe, "pathProbe"));
+  exports.Set("pathOpenDir", Napi::Function::New(env, PathOpenDir, "pathOpenDir"));
+  exports.Set("statFd", Napi::Function::New(env, StatFd, "statFd"));
   exports.Set("readAt", Napi::Function::New(env, ReadAt, "readAt"));
   exports.Set("closeFile", Napi::Function::New(env, CloseFile, "closeFile"));
   SetRaw(env, exports, "flock", Flock);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace fslock {
 namespace os {
@@ -40,7 +41,8 @@ inline int WriteAll(int fd, const void *data, size_t len, const char **sc) {
 // stat/fstat into new versioned symbols that older systems lack.
 struct StatInfo {
   unsigned mode = 0, uid = 0, gid = 0;
-  double dev = 0, ino = 0, nlink = 0, size = 0;
+  double dev = 0, nlink = 0, size = 0;
+  uint64_t ino = 0;
 };
 
 // fd >= 0: that descriptor; else `path` (a final symlink itself with `nofollow`).
@@ -56,7 +58,7 @@ inline int StatOf(int fd, const char *path, StatInfo *out, bool nofollow = false
   out->uid = sx.stx_uid;
   out->gid = sx.stx_gid;
   out->dev = static_cast<double>(makedev(sx.stx_dev_major, sx.stx_dev_minor));  // as st_dev
-  out->ino = static_cast<double>(sx.stx_ino);
+  out->ino = sx.stx_ino;
   out->nlink = sx.stx_nlink;
   out->size = static_cast<double>(sx.stx_size);
 #else
@@ -66,7 +68,7 @@ inline int StatOf(int fd, const char *path, StatInfo *out, bool nofollow = false
   out->uid = st.st_uid;
   out->gid = st.st_gid;
   out->dev = static_cast<double>(st.st_dev);
-  out->ino = static_cast<double>(st.st_ino);
+  out->ino = static_cast<uint64_t>(st.st_ino);
   out->nlink = static_cast<double>(st.st_nlink);
   out->size = static_cast<double>(st.st_size);
 #endif

@@ -215,12 +215,95 @@ int Truncate(file_t f, int64_t len, const char **sc) {
   return r == 0 ? 0 : Err("ftruncate", sc);
 }
 
+#ifdef F_OFD_SETLK
+// Linux path locks are two locks on one open file description: flock(2) and a
+// whole-file OFD lock. On local filesystems the kernel keeps the two kinds apart
+// (flock(2), "NOTES"), and every other program takes one of them: flock(1), Python's
+// filelock, cargo, uv, Go and Rust take flock(2); lockf(3), Java and SQLite take POSIX
+// record locks, which OFD locks conflict with. Holding both excludes both, and both
+// exclude us. On NFS and GlusterFS the two are one lock on the server (same owner:
+// this open file description), so they never conflict with each other.
+namespace {
+int FlockCall(int fd, int op, const char **sc) {
+  int r;
+  do r = flock(fd, op);
+  while (r != 0 && errno == EINTR && (op & LOCK_NB));
+  return r == 0 ? 0 : Err("flock", sc);
+}
+
+// Drops both (unlocking what is not held is harmless); the first failure is kept.
+int UnlockBoth(int fd, const char **sc) {
+  const char *sc2 = nullptr;
+  int r = FcntlLock(fd, kUnlock, 0, 0, false, sc);
+  int r2 = FlockCall(fd, LOCK_UN, &sc2);
+  if (r == 0 && r2 < 0) *sc = sc2;
+  return r < 0 ? r : r2;
+}
+
+// One blocking lock of either kind while the other is not held, then the other without
+// waiting: never holding one while blocked on the other, so no program that takes the
+// two in the other order can deadlock with us. fslock processes all wait in flock(2);
+// the holder's close drops both at once, so a woken waiter finds the OFD lock free and
+// is granted on one wake-up. Only a POSIX locker makes a waiter move to the OFD side.
+int WaitBoth(int fd, int type, const char **sc) {
+  for (;;) {
+    int r = FlockCall(fd, FlockOp(type, true), sc);
+    if (r < 0) return r;  // EINTR: interrupted (timeout, abort), nothing held
+    r = FcntlLock(fd, type, 0, 0, false, sc);
+    if (r == 0) return 0;
+    const char *sc2 = nullptr;
+    FlockCall(fd, LOCK_UN, &sc2);
+    if (!IsWouldBlock(r)) return r;
+    r = FcntlLock(fd, type, 0, 0, true, sc);
+    if (r < 0) return r;
+    r = FlockCall(fd, FlockOp(type, false), sc);
+    if (r == 0) return 0;
+    FcntlLock(fd, kUnlock, 0, 0, false, &sc2);
+    if (!IsWouldBlock(r)) return r;
+  }
+}
+}  // namespace
+#endif
+
 int LockFile(file_t f, int type, bool wait, const char **sc) {
 #ifdef F_OFD_SETLK
-  return FcntlLock(static_cast<int>(f), type, 0, 0, wait, sc);
+  int fd = static_cast<int>(f);
+  if (type == kUnlock) return UnlockBoth(fd, sc);
+  if (wait) return WaitBoth(fd, type, sc);
+  int r = FlockCall(fd, FlockOp(type, false), sc);
+  if (r < 0) return r;
+  r = FcntlLock(fd, type, 0, 0, false, sc);
+  if (r < 0) {
+    const char *sc2 = nullptr;
+    FlockCall(fd, LOCK_UN, &sc2);  // a failed attempt holds nothing
+  }
+  return r;
 #else
   return Flock(f, type, wait, sc);
 #endif
+}
+
+int ConvertLock(file_t f, int type, const char **sc) {
+#ifdef F_OFD_SETLK
+  // fcntl(2) converts an OFD lock atomically; flock(2) conversions are not atomic (the
+  // old lock goes first), so the flock(2) lock keeps the mode it was taken with. Every
+  // fslock holder holds an OFD lock, so the OFD lock alone tells who else holds it.
+  return FcntlLock(static_cast<int>(f), type, 0, 0, false, sc);
+#else
+  return Flock(f, type, false, sc);
+#endif
+}
+
+int OpenLockDir(const pathchar *path, file_t *out, const char **sc) {
+  // flock(1) locks a directory through a read-only descriptor (open(2): O_RDONLY is the
+  // only access mode a directory allows; flock(2) does not care). O_NOFOLLOW: a final
+  // symlink is refused as for files.
+  int fd;
+  do fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Err("open", sc);
+  *out = fd;
+  return 0;
 }
 
 int ProbeLockFile(file_t f, const char **sc) {

@@ -260,6 +260,16 @@ int LockFile(file_t f, int type, bool wait, const char **sc) {
   return WholeFile(H(f), type, wait, sc);
 }
 
+int ConvertLock(file_t f, int type, const char **sc) {
+  return LockFile(f, type, false, sc);  // WholeFile tracks the upgrade itself
+}
+
+int OpenLockDir(const pathchar *, file_t *, const char **sc) {
+  // TypeScript refuses directories on Windows before calling this.
+  *sc = "open";
+  return -static_cast<int>(ERROR_NOT_SUPPORTED);
+}
+
 int ProbeLockFile(file_t f, const char **sc) {
   // No query exists: try and undo, exclusive then shared (briefly visible: documented).
   HANDLE h = H(f);
@@ -283,7 +293,7 @@ int Stat(file_t f, FileInfo *info, const char **sc) {
     return Err("fstat", sc);
   info->dev = static_cast<double>(bi.dwVolumeSerialNumber);
   info->ino =
-      static_cast<double>((static_cast<ULONGLONG>(bi.nFileIndexHigh) << 32) | bi.nFileIndexLow);
+      static_cast<uint64_t>((static_cast<ULONGLONG>(bi.nFileIndexHigh) << 32) | bi.nFileIndexLow);
   // A file deleted while open stays "delete pending" until its last handle closes:
   // for the protocol it is gone (POSIX: nlink 0).
   info->nlink = si.DeletePending ? 0 : static_cast<double>(bi.nNumberOfLinks);

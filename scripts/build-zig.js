@@ -259,7 +259,7 @@ async function main() {
   console.error(`build-zig: ${targets.length} target(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-module.exports = { TARGETS, zig, buildTarget, ensureTools, check };
+module.exports = { TARGETS, ZIG_PACKAGE, zig, buildTarget, ensureTools, check };
 
 if (require.main === module) {
   main().catch((e) => {

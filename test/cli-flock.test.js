@@ -317,95 +317,90 @@ function holdPath(t, locker, file) {
     return new Promise(() => {});
   });
   return {
+    pid: child.pid,
     entered: Promise.race([until(() => fs.existsSync(inside), 60_000, `${locker.join(' ')} ${file}`), ended]),
     leave: () => fs.writeFileSync(go, ''),
     done: child.done,
   };
 }
 
-// Needs path locks that take flock(2) with the OFD lock (issue 27, the lead's change to
-// native/posix_locks.cc): until then fslock's path lock is an OFD lock alone, which
-// flock(1) does not see.
-const PATH_INTEROP_TODO = 'path locks that take flock(2) as well (issue 27, item 1) are not on main yet';
-
-test(
-  'path form: fslock LOCKFILE and flock(1) LOCKFILE exclude each other, both ways; -H sees flock(1)',
-  { todo: PATH_INTEROP_TODO },
-  async (t) => {
-    if (noFlock) return t.skip(noFlock);
-    const dir = tmpdir(t);
-    const file = path.join(dir, 'p.lock');
-    if (!native) {
-      // The fallback takes no kernel lock: flock(1) does not see it (README "Fallback backend").
-      const h = holdPath(t, FSLOCK, file);
-      await h.entered;
-      assert.equal((await flock(['-n', file, 'true'])).code, 0);
-      h.leave();
-      await h.done;
-      return;
+test('path form: fslock LOCKFILE and flock(1) LOCKFILE exclude each other, both ways; -H sees flock(1)', async (t) => {
+  if (noFlock) return t.skip(noFlock);
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'p.lock');
+  if (!native) {
+    // The fallback takes no kernel lock: flock(1) does not see it (README "Fallback backend").
+    const h = holdPath(t, FSLOCK, file);
+    await h.entered;
+    assert.equal((await flock(['-n', file, 'true'])).code, 0);
+    h.leave();
+    await h.done;
+    return;
+  }
+  for (const [holder, other] of [
+    [FSLOCK, [FLOCK]],
+    [[FLOCK], FSLOCK],
+  ]) {
+    const h = holdPath(t, holder, file);
+    await h.entered;
+    assert.equal((await start([...other, '-n', file, 'true']).done).code, 1, `${other[0]} -n got in`);
+    assert.equal((await start([...other, '-w', '0.3', file, 'true']).done).code, 1);
+    if (holder[0] === FLOCK) {
+      const j = JSON.parse((await run(['-H', '--json', file])).stdout);
+      assert.equal(j.locked, true);
+      assert.equal(j.record, false);
+      if (process.platform === 'linux') assert.equal(j.pid, h.pid, 'the pid /proc/locks gives: flock(1)');
+      assert.match((await run(['-H', file])).stdout, /: locked \(exclusive\) by .*that left no record/);
     }
-    for (const [holder, other] of [
-      [FSLOCK, [FLOCK]],
-      [[FLOCK], FSLOCK],
-    ]) {
-      const h = holdPath(t, holder, file);
-      await h.entered;
-      assert.equal((await start([...other, '-n', file, 'true']).done).code, 1, `${other[0]} -n got in`);
-      assert.equal((await start([...other, '-w', '0.3', file, 'true']).done).code, 1);
-      if (holder[0] === FLOCK) {
-        const j = JSON.parse((await run(['-H', '--json', file])).stdout);
-        assert.equal(j.locked, true);
-        assert.equal(j.record, false);
-        assert.match((await run(['-H', file])).stdout, /: locked .*by a program that left no record/);
-      }
-      const w = start([...other, file, 'true']);
-      const early = await Promise.race([w.exited.then(() => 'ran'), new Promise((r) => setTimeout(r, 500, 'waiting'))]);
-      assert.equal(early, 'waiting');
-      h.leave();
-      assert.equal((await w.done).code, 0);
-      assert.equal((await h.done).code, 0);
-    }
-  },
-);
+    const w = start([...other, file, 'true']);
+    const early = await Promise.race([w.exited.then(() => 'ran'), new Promise((r) => setTimeout(r, 500, 'waiting'))]);
+    assert.equal(early, 'waiting');
+    h.leave();
+    assert.equal((await w.done).code, 0);
+    assert.equal((await h.done).code, 0);
+  }
+});
 
-test(
-  'a directory: fslock DIR and flock(1) DIR lock the directory itself and exclude each other',
-  { todo: PATH_INTEROP_TODO },
-  async (t) => {
-    if (noFlock) return t.skip(noFlock);
-    if (!native) return t.skip('the fallback backend keeps its record beside a path: no kernel lock on the directory');
-    const dir = tmpdir(t);
-    const target = path.join(dir, 'cache');
-    fs.mkdirSync(target);
-    for (const [holder, other] of [
-      [FSLOCK, [FLOCK]],
-      [[FLOCK], FSLOCK],
-    ]) {
-      const h = holdPath(t, holder, target);
-      await h.entered;
-      assert.equal((await start([...other, '-n', target, 'true']).done).code, 1);
-      h.leave();
-      assert.equal((await h.done).code, 0);
-    }
-    assert.deepEqual(fs.readdirSync(target), [], 'something was created inside the directory');
-  },
-);
+test('a directory: fslock DIR and flock(1) DIR lock the directory itself and exclude each other', async (t) => {
+  if (noFlock) return t.skip(noFlock);
+  if (!native) return t.skip('the fallback backend keeps its record beside a path: no kernel lock on the directory');
+  const dir = tmpdir(t);
+  const target = path.join(dir, 'cache');
+  fs.mkdirSync(target);
+  for (const [holder, other] of [
+    [FSLOCK, [FLOCK]],
+    [[FLOCK], FSLOCK],
+  ]) {
+    const h = holdPath(t, holder, target);
+    await h.entered;
+    assert.equal((await start([...other, '-n', target, 'true']).done).code, 1);
+    h.leave();
+    assert.equal((await h.done).code, 0);
+  }
+  assert.deepEqual(fs.readdirSync(target), [], 'something was created inside the directory');
+});
 
-test('-H output for holders that left no record (the shape of lockHolder(): record false, pid perhaps)', () => {
-  const { describe, toJson } = require('../dist/cjs/cli/cli-holder.js');
+test('-H --json for holders that left no record: the shape of lockHolder() (record false, only the known fields)', () => {
+  const { toJson } = require('../dist/cjs/cli/cli-holder.js');
   const since = new Date('2026-01-02T03:04:05.000Z');
-  assert.equal(describe({ record: false }), 'a program that left no record');
-  assert.equal(describe({ record: false, pid: 4121 }), 'a program that left no record (pid 4121)');
-  assert.equal(
-    describe({ record: true, pid: 4121, name: 'jest', hostname: 'build-7', since }),
-    'pid 4121 (jest) on build-7 since 2026-01-02T03:04:05.000Z',
+  const json = (h, locked) => JSON.parse(JSON.stringify(toJson(h, locked)));
+  assert.deepEqual(
+    json({ record: false, pid: 4121, name: 'flock', hostname: undefined, since: undefined, shared: false }, true),
+    { locked: true, record: false, pid: 4121, name: 'flock', shared: false },
   );
-  assert.equal(describe({ pid: 7, hostname: 'h', since }), 'pid 7 on h since 2026-01-02T03:04:05.000Z');
-  assert.deepEqual(JSON.parse(JSON.stringify(toJson({ record: false, pid: 4121, shared: false }, true))), {
+  assert.deepEqual(json({ record: false, pid: undefined, hostname: undefined, since: undefined, shared: true }, true), {
     locked: true,
     record: false,
-    pid: 4121,
+    shared: true,
+  });
+  assert.deepEqual(json({ record: true, pid: 7, hostname: 'h', since, shared: false }, true), {
+    locked: true,
+    record: true,
+    pid: 7,
+    hostname: 'h',
+    since: '2026-01-02T03:04:05.000Z',
     shared: false,
   });
-  assert.deepEqual(toJson(undefined, false), { locked: false });
+  assert.deepEqual(json(undefined, true), { locked: true, record: false });
+  assert.deepEqual(json(undefined, false), { locked: false });
 });

@@ -165,7 +165,29 @@ function runAsNobody(code, args = [], opts = {}) {
 
 const stress = process.env.FSLOCK_STRESS === '1';
 
+/** The lock file fslock leaves when nobody holds it: its header line alone. */
+const FREE = '{"fslock":2}\n';
+
+/**
+ * Asserts that a lock file fslock created is left free with the backend's default
+ * `keep`: native, in place (as flock(1)'s) holding the header alone — no record of a
+ * holder, nothing else; fallback, removed.
+ */
+function assertFree(file, message = native ? 'the lock file stays, holding its header alone' : 'removed') {
+  const assert = require('node:assert/strict');
+  if (native) assert.equal(fs.readFileSync(file, 'utf8'), FREE, message);
+  else assert.equal(fs.existsSync(file), false, message);
+}
+
+/** The names a directory holds besides the lock files the native backend keeps (`x.lock`, free). */
+function keptLockFiles(dir, names) {
+  return native ? names : names.filter((n) => !n.endsWith('.lock'));
+}
+
 module.exports = {
+  assertFree,
+  keptLockFiles,
+  FREE,
   fslock,
   native,
   tmpdir,

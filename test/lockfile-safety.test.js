@@ -283,7 +283,6 @@ const specials = [
   { kind: 'FIFO', code: 'EINVAL', make: (p) => mk('mkfifo', [p]) },
   { kind: 'UNIX socket', code: 'EINVAL', make: (p, t) => listen(p, t) },
   { kind: 'character device (a /dev/null twin)', code: 'EINVAL', make: (p) => mk('mknod', [p, 'c', '1', '3']) },
-  { kind: 'directory', code: 'EISDIR', make: (p) => fs.mkdirSync(p) },
   { kind: 'dangling symlink', code: 'ELOOP', make: (p) => fs.symlinkSync(p + '.nowhere', p) },
   {
     kind: 'symlink to a FIFO',

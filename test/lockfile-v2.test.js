@@ -20,10 +20,10 @@ function readFd(fd) {
 }
 
 suite(`lock files, version 2 (${fslock.backend})`, () => {
-  test('while held the file names its holder; release removes it, keep leaves the header alone', async (t) => {
+  test('while held the file names its holder; release leaves the header alone (keep, the default), keep: false removes it', async (t) => {
     const dir = tmpdir(t);
     const p = path.join(dir, 'a.lock');
-    const l = await fslock.lock(p);
+    const l = await fslock.lock(p, { keep: false });
     const text = fs.readFileSync(p, 'utf8');
     assert.ok(text.startsWith(HEADER), 'header first');
     const rec = JSON.parse(text.slice(HEADER.length).trim());
@@ -47,8 +47,13 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
     k2.releaseSync();
     assert.equal(fs.readFileSync(p, 'utf8'), HEADER);
     if (native) assert.equal(fs.statSync(p).ino, ino, 'native: the kept inode is reused');
-    // Without keep, a kept file is fslock's own and is removed again.
+    // keep defaults to true (native): the file stays as it is; the fallback removes it.
     await (await fslock.lock(p)).release();
+    if (native) assert.equal(fs.readFileSync(p, 'utf8'), HEADER, 'kept by default');
+    else assert.equal(fs.existsSync(p), false, 'the fallback removes by default');
+    (await fslock.lock(p, { keep: true })).releaseSync();
+    // With keep: false, a kept file is fslock's own and is removed again.
+    await (await fslock.lock(p, { keep: false })).release();
     assert.equal(fs.existsSync(p), false);
   });
 
@@ -135,7 +140,12 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
     if (native) {
       const l = await fslock.lock(p);
       assert.equal(await fslock.isLocked(p), true);
-      assert.equal(await fslock.lockHolder(p), undefined, "no record is written into someone else's file");
+      // No record is written into someone else's file: the holder is known only as the
+      // kernel shows it (Linux: its pid in /proc/locks).
+      const h = await fslock.lockHolder(p);
+      assert.equal(h.record, false);
+      assert.equal(h.since, undefined);
+      if (process.platform === 'linux') assert.equal(h.pid, process.pid);
       await rejectsWith(fslock.lock(p, { wait: false }), { code: 'ELOCKED' });
       await l.release();
     } else {

@@ -7,7 +7,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, native, tmpdir, within, spawnFixture } = require('./helpers');
+const { fslock, native, tmpdir, within, spawnFixture, assertFree } = require('./helpers');
 
 function threadCount() {
   const m = /^Threads:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -53,5 +53,5 @@ test(`64 waiting lock() calls leave fs and timers free (${fslock.backend})`, asy
   await holder.next('released');
   await within(Promise.all(waiters));
   assert.deepEqual(order, [...Array(64).keys()], 'served in request order');
-  assert.equal(fs.existsSync(file), false);
+  assertFree(file);
 });

@@ -5,7 +5,7 @@ const { test, suite } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, native, tmpdir, within, spawnFixture, rejectsWith, stress } = require('./helpers');
+const { fslock, native, tmpdir, within, spawnFixture, rejectsWith, stress, assertFree } = require('./helpers');
 
 suite(`path locks between processes (${fslock.backend})`, () => {
   test('a lock held by another process excludes, and is handed over on release', async (t) => {
@@ -22,7 +22,7 @@ suite(`path locks between processes (${fslock.backend})`, () => {
     const l = await within(waiting);
     await l.release();
     assert.equal((await child.exited()).code, 0);
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('shared holders in two processes coexist; an exclusive waiter gets it after both', async (t) => {
@@ -47,7 +47,7 @@ suite(`path locks between processes (${fslock.backend})`, () => {
     await b.next('released');
     const l = await within(waiting);
     await l.release();
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('lockSync waits for another process, honours timeout, and gets it on release', async (t) => {
@@ -104,7 +104,7 @@ suite(`path locks between processes (${fslock.backend})`, () => {
     t.diagnostic(`hand-off after SIGKILL: ${granted.at - killedAt} ms`);
     waiter.send({ type: 'release' });
     await waiter.next('released');
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('overlap checker: 4 processes, shared and exclusive mixed, no overlap, no litter', async (t) => {

@@ -4,7 +4,7 @@ const { test, suite } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, native, tmpdir, within, openFds, rejectsWith, throwsWith } = require('./helpers');
+const { fslock, native, tmpdir, within, openFds, rejectsWith, throwsWith, assertFree } = require('./helpers');
 
 suite(`path locks (${fslock.backend})`, () => {
   test('exclusive excludes a second lock() in the same thread until released', async (t) => {
@@ -23,29 +23,25 @@ suite(`path locks (${fslock.backend})`, () => {
     await within(waiting);
     assert.equal(second.released, false);
     await second.release();
-    assert.equal(fs.existsSync(file), false, 'the lock file is removed once nobody holds it');
+    assertFree(file);
   });
 
   test('shared locks coexist, and exclude an exclusive one', async (t) => {
     const file = path.join(tmpdir(t), 's.lock');
     const a = await fslock.lock(file, { shared: true });
-    if (native) {
-      const b = await fslock.lock(file, { shared: true, wait: false });
-      assert.equal(b.shared, true);
-      await rejectsWith(fslock.lock(file, { wait: false }), { code: 'ELOCKED' });
-      await a.release();
-      // One shared holder left: still excludes an exclusive request.
-      await rejectsWith(fslock.lock(file, { wait: false }), { code: 'ELOCKED' });
-      await b.release();
-    } else {
-      // The fallback has no compare-and-swap to count readers: a shared lock is taken
-      // exclusively (excludes more, never less; README "Fallback backend").
-      await rejectsWith(fslock.lock(file, { shared: true, wait: false }), { code: 'ELOCKED' });
-      await a.release();
-    }
+    // The fallback has no compare-and-swap to count readers: it takes a shared lock
+    // exclusively, and shares it within its thread only (another thread or process
+    // waits: test/locks-process.test.js).
+    const b = await fslock.lock(file, { shared: true, wait: false });
+    assert.equal(b.shared, true);
+    await rejectsWith(fslock.lock(file, { wait: false }), { code: 'ELOCKED' });
+    await a.release();
+    // One shared holder left: still excludes an exclusive request.
+    await rejectsWith(fslock.lock(file, { wait: false }), { code: 'ELOCKED' });
+    await b.release();
     const c = await fslock.lock(file, { wait: false });
     await c.release();
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('the lock file names its holder; isLocked and lockHolder read it', async (t) => {
@@ -98,7 +94,7 @@ suite(`path locks (${fslock.backend})`, () => {
     // The aborted and timed-out calls hold nothing: the lock is free.
     const l = await fslock.lock(file, { wait: false });
     await l.release();
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('release is idempotent; dispose symbols release', async (t) => {
@@ -136,7 +132,7 @@ suite(`path locks (${fslock.backend})`, () => {
       /boom/,
     );
     assert.equal(await fslock.isLocked(file), false);
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('lockSync: EDEADLK instead of hanging on its own lock; timeout honoured', async (t) => {
@@ -154,7 +150,7 @@ suite(`path locks (${fslock.backend})`, () => {
     }
     const again = fslock.lockSync(file, { timeout: 1000 });
     again.releaseSync();
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('64 waiters in one thread are served one at a time, in request order', async (t) => {
@@ -177,7 +173,7 @@ suite(`path locks (${fslock.backend})`, () => {
     await first.release();
     await within(Promise.all(waiters));
     assert.deepEqual(order, [...Array(64).keys()]);
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('a queued waiter that times out or aborts leaves the queue intact', async (t) => {
@@ -196,7 +192,7 @@ suite(`path locks (${fslock.backend})`, () => {
     await la.release();
     const ld = await within(d);
     await ld.release();
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('worker threads exclude each other', async (t) => {

@@ -11,7 +11,7 @@ const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { fslock, native, tmpdir, within, spawnFixture, rejectsWith, throwsWith } = require('./helpers');
 
-const longTimer = require(path.join(__dirname, '..', 'dist', 'cjs', 'locks', 'long-timer.js'));
+const longTimer = require(path.join(__dirname, '..', 'dist', 'cjs', 'common', 'long-timer.js'));
 
 const HUGE = [2 ** 31, 2 ** 31 + 1, 30 * 24 * 3600e3, 2 ** 53, 1e300, Number.MAX_VALUE];
 /** How long a huge-timeout wait must stay pending (the overflow fired within ~2 ms). */

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { fslock, tmpdir, spawnFixture, rejectsWith, stress } = require('./helpers');
+const { fslock, tmpdir, spawnFixture, rejectsWith, stress, assertFree } = require('./helpers');
 
 // Both kinds of process are spawned explicitly, so this file means the same in both
 // passes of the suite; the current process's backend only adds the in-process checks.
@@ -98,7 +98,7 @@ suite(`native and fallback processes together (this process: ${fslock.backend})`
       waiter.send({ type: 'release' });
       await waiter.next('released');
     }
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('a dead fallback holder is reclaimed by one contender at a time, never two', async (t) => {
@@ -134,7 +134,7 @@ suite(`native and fallback processes together (this process: ${fslock.backend})`
     const l = await fslock.lock(file, { wait: false });
     assert.equal((await fslock.lockHolder(file)).pid, process.pid);
     await l.release();
-    assert.equal(fs.existsSync(file), false);
+    assertFree(file);
   });
 
   test('a live fallback holder is never reclaimed, however long it holds', async (t) => {

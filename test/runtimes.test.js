@@ -18,6 +18,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 const fslock = require('..');
 const { npmPackage } = require('../scripts/tooling');
+const { assertFree, keptLockFiles } = require('./helpers');
 
 const PEER = path.join(__dirname, 'fixtures', 'runtime-peer.mjs');
 const RUNTIMES = {
@@ -154,7 +155,12 @@ for (const [name, rt] of Object.entries(RUNTIMES)) {
 
         const target = path.join(dir, 'atomic.json');
         await r.expect(`atomic ${target} {"from":"${name}"}`, `ok {"from":"${name}"}`);
-        assert.deepEqual(fs.readdirSync(dir).sort(), ['atomic.json', 'data'], 'a lock or temp file was left behind');
+        assert.deepEqual(
+          fs.readdirSync(dir).sort(),
+          keptLockFiles(dir, ['atomic.json', 'data', 'shared.lock']),
+          'a temp file was left behind',
+        );
+        assertFree(lockPath);
         await r.ask('exit').catch(() => {});
         await n.ask('exit').catch(() => {});
       }

@@ -1,119 +1,50 @@
 'use strict';
-// The types users get, for every entry point and import form: test/types/* compiled by
-// tsc against the package as installed (node_modules/fslock -> this checkout) under
-// nodenext (ESM, CJS with and without esModuleInterop, checkJs on plain require()),
-// bundler and node10 resolution. Each file holds @ts-expect-error lines (an unused one
-// fails tsc, so types that went `any` fail too), and what nodenext emits is run: the
-// forms that type-check must work. Then the packed tarball through
-// @arethetypeswrong/cli and publint.
+// The types users get with TypeScript 5.x, for every entry point and import form:
+// test/types/* compiled against the package as installed (test/types-helpers.js), with
+// skipLibCheck false and "types": [] (fslock's declarations bring Node's types
+// themselves), under nodenext (ESM, CJS with and without esModuleInterop, checkJs on
+// plain require()), bundler and node10 resolution; the README's quick start with the
+// README's tsconfig.json, run on this Node. Each file holds @ts-expect-error lines (an
+// unused one fails tsc, so types that went `any` fail too), and what nodenext emits is
+// run: the forms that type-check must work. Then the packed tarball through
+// @arethetypeswrong/cli and publint. The current major: test/types-next.test.js.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
+const { root, work, compiler, COMMON, compile, run, readmeQuickStart, interop } = require('./types-helpers');
 
-const root = path.join(__dirname, '..');
-const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fslock-types-'));
-test.after(() => fs.rmSync(work, { recursive: true, force: true }));
+const ts = compiler('typescript');
 
-fs.mkdirSync(path.join(work, 'node_modules', '@types'), { recursive: true });
-fs.symlinkSync(root, path.join(work, 'node_modules', 'fslock'), 'junction');
-fs.symlinkSync(
-  path.join(root, 'node_modules', '@types', 'node'),
-  path.join(work, 'node_modules', '@types', 'node'),
-  'junction',
-);
-fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'types-test', private: true }));
-for (const f of fs.readdirSync(path.join(__dirname, 'types')))
-  fs.copyFileSync(path.join(__dirname, 'types', f), path.join(work, f));
+test(`TypeScript ${ts.version} (5.x)`, () => assert.equal(ts.major, 5));
 
-const COMMON = [
-  '--strict',
-  '--skipLibCheck',
-  'false',
-  '--types',
-  'node',
-  '--lib',
-  'es2022,esnext.disposable',
-  '--target',
-  'es2022',
-];
+test(`TypeScript ${ts.version}, nodenext with esModuleInterop, "types": []: ESM default + named, import = require(), default imports in CJS, checkJs require()`, () =>
+  interop(ts));
 
-function tsc_(args) {
-  const r = spawnSync(process.execPath, [tsc, ...COMMON, ...args], { cwd: work, encoding: 'utf8', timeout: 240_000 });
-  assert.equal(r.status, 0, `tsc ${args.join(' ')}\n${r.stdout}${r.stderr}`);
-}
-
-function run(file, dir) {
-  const data = fs.mkdtempSync(path.join(work, 'run-'));
-  fs.writeFileSync(path.join(data, 'file'), 'the file proper-lockfile locks');
-  const url = require('node:url').pathToFileURL(path.join(dir, file)).href;
-  const code = `import(${JSON.stringify(url)}).then((m) => m.main()).then((s) => process.stdout.write(String(s)))`;
-  const r = spawnSync(process.execPath, ['-e', code], { cwd: data, encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, `${file}: ${r.stderr}`);
-  return r.stdout;
-}
-
-test('nodenext, esModuleInterop: ESM default + named, import = require(), default imports in CJS, checkJs require()', () => {
-  const out = path.join(work, 'out-interop');
-  tsc_([
-    '--module',
-    'nodenext',
-    '--moduleResolution',
-    'nodenext',
-    '--esModuleInterop',
-    '--allowJs',
-    '--checkJs',
-    '--outDir',
-    out,
-    'esm.mts',
-    'cjs.cts',
-    'interop.cts',
-    'require.cjs',
-  ]);
-  assert.equal(run('esm.mjs', out), `esm ${require('fslock').backend} 42 false false`);
-  assert.equal(run('cjs.cjs', out), `cjs ${require('fslock').backend}`);
-  assert.equal(run('interop.cjs', out), 'interop false');
-  assert.equal(run('require.cjs', out), 'require true');
-});
-
-test('nodenext without esModuleInterop: the same files type-check and the CJS output runs', () => {
+test(`TypeScript ${ts.version}, nodenext without esModuleInterop: the same files type-check and the CJS output runs`, () => {
   const out = path.join(work, 'out-plain');
-  tsc_([
-    '--module',
-    'nodenext',
-    '--moduleResolution',
-    'nodenext',
-    '--esModuleInterop',
-    'false',
-    '--outDir',
-    out,
-    'esm.mts',
-    'cjs.cts',
-    'interop.cts',
-  ]);
+  const options = { module: 'nodenext', moduleResolution: 'nodenext', esModuleInterop: false, outDir: out };
+  compile(ts, 'plain', { ...COMMON, ...options }, ['esm.mts', 'cjs.cts', 'interop.cts']);
   assert.equal(run('interop.cjs', out), 'interop false');
   assert.equal(run('cjs.cjs', out), `cjs ${require('fslock').backend}`);
 });
 
-test('bundler resolution (module preserve and esnext): default and named imports', () => {
-  tsc_(['--noEmit', '--module', 'preserve', '--moduleResolution', 'bundler', 'default-import.ts', 'esm.mts']);
-  tsc_(['--noEmit', '--module', 'esnext', '--moduleResolution', 'bundler', 'default-import.ts']);
+test(`TypeScript ${ts.version}, bundler resolution (module preserve): default and named imports`, () => {
+  compile(ts, 'preserve', { ...COMMON, noEmit: true, module: 'preserve', moduleResolution: 'bundler' }, [
+    'default-import.ts',
+    'esm.mts',
+  ]);
 });
 
-test('node10 resolution (moduleResolution node, no exports map): the subpaths resolve through typesVersions', () => {
-  tsc_([
-    '--noEmit',
-    '--module',
-    'commonjs',
-    '--moduleResolution',
-    'node',
-    '--esModuleInterop',
-    'cjs.cts',
-    'interop.cts',
-  ]);
+test(`TypeScript ${ts.version}, node10 resolution (moduleResolution node, no exports map): the subpaths resolve through typesVersions`, () => {
+  // TypeScript 6 deprecates node10 resolution and esModuleInterop false; 7 removed both.
+  const options = { noEmit: true, module: 'commonjs', moduleResolution: 'node', esModuleInterop: true };
+  compile(ts, 'node10', { ...COMMON, ...options }, ['cjs.cts', 'interop.cts']);
+});
+
+test(`TypeScript ${ts.version}: the README's TypeScript quick start with its tsconfig.json compiles, and runs on this Node`, () => {
+  readmeQuickStart(ts);
 });
 
 test('the packed tarball: @arethetypeswrong/cli finds no problem, publint (strict) no error or warning', () => {

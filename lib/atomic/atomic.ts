@@ -16,7 +16,7 @@ import { abortReason, codeError } from '../common/errors';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
 import { sweep, sweepSync, tempPath } from './atomic-temp';
 import { onSharedFs } from '../common/fstype';
-import { lock } from '../locks/locks';
+import { inScopeOf, lock } from '../locks/locks';
 import {
   checkOptions,
   code,
@@ -103,7 +103,9 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   const held = await lock(lockPath, { timeout, signal: c.signal });
   try {
     const current = await readCurrent(target);
-    const result = await f(current);
+    // fn runs in an async context that holds the lock: an update() or lock of the same
+    // file inside it fails at once with EDEADLK instead of waiting for itself.
+    const result = await inScopeOf(held, () => f(current));
     if (result === undefined) return;
     await run(job(target, toBytes(result, c.encoding, 'the value returned by fn'), c, 0), c.signal);
   } finally {

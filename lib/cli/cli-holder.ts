@@ -3,36 +3,17 @@
 // since, and its name where it recorded one), or a program that left no record (a
 // kernel lock of flock(1), Python, cargo...: `record: false`, its pid where the system
 // tells, e.g. /proc/locks on Linux).
-import { isLocked, lockHolder } from '../locks/locks';
+import { type Holder, isLocked, lockHolder } from '../locks/locks';
+import { describeHolder } from '../protocol/record';
 import type { HolderOptions } from './cli-args';
 
-/** What -H prints of a holder: the fields of lockHolder()'s answer it knows, any of which may be missing. */
-export interface HolderInfo {
-  record?: boolean;
-  pid?: number;
-  name?: string;
-  hostname?: string;
-  since?: Date;
-  shared?: boolean;
-}
-
-/** "pid 4121 (jest) on build-7 since <iso>", or "a program that left no record (pid 4121)". */
-export function describe(h: HolderInfo): string {
-  const pid = h.pid === undefined ? undefined : `pid ${h.pid}${h.name ? ` (${h.name})` : ''}`;
-  const where = [h.hostname && `on ${h.hostname}`, h.since && `since ${h.since.toISOString()}`].filter(Boolean);
-  if (h.record === false) {
-    const known = [pid, ...where].filter(Boolean).join(' ');
-    return `a program that left no record${known ? ` (${known})` : ''}`;
-  }
-  return [pid ?? 'an unknown process', ...where].join(' ');
-}
-
-/** The --json object: `locked`, then what is known of the holder (missing fields left out). */
-export function toJson(h: HolderInfo | undefined, locked: boolean): Record<string, unknown> {
-  if (!h) return { locked };
+/** The --json object: `locked`, then what is known of the holder (unknown fields left out). */
+export function toJson(h: Holder | undefined, locked: boolean): Record<string, unknown> {
+  // Held, but lockHolder() could not say by whom: nothing more is known.
+  if (!h) return locked ? { locked, record: false } : { locked };
   return {
     locked: true,
-    record: h.record ?? true,
+    record: h.record,
     pid: h.pid,
     name: h.name,
     hostname: h.hostname,
@@ -42,21 +23,18 @@ export function toJson(h: HolderInfo | undefined, locked: boolean): Record<strin
 }
 
 export async function holder(o: HolderOptions): Promise<number> {
-  let h: HolderInfo | undefined;
+  let h: Holder | undefined;
   let locked: boolean;
   try {
-    h = (await lockHolder(o.file)) as HolderInfo | undefined;
+    h = await lockHolder(o.file);
     locked = h !== undefined || (await isLocked(o.file));
   } catch (e) {
     process.stderr.write(`fslock: ${(e as Error).message}\n`);
     return 2;
   }
-  // Locked, yet nobody to name (a lockHolder() that does not report record-less holders).
-  if (!h && locked) h = { record: false };
   if (o.json) process.stdout.write(`${JSON.stringify(toJson(h, locked))}\n`);
   else if (h) {
-    const mode = h.shared === undefined ? '' : ` (${h.shared ? 'shared' : 'exclusive'})`;
-    process.stdout.write(`${o.file}: locked${mode} by ${describe(h)}\n`);
-  } else process.stdout.write(`${o.file}: not locked\n`);
+    process.stdout.write(`${o.file}: locked (${h.shared ? 'shared' : 'exclusive'}) by ${describeHolder(h)}\n`);
+  } else process.stdout.write(`${o.file}: ${locked ? 'locked, by a holder that could not be told' : 'not locked'}\n`);
   return locked ? 0 : 1;
 }

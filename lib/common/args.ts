@@ -1,9 +1,11 @@
 // Argument checks shared by every public function: bad input fails before anything
 // touches the disk, with Node's own codes.
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import type { WaitInfo } from './holder';
 
 /** A path as fslock's functions take it: a string, a Buffer or a `file:` URL (as `node:fs`). */
 export type PathLike = string | Buffer | URL;
@@ -183,18 +185,54 @@ export interface WaitOptions {
   timeout?: number;
   /** Abort the wait; rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Called when this call has to wait (not when the lock is free, nor with `wait:
+   * false`), with what is known of the holder, and again whenever the holder changes
+   * while it waits. An exception it throws ends the call with that exception (nothing
+   * held).
+   */
+  onWait?: (info: WaitInfo) => void;
 }
 
 export interface CheckedWait {
   wait: boolean;
   timeout: number | undefined;
   signal: AbortSignal | undefined;
+  onWait: ((info: WaitInfo) => void) | undefined;
 }
 
 /** The checked wait options of a call that gave none (shared: nothing changes it). */
-export const DEFAULT_WAIT: CheckedWait = Object.freeze({ wait: true, timeout: undefined, signal: undefined });
+export const DEFAULT_WAIT: CheckedWait = Object.freeze({
+  wait: true,
+  timeout: undefined,
+  signal: undefined,
+  onWait: undefined,
+});
 
 export function toWait(o: Partial<WaitOptions>): CheckedWait {
-  if (o.wait === undefined && o.timeout === undefined && o.signal === undefined) return DEFAULT_WAIT;
-  return { wait: toBool(o.wait, 'options.wait', true), timeout: toTimeout(o.timeout), signal: toSignal(o.signal) };
+  if (o.wait === undefined && o.timeout === undefined && o.signal === undefined && o.onWait === undefined)
+    return DEFAULT_WAIT;
+  return {
+    wait: toBool(o.wait, 'options.wait', true),
+    timeout: toTimeout(o.timeout),
+    signal: toSignal(o.signal),
+    onWait: o.onWait === undefined ? undefined : toFunction(o.onWait, 'options.onWait'),
+  };
+}
+
+/** The longest name a directory entry may have on the filesystems fslock runs on (bytes). */
+const NAME_MAX = 255;
+
+/**
+ * A name beside `path` for a file of fslock's own: `prefix` + the last part of `path` +
+ * `suffix`, or, where that would be longer than NAME_MAX (a lock name of 232–255
+ * bytes is legal), `prefix` + a hash of the last part + `suffix`: the same for every
+ * process, so names that must be agreed on (a reclaim claim) still are.
+ */
+export function besideName(path: FsPath, prefix: string, suffix: string): FsPath {
+  const base = typeof path === 'string' ? Buffer.from(nodePath.basename(path)) : Buffer.from(basenameOf(path));
+  const name = Buffer.concat([Buffer.from(prefix), base, Buffer.from(suffix)]);
+  if (name.length <= NAME_MAX) return joinName(dirnameOf(path), name);
+  const hash = createHash('sha256').update(base).digest('hex').slice(0, 24);
+  return joinName(dirnameOf(path), `${prefix}${hash}${suffix}`);
 }

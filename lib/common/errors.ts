@@ -129,9 +129,24 @@ export function lockLostError(path: string): FsLockError {
   return err;
 }
 
-/** `EDEADLK`: lockSync would wait for a lock that this same thread holds. */
-export function deadlockError(path: string): FsLockError {
-  return codeError('EDEADLK', 'lock', path, undefined, 'this thread already holds a conflicting lock');
+const DEADLOCKS = {
+  context:
+    'held by this process, by this async context (a lock call nested in the withLock callback that holds it ' +
+    'would wait for itself): pass { reentrant: true } to nest in it, or take the lock once, outside',
+  upgrade:
+    'held by this process, shared, by this async context: an exclusive lock nested in it would wait for ' +
+    'itself (release the shared lock first)',
+  thread:
+    'held by this process, by this thread: lockSync would block the thread that must release it ' +
+    '(release it first, or use lock(), which waits without blocking)',
+  waiting:
+    'a lock() call of this thread is waiting for it: lockSync would block the thread that call needs to ' +
+    'take its turn (await that call first, or use lock())',
+};
+
+/** `EDEADLK`: the call would wait for a lock only its own thread or context can release. */
+export function deadlockError(path: string, why: keyof typeof DEADLOCKS): FsLockError {
+  return codeError('EDEADLK', 'lock', path, undefined, DEADLOCKS[why]);
 }
 
 /** `ENOTSUP`: the fallback backend cannot do this. */

@@ -3,6 +3,7 @@
 // never removed (docs/protocol.md, "Shared filesystems").
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
+import { type FsPath, dirnameOf, displayPath, pathKey } from './args';
 
 // statfs(2) f_type magics (linux/magic.h) of filesystems whose files other machines
 // (or other kernels: FUSE daemons, virtiofs hosts) can reach.
@@ -37,19 +38,23 @@ const cache = new Map<string, boolean>();
  * Whether the directory of lock file `path` is on a network or FUSE filesystem (Linux:
  * statfs; Windows: a UNC path). Cached per directory for the life of the process.
  */
-export function onSharedFs(path: string): boolean {
-  const dir = nodePath.dirname(path);
-  let shared = cache.get(dir);
+export function onSharedFs(path: FsPath): boolean {
+  const dir = typeof path === 'string' ? nodePath.dirname(path) : dirnameOf(path);
+  const key = typeof dir === 'string' ? dir : pathKey(dir);
+  let shared = cache.get(key);
   if (shared === undefined) {
     shared = probeShared(dir);
     if (cache.size > 4096) cache.clear();
-    cache.set(dir, shared);
+    cache.set(key, shared);
   }
   return shared;
 }
 
-function probeShared(dir: string): boolean {
-  if (process.platform === 'win32') return /^\\\\(?![?.]\\)/.test(dir) || /^\\\\\?\\UNC\\/i.test(dir);
+function probeShared(dir: FsPath): boolean {
+  if (process.platform === 'win32') {
+    const d = displayPath(dir);
+    return /^\\\\(?![?.]\\)/.test(d) || /^\\\\\?\\UNC\\/i.test(d);
+  }
   if (process.platform !== 'linux') return false; // macOS/BSD: statfs types are not stable numbers
   try {
     const t = fs.statfsSync(dir).type;

@@ -2,7 +2,7 @@
 // without following or blocking, creating a file whole in one step, reading one past
 // the client caches of shared filesystems. No protocol decisions here.
 import * as fs from 'node:fs';
-import * as nodePath from 'node:path';
+import { type FsPath, besideName, dirnameOf, displayPath } from '../common/args';
 import { codeError, fsErrorCode } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
 import { openError } from '../protocol/lockfile';
@@ -19,10 +19,10 @@ export function isGoneCode(e: unknown): boolean {
 }
 
 /** Node's fs error re-addressed to the lock path (temp files are an implementation detail). */
-export function asLockError(e: unknown, path: string): unknown {
+export function asLockError(e: unknown, path: FsPath): unknown {
   const code = fsErrorCode(e);
   if (code === undefined) return e;
-  return codeError(code, (e as NodeJS.ErrnoException).syscall ?? 'open', path);
+  return codeError(code, (e as NodeJS.ErrnoException).syscall ?? 'open', displayPath(path));
 }
 
 /** close(2) whose failure (ESTALE on a shared filesystem) changes nothing for us. */
@@ -34,12 +34,12 @@ export function closeQuietly(fd: number): void {
   }
 }
 
-function tempName(path: string, id: string): string {
-  return nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.${id}.tmp`);
+function tempName(path: FsPath, id: string): FsPath {
+  return besideName(path, '.', `.${id}.tmp`);
 }
 
 /** Writes `text` to a new unique file beside `path`; returns its name and an open fd. */
-export function writeTemp(path: string, id: string, text: string, mode: number): { temp: string; fd: number } {
+export function writeTemp(path: FsPath, id: string, text: string, mode: number): { temp: FsPath; fd: number } {
   const temp = tempName(path, id);
   let fd: number;
   try {
@@ -69,7 +69,7 @@ export function writeTemp(path: string, id: string, text: string, mode: number):
  * `open(O_EXCL)` + write, whose empty instant readers treat as held (EMPTY_GRACE_MS).
  * Returns an fd of the created file, or undefined when `path` exists.
  */
-export function createWhole(path: string, id: string, text: string, mode: number): number | undefined {
+export function createWhole(path: FsPath, id: string, text: string, mode: number): number | undefined {
   const { temp, fd } = writeTemp(path, id, text, mode);
   let keep = false;
   try {
@@ -116,10 +116,10 @@ export function readFd(fd: number, size: number): string {
  * eight GlusterFS stress runs got stuck on an entry that named a replaced file for
  * minutes on both clients (none without; listings racing with renames, presumably).
  */
-export function refreshEntries(path: string): void {
+export function refreshEntries(path: FsPath): void {
   if (!onSharedFs(path)) return;
   try {
-    fs.readdirSync(nodePath.dirname(path));
+    fs.readdirSync(dirnameOf(path));
   } catch {
     // The open that follows reports what is wrong.
   }
@@ -135,7 +135,7 @@ export function refreshEntries(path: string): void {
  * client and read through a descriptor by another: 100 of 100 reads stale without it,
  * 0 of 400 with it.
  */
-export function refreshFd(fd: number, path: string): void {
+export function refreshFd(fd: number, path: FsPath): void {
   if (!onSharedFs(path)) return;
   try {
     fs.fsyncSync(fd);
@@ -146,12 +146,12 @@ export function refreshFd(fd: number, path: string): void {
 }
 
 /** Opens a lock path for reading without following or blocking; undefined if gone. */
-export function openExisting(path: string): number | undefined {
+export function openExisting(path: FsPath): number | undefined {
   try {
     return fs.openSync(path, C.O_RDONLY | NOFOLLOW);
   } catch (e) {
     if (isGoneCode(e)) return undefined;
     const err = e as NodeJS.ErrnoException;
-    throw (err.code && openError(err.code, err.syscall ?? 'open', path)) ?? asLockError(e, path);
+    throw (err.code && openError(err.code, err.syscall ?? 'open', displayPath(path))) ?? asLockError(e, path);
   }
 }

@@ -10,14 +10,17 @@
 // thread of a living process was terminated. Across hosts its locks are leases: a
 // holder paused past its lease can lose the lock, and is told (Lock.signal).
 import * as fs from 'node:fs';
-import type { CheckedWait } from '../common/args';
-import { abortReason, codeError, deadlockError, fsErrorCode, lockedError, timeoutError } from '../common/errors';
+import { type CheckedWait, type FsPath, besideName, displayPath } from '../common/args';
+import { abortReason, codeError, fsErrorCode, lockedError, timeoutError } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
+import { commandName, kernelLocks } from '../common/proc-locks';
 import {
+  type BusyHooks,
   type FileOptions,
   type Held,
   type PathLockBackend,
   type Probe,
+  fileKey,
   pollDelay,
   sleep,
   sleepSync,
@@ -41,6 +44,7 @@ import {
   READ_MAX,
   type HolderRecord,
   describeHolder,
+  hostname,
   isLockFileContent,
   newId,
   parseRecords,
@@ -58,11 +62,11 @@ import { lockLostError } from '../common/errors';
  */
 const GONE_AT_ONCE = 8;
 
-function goneError(path: string): Error {
+function goneError(path: FsPath): Error {
   return codeError(
     'ESTALE',
     'open',
-    path,
+    displayPath(path),
     undefined,
     'stale file handle: the lock file kept changing or this client keeps a stale entry for it; try again',
   );
@@ -73,6 +77,8 @@ const EMPTY_GRACE_MS = 2_000;
 interface FallbackHeld extends Held {
   id: string;
   ino: number;
+  /** The path's own, for the record; `path` itself may be bytes. */
+  display: string;
   /** The held inode, kept open: heartbeat, loss check and retraction go through it. */
   fd: number;
   keep: boolean;
@@ -80,27 +86,43 @@ interface FallbackHeld extends Held {
 }
 
 type Judgement =
-  { kind: 'gone' } | { kind: 'held'; holder: HolderRecord | undefined } | { kind: 'free'; ino: number; text: string };
+  | { kind: 'gone' }
+  | { kind: 'held'; holder: HolderRecord | undefined; key: string }
+  | { kind: 'free'; ino: number; text: string };
+
+/** The identity of a file from fs.Stats (exact below 2^53, which every inode here is). */
+function statKey(st: fs.Stats): string {
+  return fileKey(st.dev, Math.floor(st.ino / 2 ** 32), st.ino % 2 ** 32);
+}
 
 /**
  * Whether `path` is held, gone, or free (fslock's own file with no live record: then
  * which inode and content). Someone else's file cannot be locked here: ENOTSUP.
  */
-function judge(path: string): Judgement {
+function judge(path: FsPath): Judgement {
   const fd = openExisting(path);
   if (fd === undefined) return { kind: 'gone' };
   try {
     const st = fs.fstatSync(fd);
     const kind = kindOf(st);
-    if (kind) throw notRegularError(path, kind, kind === 'other' ? otherKindName(st) : undefined);
-    const text = readFd(fd, st.size);
-    const bytes = Buffer.from(text);
-    if (!isLockFileContent(bytes, bytes.length, st.size)) {
-      if (st.size === 0 && Date.now() - st.mtimeMs < EMPTY_GRACE_MS) return { kind: 'held', holder: undefined };
+    if (kind === 'directory')
       throw codeError(
         'ENOTSUP',
         'lock',
-        path,
+        displayPath(path),
+        undefined,
+        'the fallback backend cannot lock a directory (it has no kernel lock to take): use the native backend',
+      );
+    if (kind) throw notRegularError(displayPath(path), kind, kind === 'other' ? otherKindName(st) : undefined);
+    const text = readFd(fd, st.size);
+    const bytes = Buffer.from(text);
+    if (!isLockFileContent(bytes, bytes.length, st.size)) {
+      if (st.size === 0 && Date.now() - st.mtimeMs < EMPTY_GRACE_MS)
+        return { kind: 'held', holder: undefined, key: statKey(st) };
+      throw codeError(
+        'ENOTSUP',
+        'lock',
+        displayPath(path),
         undefined,
         'the fallback backend can only lock lock files that fslock creates (this file exists and is not one); ' +
           'lock a separate file such as the path plus ".lock", or use the native backend',
@@ -108,7 +130,7 @@ function judge(path: string): Judgement {
     }
     const live = parseRecords(text).filter((r) => recordLive(r, st.mtimeMs));
     const holder = live.length ? live[live.length - 1] : liveNow(fd, path);
-    if (holder) return { kind: 'held', holder };
+    if (holder) return { kind: 'held', holder, key: statKey(st) };
     return { kind: 'free', ino: st.ino, text };
   } catch (e) {
     if (isGoneCode(e)) return { kind: 'gone' };
@@ -127,7 +149,7 @@ function judge(path: string): Judgement {
  * since been replaced by another holder's would look free: seen as overlapping holders
  * across GlusterFS clients in 4 of 6 stress runs).
  */
-function liveNow(fd: number, path: string): HolderRecord | undefined {
+function liveNow(fd: number, path: FsPath): HolderRecord | undefined {
   if (!onSharedFs(path)) return undefined;
   refreshFd(fd, path);
   const st = fs.fstatSync(fd);
@@ -155,13 +177,13 @@ function liveNow(fd: number, path: string): HolderRecord | undefined {
  * changed (the caller retries).
  */
 function reclaim(
-  path: string,
+  path: FsPath,
   free: { ino: number; text: string },
   record: string,
   id: string,
   mode: number,
-): { fd: number; ino: number; oldFd: number; freeText: string } | undefined {
-  const claim = `${path}.reclaim`;
+): { fd: number; st: fs.Stats; oldFd: number; freeText: string } | undefined {
+  const claim = besideName(path, '', '.reclaim');
   const claimFd = createWhole(claim, id, HEADER + record, mode);
   if (claimFd === undefined) {
     removeIfDead(claim, id);
@@ -183,10 +205,10 @@ function reclaim(
       fs.rmSync(temp, { force: true });
       if (isGoneCode(e)) return undefined; // a native holder released (removed) it meanwhile: retry
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPERM' || code === 'EACCES') throw stickyError(path, st.uid, code);
+      if (code === 'EPERM' || code === 'EACCES') throw stickyError(displayPath(path), st.uid, code);
       throw asLockError(e, path);
     }
-    const result = { fd, ino: fs.fstatSync(fd).ino, oldFd: old, freeText: free.text };
+    const result = { fd, st: fs.fstatSync(fd), oldFd: old, freeText: free.text };
     old = undefined;
     return result;
   } catch (e) {
@@ -215,7 +237,7 @@ function stickyError(path: string, uid: number, code: string): Error {
 }
 
 /** Whether a native process may still hold the inode a reclaim replaced. */
-function nativesInside(oldFd: number, freeText: string, path: string): boolean {
+function nativesInside(oldFd: number, freeText: string, path: FsPath): boolean {
   let text: string;
   try {
     refreshFd(oldFd, path);
@@ -228,7 +250,7 @@ function nativesInside(oldFd: number, freeText: string, path: string): boolean {
 }
 
 /** Removes a claim left by a dead reclaimer, without removing a live one. */
-function removeIfDead(claim: string, id: string): void {
+function removeIfDead(claim: FsPath, id: string): void {
   let j: Judgement;
   try {
     j = judge(claim);
@@ -238,7 +260,7 @@ function removeIfDead(claim: string, id: string): void {
   if (j.kind !== 'free') return;
   // Move it aside, then look at what was moved: only the judged dead claim is dropped;
   // a live claim moved by mistake (it replaced the dead one in between) goes back.
-  const aside = `${claim}.${id}.stale`;
+  const aside = besideName(claim, '', `.${id}.stale`);
   try {
     fs.renameSync(claim, aside);
   } catch {
@@ -263,7 +285,7 @@ function readAndClose(fd: number): string {
   }
 }
 
-function removeIfMine(path: string, id: string): void {
+function removeIfMine(path: FsPath, id: string): void {
   try {
     const fd = openExisting(path);
     if (fd !== undefined && parseRecords(readAndClose(fd)).some((r) => r.id === id)) fs.unlinkSync(path);
@@ -293,7 +315,7 @@ function startHeartbeat(h: FallbackHeld, lease: number): void {
 function markLost(h: FallbackHeld): void {
   clearInterval(h.heartbeat);
   if (h.lost) return;
-  h.lost = lockLostError(h.path);
+  h.lost = lockLostError(h.display);
   h.onLost?.(h.lost);
 }
 
@@ -361,23 +383,51 @@ function recordStillIn(h: FallbackHeld): boolean {
   }
 }
 
-type Attempt = { kind: 'mine'; fd: number; ino: number; oldFd?: number; freeText?: string } | Judgement;
+type Attempt = { kind: 'mine'; fd: number; st: fs.Stats; oldFd?: number; freeText?: string } | Judgement;
 
 /** One attempt: held (maybe pending natives in a replaced inode), or what stands in the way. */
-function attempt(path: string, id: string, record: string, mode: number): Attempt {
+function attempt(path: FsPath, id: string, record: string, mode: number): Attempt {
   const fd = createWhole(path, id, HEADER + record, mode);
-  if (fd !== undefined) return { kind: 'mine', fd, ino: fs.fstatSync(fd).ino };
+  if (fd !== undefined) return { kind: 'mine', fd, st: fs.fstatSync(fd) };
   const j = judge(path);
   if (j.kind !== 'free') return j;
   const r = reclaim(path, j, record, id, mode);
   return r ? { kind: 'mine', ...r } : { kind: 'gone' };
 }
 
+/** A kernel lock (flock(1), Python...) seen on a file only the fallback could not take. */
+function kernelHolder(path: FsPath): Probe | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  const locks = kernelLocks(st.dev, String(st.ino));
+  if (!locks?.length) return undefined;
+  const k = locks.find((x) => x.pid !== undefined);
+  const shared = locks.every((x) => x.shared);
+  const pid = k?.pid;
+  return {
+    state: shared ? 1 : 2,
+    holder: {
+      pid,
+      hostname: pid === undefined ? undefined : hostname,
+      since: undefined,
+      shared,
+      record: false,
+      name: pid === undefined ? undefined : commandName(pid),
+    },
+  };
+}
+
 class FallbackLocks implements PathLockBackend {
-  async acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Promise<Held> {
+  async acquire(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Promise<Held> {
     const id = newId();
+    const display = displayPath(path);
     const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    const willWait = w.wait && w.timeout !== 0;
     let gone = 0; // attempts that found the file gone under their hands
     for (let n = 0; ; n++) {
       if (w.signal?.aborted) throw abortReason(w.signal);
@@ -387,7 +437,7 @@ class FallbackLocks implements PathLockBackend {
         if (r.oldFd === undefined) return held;
         try {
           for (let i = 0; nativesInside(r.oldFd, r.freeText!, path); i++) {
-            if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(path, w.timeout!);
+            if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(display, w.timeout!);
             await sleep(pollDelay(i), w.signal, abortReason);
           }
           return held;
@@ -399,18 +449,21 @@ class FallbackLocks implements PathLockBackend {
         }
       }
       if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
+      if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
       const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
-      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(path, holder);
+      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
       const left = deadline === undefined ? Infinity : deadline - Date.now();
-      if (left <= 0) throw timeoutError(path, w.timeout!, holder);
+      if (left <= 0) throw timeoutError(display, w.timeout!, holder);
       await sleep(Math.min(pollDelay(n), left), w.signal, abortReason);
     }
   }
 
-  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held {
+  acquireSync(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Held {
     const id = newId();
+    const display = displayPath(path);
     const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    const willWait = w.wait && w.timeout !== 0;
     let gone = 0;
     for (let n = 0; ; n++) {
       const r = attempt(path, id, record, o.mode);
@@ -419,7 +472,7 @@ class FallbackLocks implements PathLockBackend {
         if (r.oldFd === undefined) return held;
         try {
           for (let i = 0; nativesInside(r.oldFd, r.freeText!, path); i++) {
-            if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(path, w.timeout!);
+            if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(display, w.timeout!);
             sleepSync(pollDelay(i));
           }
           return held;
@@ -431,25 +484,41 @@ class FallbackLocks implements PathLockBackend {
         }
       }
       if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
+      if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
       const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
-      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(path, holder);
-      if (r.kind !== 'gone' && conflictsHere()) throw deadlockError(path);
+      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
       const left = deadline === undefined ? Infinity : deadline - Date.now();
-      if (left <= 0) throw timeoutError(path, w.timeout!, holder);
+      if (left <= 0) throw timeoutError(display, w.timeout!, holder);
       sleepSync(Math.min(pollDelay(n), left));
     }
   }
 
   private held(
-    path: string,
+    path: FsPath,
     shared: boolean,
     id: string,
-    r: { fd: number; ino: number },
+    r: { fd: number; st: fs.Stats },
     o: FileOptions,
   ): FallbackHeld {
-    const h = { path, shared, id, ino: r.ino, fd: r.fd, keep: o.keep || onSharedFs(path) } as FallbackHeld;
+    const h = {
+      path,
+      display: displayPath(path),
+      key: statKey(r.st),
+      shared,
+      id,
+      ino: r.st.ino,
+      fd: r.fd,
+      // Removed unless asked (keep: true): the fallback takes no kernel lock another
+      // program could wait on, and a kept file cannot be taken over by another user in
+      // a sticky directory (/tmp): the rename that takes it over is refused there.
+      keep: o.keep === true || onSharedFs(path),
+    } as FallbackHeld;
     startHeartbeat(h, o.lease);
     return h;
+  }
+
+  identify(held: Held): string {
+    return held.key ?? '';
   }
 
   release(held: Held): void {
@@ -480,10 +549,14 @@ class FallbackLocks implements PathLockBackend {
     }
   }
 
-  probe(path: string): Probe {
+  probe(path: FsPath): Probe {
     const j = judge(path);
-    if (j.kind !== 'held') return { state: 0, holder: undefined };
-    return { state: j.holder?.mode === 'shared' ? 1 : 2, holder: j.holder && toHolder(j.holder) };
+    if (j.kind === 'held' && j.holder) return { state: j.holder.mode === 'shared' ? 1 : 2, holder: toHolder(j.holder) };
+    // An empty file in the making (a native creator, or a program that locks without a
+    // record): the kernel's table may say who.
+    if (j.kind === 'held') return kernelHolder(path) ?? { state: 2, holder: undefined };
+    // No record holds it; a program that takes kernel locks only may (Linux shows it).
+    return kernelHolder(path) ?? { state: 0, holder: undefined };
   }
 }
 

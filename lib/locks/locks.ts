@@ -1,27 +1,45 @@
 // The public path-lock API (lock, lockSync, withLock, isLocked, lockHolder) and the Lock
-// a holder gets: argument checks, and the queue of this thread's waiters per path (its
+// a holder gets: argument checks, the queue of this thread's waiters per path, and what
+// a call does when it finds the lock held by this thread or its own async context (the
 // state: lib/locks/path-state.ts); the backend (lib/locks/backends.ts) takes the lock.
 // Descriptor locks: lib/locks/fd-locks.ts; the fslock command's hooks: cli-hooks.ts.
 import {
   type CheckedWait,
+  type FsPath,
   type WaitOptions,
+  displayPath,
+  pathKey,
+  toBool,
+  toFsPath,
   toFunction,
   toInteger,
   toOptions,
-  toPath,
   toWait,
-  toBool,
 } from '../common/args';
 import { backendName } from '../native/binding';
 import { type LongTimer, clearLongTimeout, setLongTimeout } from '../common/long-timer';
-import { abortReason, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
-import type { FileOptions, Held } from '../protocol/lock-backend';
+import { abortReason, deadlockError, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
+import type { Holder } from '../common/holder';
+import type { BusyHooks, FileOptions, Held } from '../protocol/lock-backend';
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
-import type { Holder } from '../protocol/record';
 import { backend } from './backends';
-import { forget, nextWaiter, paths, stateOf } from './path-state';
+import {
+  type Hold,
+  type Scope,
+  addHold,
+  currentScope,
+  dropHold,
+  holdsOn,
+  kernelWait,
+  kernelWaiting,
+  nextWaiter,
+  queueOf,
+  runHolding,
+  scopeHold,
+  setIdentify,
+} from './path-state';
 
-export type { Holder } from '../protocol/record';
+export type { Holder, WaitInfo } from '../common/holder';
 export type { WaitOptions } from '../common/args';
 
 /** Options of {@link lock}, {@link lockSync} and {@link withLock}. */
@@ -29,9 +47,16 @@ export interface LockOptions extends WaitOptions {
   /** Take a shared (read) lock: it excludes only exclusive holders. Default `false`. */
   shared?: boolean;
   /**
-   * Leave the lock file in place after release (faster; flock(1), cargo and uv do so).
-   * Default `false`: a lock file fslock created is removed when no one else holds it —
-   * except on network and FUSE filesystems, where lock files always stay.
+   * Leave the lock file in place after release. Native backend: default `true`, as
+   * flock(1), cargo, uv and Python's filelock do — other programs lock the same file
+   * without checking, after their lock is granted, that the name still names the file
+   * they locked, so removing it could let one of them hold the removed file while
+   * another process holds the new one. `false` removes a lock file fslock created when
+   * no one else holds it: safe only when every program that locks this file is fslock
+   * (which re-checks). Fallback backend: default `false` (it takes no kernel lock
+   * another program could wait on, and another user could not take over a kept file in
+   * a sticky directory such as /tmp). On network and FUSE filesystems lock files always
+   * stay.
    */
   keep?: boolean;
   /**
@@ -46,11 +71,23 @@ export interface LockOptions extends WaitOptions {
    * 10,000; at least 1,000. Native kernel locks have no lease.
    */
   lease?: number;
+  /**
+   * Nest in a lock the calling async context already holds (a withLock callback, or
+   * what it started: see README "Nesting"): granted at once, sharing that lock, which
+   * is released when the last Lock sharing it is. Without it such a call fails at once
+   * with `EDEADLK` (it would wait for itself). An exclusive lock inside a shared one
+   * is always refused. Default `false`.
+   */
+  reentrant?: boolean;
 }
 
 /** A held lock. Release it with `release()`, `releaseSync()`, or `await using`. */
 export interface Lock extends AsyncDisposable, Disposable {
-  /** The lock file (absolute). */
+  /**
+   * The lock file (absolute). For a Buffer path that is not valid UTF-8 this shows its
+   * bytes as UTF-8 with U+FFFD for each bad byte (as node:fs error messages do); the
+   * lock itself is on the exact bytes.
+   */
   readonly path: string;
   readonly shared: boolean;
   readonly released: boolean;
@@ -71,51 +108,42 @@ export interface Lock extends AsyncDisposable, Disposable {
 let heldOfLock: (l: Lock) => Held | undefined = () => undefined;
 
 class PathLock implements Lock {
-  #held: Held | undefined;
-  #lost: Error | undefined;
+  #hold: Hold | undefined;
+  #last: Held;
   #controller: AbortController | undefined;
-  constructor(held: Held) {
-    this.#held = held;
-    const s = stateOf(held.path);
-    if (held.shared) s.shared++;
-    else s.exclusive++;
-    held.onLost = (err) => {
-      this.#lost = err;
-      this.#controller?.abort(err);
-    };
-    if (held.lost) this.#lost = held.lost;
+  constructor(hold: Hold) {
+    this.#hold = hold;
+    this.#last = hold.held;
   }
   get signal(): AbortSignal {
     if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.#lost) this.#controller.abort(this.#lost);
+      const c = (this.#controller = new AbortController());
+      const h = this.#hold;
+      if (this.#last.lost) c.abort(this.#last.lost);
+      else if (h) (h.listeners ??= []).push(c);
     }
     return this.#controller.signal;
   }
   get path(): string {
-    return this.#held?.path ?? this.#path;
+    return this.#last.display;
   }
-  #path = '';
   get shared(): boolean {
-    return this.#held?.shared ?? this.#shared;
+    return this.#last.shared;
   }
-  #shared = false;
   get released(): boolean {
-    return this.#held === undefined;
+    return this.#hold === undefined;
   }
   releaseSync(): void {
-    const h = this.#held;
+    const h = this.#hold;
     if (!h) return;
-    this.#held = undefined;
-    this.#path = h.path;
-    this.#shared = h.shared;
-    const s = stateOf(h.path);
-    if (h.shared) s.shared--;
-    else s.exclusive--;
-    forget(h.path, s);
-    backend().release(h);
-    const lost = this.#lost ?? h.lost;
-    if (lost) throw lockLostError(h.path);
+    this.#hold = undefined;
+    if (this.#controller && h.listeners) h.listeners.splice(h.listeners.indexOf(this.#controller) >>> 0, 1);
+    // Nested Locks share one backend lock: it goes with the last of them.
+    if (--h.count === 0) {
+      dropHold(h);
+      backend().release(h.held);
+    }
+    if (h.held.lost) throw lockLostError(h.held.display);
   }
   release(): Promise<void> {
     try {
@@ -131,10 +159,14 @@ class PathLock implements Lock {
   [Symbol.asyncDispose](): Promise<void> {
     return this.release();
   }
+  /** The hold behind a Lock (withLock's scope). */
+  static holdOf(l: PathLock): Hold | undefined {
+    return l.#hold;
+  }
   static {
     // The fslock command's hooks (lib/locks/cli-hooks.ts) reach the backend's state
     // through this, not through a WeakMap set on every lock (GC work on the hot path).
-    heldOfLock = (l) => (l instanceof PathLock ? l.#held : undefined);
+    heldOfLock = (l) => (l instanceof PathLock ? l.#hold?.held : undefined);
   }
 }
 
@@ -143,42 +175,132 @@ export function heldOf(l: Lock): Held | undefined {
   return heldOfLock(l);
 }
 
-function checkLockArgs(
-  path: unknown,
-  options: unknown,
-): { path: string; shared: boolean; w: CheckedWait; f: FileOptions } {
-  const p = toPath(path);
-  const o = toOptions<LockOptions>(options);
-  const mode = o.mode === undefined ? 0o666 : toInteger(o.mode, 'options.mode', 0);
-  if (mode > 0o7777) throw outOfRange('options.mode', 'an integer >= 0 and <= 0o7777', mode);
-  const lease = o.lease === undefined ? DEFAULT_LEASE_MS : toInteger(o.lease, 'options.lease', MIN_LEASE_MS);
-  return {
-    path: p,
-    shared: toBool(o.shared, 'options.shared', false),
-    w: toWait(o),
-    f: { keep: toBool(o.keep, 'options.keep', false), mode, lease },
-  };
+setIdentify((h) => backend().identify(h));
+
+/** Thrown by LockCall.busy: the call nests in this hold (re-entrant), the backend lets it through. */
+class Nest {
+  constructor(readonly hold: Hold) {}
+}
+
+/**
+ * One lock call: its checked arguments, and what it does when an attempt finds the file
+ * held (lib/protocol/lock-backend.ts BusyHooks): nest in or refuse its own context's
+ * lock, refuse to block this thread on its own lock or its own waiter (lockSync), tell
+ * `onWait`. One object per call, and nothing more unless the lock is busy.
+ */
+class LockCall implements BusyHooks {
+  readonly path: FsPath;
+  readonly display: string;
+  readonly shared: boolean;
+  readonly reentrant: boolean;
+  readonly w: CheckedWait;
+  readonly f: FileOptions;
+  /** The withLock callbacks this call runs in (set when it is made, see lock()). */
+  scope: Scope | undefined;
+  sync = false;
+  private told: string | undefined;
+  private waitStart = 0;
+
+  constructor(path: unknown, options: unknown) {
+    const p = toFsPath(path);
+    const o = toOptions<LockOptions>(options);
+    const mode = o.mode === undefined ? 0o666 : toInteger(o.mode, 'options.mode', 0);
+    if (mode > 0o7777) throw outOfRange('options.mode', 'an integer >= 0 and <= 0o7777', mode);
+    const lease = o.lease === undefined ? DEFAULT_LEASE_MS : toInteger(o.lease, 'options.lease', MIN_LEASE_MS);
+    this.path = p;
+    this.display = displayPath(p);
+    this.shared = toBool(o.shared, 'options.shared', false);
+    this.reentrant = toBool(o.reentrant, 'options.reentrant', false);
+    this.w = toWait(o);
+    this.f = { keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true), mode, lease };
+  }
+
+  busy(key: string, holder: () => Holder | undefined, willWait: boolean): void {
+    const mine = scopeHold(this.scope, key);
+    if (mine) {
+      if (!this.shared && mine.held.shared) throw deadlockError(this.display, 'upgrade');
+      // Shared in shared waits for nothing (the kernel grants it; the fallback, which
+      // holds shared locks exclusively, nests it).
+      if (this.reentrant || (this.shared && mine.held.shared)) throw new Nest(mine);
+      throw deadlockError(this.display, 'context');
+    }
+    const here = holdsOn(key);
+    // The fallback takes a shared lock exclusively: within one thread it is shared as
+    // the kernel shares it (another thread or process still waits: README).
+    if (this.shared && backendName === 'fallback') for (const h of here) if (h.held.shared) throw new Nest(h);
+    if (this.sync && willWait) {
+      // lockSync blocks this thread: it would wait for a lock only this thread can
+      // release, or behind a lock() of this thread whose grant only this thread can take.
+      if (here.some((h) => !this.shared || !h.held.shared)) throw deadlockError(this.display, 'thread');
+      if (kernelWaiting(key)) throw deadlockError(this.display, 'waiting');
+    }
+    const onWait = this.w.onWait;
+    if (willWait && onWait) {
+      const h = holder();
+      const id = h ? `${h.pid}|${h.hostname}|${h.since?.getTime()}|${h.record}|${h.shared}` : '';
+      if (id === this.told) return;
+      if (this.told === undefined) this.waitStart = Date.now();
+      this.told = id;
+      onWait({ path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart });
+    }
+  }
+
+  kernelWait(key: string): () => void {
+    return kernelWait(key);
+  }
+}
+
+function granted(held: Held): PathLock {
+  return new PathLock(addHold(held));
+}
+
+/** A nested lock (LockCall.busy threw Nest) shares its hold; anything else is the call's error. */
+function nested(e: unknown): PathLock {
+  if (!(e instanceof Nest)) throw e;
+  e.hold.count++;
+  return new PathLock(e.hold);
+}
+
+/** One acquisition by the backend: the Lock, at once when the first attempt holds it. */
+function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
+  let h: Held | Promise<Held>;
+  try {
+    h = backend().acquire(a.path, a.shared, w, a.f, a);
+  } catch (e) {
+    return nested(e);
+  }
+  return h instanceof Promise ? h.then(granted, nested) : granted(h);
 }
 
 /**
  * Acquires a lock on the lock file `path` (created if missing; its directory must
- * exist). Waits (without blocking the event loop or libuv's threadpool) unless
- * `wait: false` (rejects with `ELOCKED`); `timeout` rejects with `ETIMEDOUT`;
- * an aborted `signal` rejects with its reason. A failed attempt holds nothing.
+ * exist; a directory is locked as itself). Waits (without blocking the event loop or
+ * libuv's threadpool) unless `wait: false` (rejects with `ELOCKED`); `timeout` rejects
+ * with `ETIMEDOUT`; an aborted `signal` rejects with its reason. A failed attempt holds
+ * nothing. Inside a withLock callback that holds the same file it fails at once with
+ * `EDEADLK`, or nests with `reentrant: true`.
  */
 export async function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
-  const a = checkLockArgs(path, options);
+  const a = new LockCall(path, options);
   if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const s = stateOf(a.path);
-  if (!a.w.wait || !s.busy) {
+  const scope = (a.scope = currentScope());
+  // Inside a callback that holds locks a call never queues behind this thread's other
+  // waiters (one of them may wait for this context's lock): it tries at once, and finds
+  // out whether it would wait for its own context.
+  if (!a.w.wait || scope?.holds.length) {
+    const l = take(a, a.w);
+    return l instanceof Promise ? await l : l;
+  }
+  const queueKey = pathKey(a.path);
+  const s = queueOf(queueKey);
+  if (!s.busy) {
     // Nobody of this thread is waiting for this path: try at once.
-    if (a.w.wait) s.busy = true;
+    s.busy = true;
     try {
-      const h = backend().acquire(a.path, a.shared, a.w, a.f);
-      return new PathLock(h instanceof Promise ? await h : h);
+      const l = take(a, a.w);
+      return l instanceof Promise ? await l : l;
     } finally {
-      if (a.w.wait) nextWaiter(a.path, s);
-      else forget(a.path, s);
+      nextWaiter(queueKey, s);
     }
   }
   // Queue behind this thread's earlier waiters for the same path.
@@ -200,7 +322,8 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
       resolve();
     };
     s.queue.push(turn);
-    if (a.w.timeout !== undefined) timer = setLongTimeout(() => leave(timeoutError(a.path, a.w.timeout!)), a.w.timeout);
+    if (a.w.timeout !== undefined)
+      timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
   // Our turn: s.busy stays true for us.
@@ -209,28 +332,38 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
     timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
   };
   try {
-    if (w.timeout === 0) throw timeoutError(a.path, a.w.timeout!);
-    const h = backend().acquire(a.path, a.shared, w, a.f);
-    return new PathLock(h instanceof Promise ? await h : h);
+    if (w.timeout === 0) throw timeoutError(a.display, a.w.timeout!);
+    const l = take(a, w);
+    return l instanceof Promise ? await l : l;
   } finally {
-    nextWaiter(a.path, s);
+    nextWaiter(queueKey, s);
   }
 }
 
 /**
  * Acquires a lock, blocking the calling thread while it waits (honouring `timeout`).
- * Throws `EDEADLK` instead of hanging when this thread already holds a conflicting lock
- * on `path`. `signal` is not accepted: nothing could abort a blocked thread.
+ * Throws `EDEADLK` instead of hanging when the lock is held by this thread, or when a
+ * `lock()` of this thread is waiting for it. `signal` is not accepted: nothing could
+ * abort a blocked thread.
  */
 export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions, 'signal'>): Lock {
-  const a = checkLockArgs(path, options);
+  const a = new LockCall(path, options);
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
-  const s = paths.get(a.path);
-  const conflictsHere = () => !!s && (s.exclusive > 0 || (!a.shared && s.shared > 0));
-  return new PathLock(backend().acquireSync(a.path, a.shared, a.w, a.f, conflictsHere));
+  a.scope = currentScope();
+  a.sync = true;
+  try {
+    return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+  } catch (e) {
+    return nested(e);
+  }
 }
 
-/** Runs `fn` while holding the lock and releases it when `fn` settles, also on throw. */
+/**
+ * Runs `fn` while holding the lock and releases it when `fn` settles, also on throw.
+ * `fn` and everything it starts run in an async context that holds the lock: a lock of
+ * the same file there fails at once with `EDEADLK` instead of waiting for itself, or
+ * nests with `reentrant: true` (README "Nesting").
+ */
 export async function withLock<T>(
   path: string | Buffer | URL,
   fn: () => T | PromiseLike<T>,
@@ -239,22 +372,32 @@ export async function withLock<T>(
   toFunction(fn, 'fn');
   const l = await lock(path, options);
   try {
-    return await fn();
+    return await inScopeOf(l, fn);
   } finally {
     await l.release();
   }
 }
 
-/** Whether anyone (any process, thread or call) holds a lock on `path`. Takes nothing. */
-export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
-  return backend().probe(toPath(path)).state !== 0;
+/** Runs `fn` in an async context that holds `l` (withLock's callback; update's). Internal. */
+export function inScopeOf<T>(l: Lock, fn: () => T): T {
+  const h = l instanceof PathLock ? PathLock.holdOf(l) : undefined;
+  return h ? runHolding(h, fn) : fn();
 }
 
-/** Who holds the lock on `path` (one of the holders when shared), or undefined. */
+/** Whether anyone (any process, thread or call, or another program) holds a lock on `path`. Takes nothing. */
+export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
+  return backend().probe(toFsPath(path)).state !== 0;
+}
+
+/**
+ * Who holds the lock on `path` (one of the holders when shared), or undefined when it
+ * is free. A holder that left no record (another program, or a file that is not an
+ * fslock lock file) comes back with `record: false` and what the OS tells of it.
+ */
 export async function lockHolder(path: string | Buffer | URL): Promise<Holder | undefined> {
-  const p = backend().probe(toPath(path));
+  const p = backend().probe(toFsPath(path));
   if (p.state === 0) return undefined;
-  return p.holder;
+  return p.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: p.state === 1, record: false };
 }
 
 export { backendName };

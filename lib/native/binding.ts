@@ -92,18 +92,25 @@ export interface Binding {
    * gets the rest appended at once (PathStatus.Acquired).
    */
   pathOpen(
-    path: string,
+    path: NativePath,
     type: LockType,
     mode: number,
     content: string,
-    dir: string | undefined,
+    dir: NativePath | undefined,
     commitLen: number,
   ): number;
+  /**
+   * A directory locked as itself (flock(2) on a read-only descriptor; POSIX only):
+   * PathStatus.Locked (held) or Busy, with out[1..] filled; NotRegular if it is not one.
+   */
+  pathOpenDir(path: NativePath, type: LockType): number;
+  /** fstat into out[1..] (0 or -err). */
+  statFd(fd: number): number;
   /** The checks after a granted wait, as after pathOpen's lock (`commitLen` likewise). */
   pathAfterWait(fd: number, content: string, commitLen: number): number;
   pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, commit: number): number;
   pathRelease(
-    path: string,
+    path: NativePath,
     fd: number,
     type: LockType,
     flags: number,
@@ -111,7 +118,7 @@ export interface Binding {
     tombstone: string,
     cut: boolean,
   ): number;
-  pathProbe(path: string): number;
+  pathProbe(path: NativePath): number;
   readAt(fd: number, buffer: Uint8Array, offset: number): number;
   closeFile(fd: number): void;
 
@@ -213,9 +220,10 @@ export const backendName: BackendName = binding ? 'native' : 'fallback';
 
 /**
  * Secondary results of native calls, filled in place: out[0] status, [1] dev, [2] ino,
- * [3] size, [4] bytes read into `head`, [5] nlink, [6] file type, [7] owner uid.
+ * [3] size, [4] bytes read into `head`, [5] nlink, [6] file type, [7] owner uid, [8]/[9]
+ * the high/low 32 bits of ino (with dev, the exact identity of the file).
  */
-export const out = new Float64Array(8);
+export const out = new Float64Array(10);
 /** The first bytes of a lock file, read by the path-lock calls. */
 export const head = new Uint8Array(4096);
 binding?.setOut(out, head);

@@ -13,16 +13,18 @@ import {
   head,
   out,
 } from './binding';
+import { type FsPath, dirnameOf, displayPath, pathKey } from '../common/args';
 import { errorCode, osError } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
-import { type FileOptions, type Held, type Probe } from '../protocol/lock-backend';
+import { commandName, kernelLocks } from '../common/proc-locks';
+import { type FileOptions, type Held, type Probe, fileKey } from '../protocol/lock-backend';
 import { notRegularError, openError, otherKindName } from '../protocol/lockfile';
 import {
   HEADER,
   HEADER_BYTES,
   READ_MAX,
   type HolderRecord,
-  describeHolder,
+  hostname,
   isLockFileContent,
   newId,
   parseRecords,
@@ -31,17 +33,23 @@ import {
   startsWithHeader,
   tombstoneLine,
   toHolder,
+  type Holder,
 } from '../protocol/record';
 import * as fs from 'node:fs';
-import * as nodePath from 'node:path';
 
 export interface NativeHeld extends Held {
   fd: number;
   type: LockType;
+  /** A directory locked as itself (flock only, nothing written). */
+  dir?: boolean;
+  /** The file's identity as its grant reported it (dev < 0: not reported). */
+  dev: number;
+  inoHigh: number;
+  inoLow: number;
   tombstone: string;
   /** The file is fslock's own lock file: the record is retracted on release. */
   ours: boolean;
-  /** And it may be removed when no one else holds it (local filesystem, no `keep`). */
+  /** And it may be removed when no one else holds it (local filesystem, `keep: false`). */
   remove: boolean;
   /** It starts with the header (release cuts it back to it). */
   v2: boolean;
@@ -51,7 +59,8 @@ export interface NativeHeld extends Held {
 
 /** One attempt's request: what acquire() and acquireSync() share. */
 export interface Request {
-  path: string;
+  path: FsPath;
+  display: string;
   shared: boolean;
   type: LockType;
   content: string;
@@ -70,9 +79,14 @@ export interface Request {
 /** What an attempt came to: held, a wait on a busy fd, a fallback holder, or retry. */
 export type Step =
   | { kind: 'held'; held: NativeHeld }
-  | { kind: 'busy'; fd: number; created: boolean }
-  | { kind: 'fallback-holds' }
+  | { kind: 'busy'; fd: number; created: boolean; key: string; dir: boolean }
+  | { kind: 'fallback-holds'; key: string }
   | { kind: 'retry' };
+
+/** The identity of the file the last call reported in out[], or '' if it reported none. */
+function reportedKey(): string {
+  return out[1] < 0 ? '' : fileKey(out[1], out[8], out[9]);
+}
 
 /** The lock file went away under us (another client removed it): start again. */
 export function isGone(result: number): boolean {
@@ -89,10 +103,10 @@ const ANON_UNSUPPORTED = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EISDIR', 'EINVAL', '
  * appears complete and already locked: nobody can find it empty and take it for
  * someone else's file (docs/protocol.md).
  */
-function anonDir(path: string): string | undefined {
+function anonDir(path: FsPath): FsPath | undefined {
   if (process.platform !== 'linux') return undefined;
-  const dir = nodePath.dirname(path);
-  return noAnon.has(dir) ? undefined : dir;
+  const dir = dirnameOf(path);
+  return noAnon.has(pathKey(dir)) ? undefined : dir;
 }
 
 /**
@@ -102,12 +116,29 @@ function anonDir(path: string): string | undefined {
 export class PathProtocol {
   constructor(protected readonly b: Binding) {}
 
-  protected request(path: string, shared: boolean, o: FileOptions): Request {
+  protected request(path: FsPath, shared: boolean, o: FileOptions): Request {
     const id = newId();
     const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease);
     const type = shared ? LockType.Shared : LockType.Exclusive;
     const commitLen = shared ? 0 : HEADER_BYTES.length;
-    return { path, shared, type, content: HEADER + record, commitLen, record, tombstone: tombstoneLine(id), o };
+    const display = displayPath(path);
+    return {
+      path,
+      display,
+      shared,
+      type,
+      content: HEADER + record,
+      commitLen,
+      record,
+      tombstone: tombstoneLine(id),
+      o,
+    };
+  }
+
+  /** The identity of a held or waiting file whose open did not report it. */
+  keyOf(fd: number): string {
+    const r = this.b.statFd(fd);
+    return r < 0 ? '' : reportedKey();
   }
 
   /** Opens (or creates) the lock file and tries the lock once. */
@@ -118,7 +149,7 @@ export class PathProtocol {
     let sc = fd < 0 ? b.lastSyscall() : '';
     if (fd < 0 && dir !== undefined && (sc === 'tmpfile' || (sc === 'linkat' && errorCode(fd) !== 'EEXIST'))) {
       // No O_TMPFILE here (or no /proc to link it through): create it by name instead.
-      if (ANON_UNSUPPORTED.has(errorCode(fd)) || sc === 'linkat') noAnon.add(dir);
+      if (ANON_UNSUPPORTED.has(errorCode(fd)) || sc === 'linkat') noAnon.add(pathKey(dir));
       fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, undefined, q.commitLen);
       sc = fd < 0 ? b.lastSyscall() : '';
     }
@@ -128,10 +159,12 @@ export class PathProtocol {
       // written at once is the first call to reach the server): another client replaced
       // the file meanwhile.
       const code = errorCode(fd);
+      // A directory (opening it for writing failed): it is locked as itself.
+      if (code === 'EISDIR' && sc === 'open') return this.openDir(q);
       const afterOpen =
         code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read' || sc === 'write');
       if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
-      throw openError(code, sc, q.path) ?? osError(fd, sc, q.path);
+      throw openError(code, sc, q.display) ?? osError(fd, sc, q.display);
     }
     switch (out[0] as PathStatus) {
       case PathStatus.Acquired:
@@ -143,12 +176,49 @@ export class PathProtocol {
       case PathStatus.Created:
         return { kind: 'held', held: this.held(q, fd, true, true) };
       case PathStatus.Busy:
-        return { kind: 'busy', fd, created: false };
+        return { kind: 'busy', fd, created: false, key: reportedKey(), dir: false };
       case PathStatus.CreatedBusy:
-        return { kind: 'busy', fd, created: true };
+        return { kind: 'busy', fd, created: true, key: this.keyOf(fd), dir: false };
       default:
         return this.settle(q, fd, false);
     }
+  }
+
+  /**
+   * A directory path locks the directory itself, as flock(1) does: flock(2) on a
+   * read-only descriptor, nothing created or written in it. Windows cannot lock a
+   * directory (LockFileEx needs a file handle with data): a clear error instead.
+   */
+  private openDir(q: Request): Step {
+    if (process.platform === 'win32') throw notRegularError(q.display, 'directory');
+    const fd = this.b.pathOpenDir(q.path, q.type);
+    if (fd < 0) {
+      const sc = this.b.lastSyscall();
+      if (isGone(fd)) return { kind: 'retry' };
+      throw openError(errorCode(fd), sc, q.display) ?? osError(fd, sc, q.display);
+    }
+    if (out[0] === PathStatus.NotRegular) return { kind: 'retry' }; // replaced by a file meanwhile
+    if (out[5] === 0) {
+      this.b.closeFile(fd); // removed meanwhile
+      return { kind: 'retry' };
+    }
+    if (out[0] === PathStatus.Busy) return { kind: 'busy', fd, created: false, key: reportedKey(), dir: true };
+    return { kind: 'held', held: this.dirHeld(q, fd) };
+  }
+
+  /** After a granted wait on a directory: still there (not removed while waited for)? */
+  protected afterDirWait(q: Request, fd: number): Step {
+    const r = this.b.statFd(fd);
+    if (r < 0 || out[5] === 0) {
+      this.b.closeFile(fd);
+      if (r < 0 && !isGone(r)) throw osError(r, this.b.lastSyscall(), q.display);
+      return { kind: 'retry' };
+    }
+    return { kind: 'held', held: this.dirHeld(q, fd) };
+  }
+
+  private dirHeld(q: Request, fd: number): NativeHeld {
+    return { ...this.held(q, fd, false, false), dir: true };
   }
 
   /** After a granted wait: the file is re-checked and judged like a fresh open. */
@@ -156,7 +226,7 @@ export class PathProtocol {
     const r = this.b.pathAfterWait(fd, q.content, q.commitLen);
     if (r < 0) {
       if (isGone(r)) return { kind: 'retry' };
-      throw osError(r, this.b.lastSyscall(), q.path);
+      throw osError(r, this.b.lastSyscall(), q.display);
     }
     if (out[0] === PathStatus.Retry) return { kind: 'retry' };
     if (out[0] === PathStatus.Acquired) return { kind: 'held', held: this.held(q, fd, true, true) };
@@ -179,8 +249,9 @@ export class PathProtocol {
     const records = n > 0 && !(v2 && size === HEADER_BYTES.length) ? this.records(fd, n, size) : [];
     const fallback = records.filter((r) => r.backend === 'fallback');
     if (fallback.length && fallback.some((r) => recordLive(r, mtimeOf(q.path)))) {
+      const key = reportedKey();
       b.closeFile(fd);
-      return { kind: 'fallback-holds' };
+      return { kind: 'fallback-holds', key };
     }
     // A file that is exactly its header (seen under the lock) needs no cut before the
     // record: ftruncate to the same size would still update and dirty the inode.
@@ -192,7 +263,7 @@ export class PathProtocol {
     const r = b.pathCommit(fd, q.type, q.content, q.record, q.tombstone, commit);
     if (r < 0) {
       if (isGone(r)) return { kind: 'retry' };
-      throw osError(r, b.lastSyscall(), q.path);
+      throw osError(r, b.lastSyscall(), q.display);
     }
     if (out[0] === PathStatus.Retry) return { kind: 'retry' };
     // A sole holder rewrote a 0.1 file with the header; one among shared holders appended.
@@ -202,8 +273,31 @@ export class PathProtocol {
   private held(q: Request, fd: number, ours: boolean, v2: boolean): NativeHeld {
     // Lock files on network and FUSE filesystems stay: another machine may have them
     // open, and removing them there gives its holders ESTALE (docs/protocol.md).
-    const remove = ours && !q.o.keep && !onSharedFs(q.path);
-    return { path: q.path, shared: q.shared, fd, type: q.type, tombstone: q.tombstone, ours, remove, v2 };
+    // Kept unless asked (keep: false): other programs lock the same file without
+    // checking after their grant that the name still names it (docs/path-locks.md).
+    const remove = ours && q.o.keep === false && !onSharedFs(q.display);
+    const { path, display, shared, type, tombstone } = q;
+    // The identity the last call reported (none for a file created unnamed), turned into
+    // a key only if another lock call of this thread ever needs it (identify()).
+    return {
+      path,
+      display,
+      shared,
+      fd,
+      type,
+      tombstone,
+      ours,
+      remove,
+      v2,
+      dev: out[1],
+      inoHigh: out[8],
+      inoLow: out[9],
+    };
+  }
+
+  identify(held: Held): string {
+    const h = held as NativeHeld;
+    return h.dev < 0 ? this.keyOf(h.fd) : fileKey(h.dev, h.inoHigh, h.inoLow);
   }
 
   /** Records of an fslock lock file whose head (n of size bytes) was read into `head`. */
@@ -217,31 +311,41 @@ export class PathProtocol {
     return parseRecords(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
   }
 
-  private notRegular(path: string): Error {
+  private notRegular(path: FsPath): Error {
     const t = out[6] as FileType;
-    if (t === FileType.Directory) return notRegularError(path, 'directory');
-    if (t === FileType.Symlink) return notRegularError(path, 'symlink');
+    const display = displayPath(path);
+    if (t === FileType.Directory) return notRegularError(display, 'directory');
+    if (t === FileType.Symlink) return notRegularError(display, 'symlink');
     let what: string | undefined;
     try {
       what = otherKindName(fs.lstatSync(path));
     } catch {
       what = undefined;
     }
-    return notRegularError(path, 'other', what);
+    return notRegularError(display, 'other', what);
   }
 
-  /** "pid 1 on host since ..." of the current holder, read through an open fd. */
-  protected holderOf(fd: number): string | undefined {
-    const buf = Buffer.allocUnsafe(4096);
-    const n = this.b.readAt(fd, buf, 0);
-    if (n <= 0) return undefined;
-    const records = parseRecords(buf.toString('utf8', 0, n));
-    const r = records.length ? records[records.length - 1] : undefined;
-    return describeHolder(r && toHolder(r));
+  /**
+   * Who holds the file open on `fd` (busy): the last record in it, or a holder the
+   * kernel's lock table shows (one that left no record).
+   */
+  protected holderOf(fd: number, dir: boolean): Holder | undefined {
+    if (!dir) {
+      const buf = Buffer.allocUnsafe(4096);
+      const n = this.b.readAt(fd, buf, 0);
+      const records = n > 0 && isLockFileContent(buf, n, n) ? parseRecords(buf.toString('utf8', 0, n)) : [];
+      const live = records.filter((x) => recordLive(x, undefined));
+      if (live.length) return toHolder(live[live.length - 1]);
+    }
+    return this.b.statFd(fd) < 0 ? undefined : withoutRecord(undefined);
   }
 
   release(held: Held): void {
     const h = held as NativeHeld;
+    if (h.dir) {
+      this.b.pathRelease(h.path, h.fd, h.type, h.handedOut ? ReleaseFlags.Unlock : 0, HEADER, h.tombstone, false);
+      return;
+    }
     const flags =
       (h.ours ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
       (h.handedOut ? ReleaseFlags.Unlock : 0);
@@ -251,15 +355,16 @@ export class PathProtocol {
     this.b.pathRelease(h.path, h.fd, h.type, flags, HEADER, h.tombstone, h.v2);
   }
 
-  probe(path: string): Probe {
+  probe(path: FsPath): Probe {
     const b = this.b;
+    const display = displayPath(path);
     for (let attempt = 0; ; attempt++) {
       const r = b.pathProbe(path);
       if (r < 0) {
         const code = errorCode(r);
         if (code === 'ENOENT') return { state: 0, holder: undefined };
         if ((code === 'ESTALE' || r === DELETE_PENDING) && attempt < 100) continue;
-        throw openError(code, b.lastSyscall(), path) ?? osError(r, b.lastSyscall(), path);
+        throw openError(code, b.lastSyscall(), display) ?? osError(r, b.lastSyscall(), display);
       }
       if (out[0] === PathStatus.NotRegular) throw this.notRegular(path);
       let state = r as 0 | 1 | 2;
@@ -269,6 +374,10 @@ export class PathProtocol {
       const mtime = records.some((x) => x.backend === 'fallback') ? mtimeOf(path) : undefined;
       const live = records.filter((x) => recordLive(x, mtime));
       let holder: HolderRecord | undefined;
+      // F_OFD_GETLK sees POSIX and OFD locks (every native fslock holder has one); a
+      // holder with flock(2) alone (flock(1), Python...) only the kernel's table shows.
+      const kernel = state === 0 || !live.length ? kernelLocks(out[1], inoText()) : undefined;
+      if (state === 0 && kernel?.length) state = kernel.some((k) => !k.shared) ? 2 : 1;
       if (state === 0) {
         // No kernel lock: only a fallback process can hold it, by its record.
         holder = live.filter((x) => x.backend === 'fallback').pop();
@@ -277,13 +386,36 @@ export class PathProtocol {
         const mode = state === 1 ? 'shared' : 'exclusive';
         holder = live.filter((x) => x.mode === mode).pop();
       }
-      return { state, holder: holder && toHolder(holder) };
+      if (holder || state === 0) return { state, holder: holder && toHolder(holder) };
+      return { state, holder: withoutRecord(kernel, state === 1) };
     }
   }
 }
 
+/** The exact inode number out[8]/out[9] hold, as decimal text. */
+function inoText(): string {
+  return ((BigInt(out[8]) << 32n) | BigInt(out[9])).toString();
+}
+
+/**
+ * A holder that left no record, described by the kernel's lock table (reported in
+ * out[] by the last call): its pid and command on this host when it shows one.
+ */
+function withoutRecord(kernel = kernelLocks(out[1], inoText()), shared?: boolean): Holder {
+  const k = kernel?.find((x) => x.pid !== undefined && (shared === undefined || x.shared === shared));
+  const pid = k?.pid;
+  return {
+    pid,
+    hostname: pid === undefined ? undefined : hostname,
+    since: undefined,
+    shared: shared ?? (kernel?.length ? kernel.every((x) => x.shared) : false),
+    record: false,
+    name: pid === undefined ? undefined : commandName(pid),
+  };
+}
+
 /** The lock file's mtime (fallback records from other hosts are judged by it). */
-function mtimeOf(path: string): number | undefined {
+function mtimeOf(path: FsPath): number | undefined {
   try {
     return fs.lstatSync(path).mtimeMs;
   } catch {

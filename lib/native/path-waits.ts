@@ -2,10 +2,11 @@
 // lib/native/path-protocol.ts until one holds the lock, waiting for a busy lock on a
 // waiter thread (lib/native/native-wait.ts; never the event loop or libuv's threadpool)
 // or blocked in waitSync, polling while a fallback process holds it, backing off.
-import type { CheckedWait } from '../common/args';
+import type { CheckedWait, FsPath } from '../common/args';
 import { type LockType, WaitKind } from './binding';
-import { abortReason, deadlockError, errorCode, lockedError, osError, timeoutError } from '../common/errors';
+import { abortReason, errorCode, lockedError, osError, timeoutError } from '../common/errors';
 import {
+  type BusyHooks,
   type FileOptions,
   type Held,
   type PathLockBackend,
@@ -50,17 +51,31 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
   }
 
   /** Closes a failed attempt's fd and builds its error (ELOCKED, or ETIMEDOUT). */
-  private giveUp(fd: number, path: string, timeout: number | undefined): Error {
-    const holder = this.holderOf(fd);
+  private giveUp(fd: number, q: Request, timeout: number | undefined, dir: boolean): Error {
+    const holder = describeHolder(this.holderOf(fd, dir));
     this.b.closeFile(fd);
-    return timeout === undefined ? lockedError(path, holder) : timeoutError(path, timeout, holder);
+    return timeout === undefined ? lockedError(q.display, holder) : timeoutError(q.display, timeout, holder);
+  }
+
+  /**
+   * The attempt on `fd` found the lock held: the public API decides (hooks.busy) whether
+   * this call waits, is refused (EDEADLK) or nests in the caller's own lock; the attempt
+   * is closed when it does not wait.
+   */
+  private busy(hooks: BusyHooks, fd: number, key: string, dir: boolean, willWait: boolean): void {
+    try {
+      hooks.busy(key, () => this.holderOf(fd, dir), willWait);
+    } catch (e) {
+      this.b.closeFile(fd);
+      throw e;
+    }
   }
 
   /** ELOCKED/ETIMEDOUT while a fallback process holds the lock, or undefined to go on. */
-  private fallbackGiveUp(path: string, w: CheckedWait, deadline: number | undefined): Error | undefined {
-    if (!w.wait) return lockedError(path, describeHolder(this.probe(path).holder));
+  private fallbackGiveUp(q: Request, w: CheckedWait, deadline: number | undefined): Error | undefined {
+    if (!w.wait) return lockedError(q.display, describeHolder(this.probe(q.path).holder));
     if (deadline !== undefined && Date.now() >= deadline)
-      return timeoutError(path, w.timeout!, describeHolder(this.probe(path).holder));
+      return timeoutError(q.display, w.timeout!, describeHolder(this.probe(q.path).holder));
     return undefined;
   }
 
@@ -69,39 +84,47 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
    * returns it without a promise: lock() then awaits nothing more (a microtask turn
    * and a promise less per lock).
    */
-  acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Held | Promise<Held> {
+  acquire(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Held | Promise<Held> {
     if (w.signal?.aborted) throw abortReason(w.signal);
     const q = this.request(path, shared, o);
     const first = this.open(q);
-    return first.kind === 'held' ? first.held : this.acquireLoop(q, w, first);
+    return first.kind === 'held' ? first.held : this.acquireLoop(q, w, first, hooks);
   }
 
-  private async acquireLoop(q: Request, w: CheckedWait, first: Step | undefined): Promise<Held> {
+  private async acquireLoop(q: Request, w: CheckedWait, first: Step | undefined, hooks: BusyHooks): Promise<Held> {
     const b = this.b;
-    const path = q.path;
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    const willWait = w.wait && w.timeout !== 0;
     for (let spins = 0, polls = 0; ;) {
       if (first === undefined && w.signal?.aborted) throw abortReason(w.signal);
       let s = first ?? this.open(q);
       first = undefined;
       const waited = s.kind === 'busy';
       if (s.kind === 'busy') {
-        const { fd, created } = s;
-        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
-        const r = await this.wait(WaitKind.PathLock, fd, q.type, 0, 0, deadline, w.signal, () =>
-          timeoutError(path, w.timeout!, this.holderOf(fd)),
-        );
+        const { fd, created, key, dir } = s;
+        this.busy(hooks, fd, key, dir, willWait);
+        if (!willWait) throw this.giveUp(fd, q, w.wait ? w.timeout : undefined, dir);
+        const waitEnds = hooks.kernelWait(key);
+        let r: WaitOutcome;
+        try {
+          r = await this.wait(dir ? WaitKind.Flock : WaitKind.PathLock, fd, q.type, 0, 0, deadline, w.signal, () =>
+            timeoutError(q.display, w.timeout!, describeHolder(this.holderOf(fd, dir))),
+          );
+        } finally {
+          waitEnds();
+        }
         if (r.cancelled !== undefined || r.result < 0) {
           // Granted just as it was cancelled: close, which drops it (no record yet).
           b.closeFile(fd);
           if (r.cancelled === undefined && isGone(r.result)) continue;
-          throw r.cancelled ?? osError(r.result, r.syscall, path);
+          throw r.cancelled ?? osError(r.result, r.syscall, q.display);
         }
-        s = this.afterWait(q, fd, created);
+        s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
       }
       if (s.kind === 'held') return s.held;
       if (s.kind === 'fallback-holds') {
-        const e = this.fallbackGiveUp(path, w, deadline);
+        hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
+        const e = this.fallbackGiveUp(q, w, deadline);
         if (e) throw e;
         const delay = pollDelay(polls++);
         await sleep(
@@ -117,35 +140,35 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
     }
   }
 
-  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held {
+  acquireSync(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Held {
     const b = this.b;
     const q = this.request(path, shared, o);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
+    const willWait = w.wait && w.timeout !== 0;
     for (let spins = 0, polls = 0; ;) {
       let s = this.open(q);
       const waited = s.kind === 'busy';
       if (s.kind === 'busy') {
-        const { fd, created } = s;
-        if (!w.wait || w.timeout === 0) throw this.giveUp(fd, path, w.wait ? w.timeout : undefined);
-        if (conflictsHere()) {
-          b.closeFile(fd);
-          throw deadlockError(path);
-        }
+        const { fd, created, key, dir } = s;
+        this.busy(hooks, fd, key, dir, willWait);
+        if (!willWait) throw this.giveUp(fd, q, w.wait ? w.timeout : undefined, dir);
+        const kind = dir ? WaitKind.Flock : WaitKind.PathLock;
         let r: number;
-        do r = b.waitSync(WaitKind.PathLock, fd, q.type, 0, 0, waitChunk(deadline));
+        do r = b.waitSync(kind, fd, q.type, 0, 0, waitChunk(deadline));
         while (r === b.INTERRUPTED && Date.now() < deadline!);
-        if (r === b.INTERRUPTED) throw this.giveUp(fd, path, w.timeout);
+        if (r === b.INTERRUPTED) throw this.giveUp(fd, q, w.timeout, dir);
         if (r < 0) {
-          const err = osError(r, b.lastSyscall(), path);
+          const err = osError(r, b.lastSyscall(), q.display);
           b.closeFile(fd);
           if (isGone(r)) continue;
           throw err;
         }
-        s = this.afterWait(q, fd, created);
+        s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
       }
       if (s.kind === 'held') return s.held;
       if (s.kind === 'fallback-holds') {
-        const e = this.fallbackGiveUp(path, w, deadline);
+        hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
+        const e = this.fallbackGiveUp(q, w, deadline);
         if (e) throw e;
         sleepSync(pollDelay(polls++));
       } else if (waited) {

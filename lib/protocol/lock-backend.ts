@@ -1,12 +1,20 @@
 // What a path-lock backend (native or fallback) provides to the public API in
 // lib/locks/locks.ts, which adds argument checks, the per-thread FIFO queue, the EDEADLK
 // check of lockSync and the Lock object.
-import type { CheckedWait } from '../common/args';
+import type { CheckedWait, FsPath } from '../common/args';
 import type { Holder } from './record';
 
 /** A lock one backend holds; backends extend it with what their release needs. */
 export interface Held {
-  readonly path: string;
+  /** The lock path as given (absolute; a Buffer for bytes that are not UTF-8). */
+  readonly path: FsPath;
+  /** For messages and `Lock.path`. */
+  readonly display: string;
+  /**
+   * The identity of the locked file (fileKey), one lock whatever name reached it, when
+   * the grant learnt it; else PathLockBackend.identify() finds it when needed.
+   */
+  readonly key?: string;
   readonly shared: boolean;
   /** Set by the backend when the lock is known to be lost (fallback lease lapsed). */
   lost?: Error;
@@ -16,12 +24,34 @@ export interface Held {
 
 /** What path locks do with the lock file itself (checked options of lock()). */
 export interface FileOptions {
-  /** Leave the lock file in place after release. */
-  keep: boolean;
+  /** Leave the lock file in place after release (undefined: the backend's default). */
+  keep: boolean | undefined;
   /** Permission bits of a lock file this call creates (applied exactly). */
   mode: number;
   /** Fallback records: ms they stay valid for other hosts without a refresh. */
   lease: number;
+}
+
+/**
+ * What the public API decides when an attempt finds the lock held by someone else
+ * (lib/locks/locks.ts): the backends call it before every wait.
+ */
+export interface BusyHooks {
+  /**
+   * The file `key` is held by someone else. Returns to wait; throws to refuse (EDEADLK:
+   * the holder is this thread or async context, which the wait would wait on) or to
+   * grant a nested lock on the caller's own hold (the backend closes its attempt and
+   * lets the throw through). `holder` reads who holds it (a read: only when needed);
+   * `willWait` is false when the call gives up at once (`wait: false`, `timeout: 0`).
+   */
+  busy(key: string, holder: () => Holder | undefined, willWait: boolean): void;
+  /** A wait in the kernel on `key` starts (native); the returned function ends it. */
+  kernelWait(key: string): () => void;
+}
+
+/** The identity of a file, for Map keys: device and 64-bit inode (or volume and file index). */
+export function fileKey(dev: number, inoHigh: number, inoLow: number): string {
+  return `${dev}:${inoHigh}:${inoLow}`;
 }
 
 export interface Probe {
@@ -32,11 +62,12 @@ export interface Probe {
 
 export interface PathLockBackend {
   /** `w.timeout` is what is left of the caller's timeout after queueing. */
-  acquire(path: string, shared: boolean, w: CheckedWait, o: FileOptions): Held | Promise<Held>;
-  /** `conflictsHere()` tells whether this thread itself holds a conflicting lock. */
-  acquireSync(path: string, shared: boolean, w: CheckedWait, o: FileOptions, conflictsHere: () => boolean): Held;
+  acquire(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Held | Promise<Held>;
+  acquireSync(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Held;
   release(held: Held): void;
-  probe(path: string): Probe;
+  probe(path: FsPath): Probe;
+  /** The identity of a held file whose grant did not report it ('' if it cannot be had). */
+  identify(held: Held): string;
 }
 
 /** Interval for the rare waits that cannot be woken by the kernel (a fallback holder). */

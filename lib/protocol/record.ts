@@ -6,6 +6,7 @@
 // input: parsing is bounded and every field is checked.
 import * as os from 'node:os';
 import * as crypto from 'node:crypto';
+import type { Holder } from '../common/holder';
 
 export type Backend = 'native' | 'fallback';
 export type Mode = 'exclusive' | 'shared';
@@ -33,12 +34,7 @@ export interface HolderRecord {
   lease: number;
 }
 
-export interface Holder {
-  pid: number;
-  hostname: string;
-  since: Date;
-  shared: boolean;
-}
+export type { Holder } from '../common/holder';
 
 export const hostname = os.hostname();
 const hostnameJson = JSON.stringify(hostname);
@@ -165,10 +161,18 @@ export function recordLive(r: HolderRecord, mtimeMs: number | undefined): boolea
 }
 
 export function toHolder(r: HolderRecord): Holder {
-  return { pid: r.pid, hostname: r.hostname, since: new Date(r.since), shared: r.mode === 'shared' };
+  return { pid: r.pid, hostname: r.hostname, since: new Date(r.since), shared: r.mode === 'shared', record: true };
 }
 
-/** "pid 123 on host h since <iso>", for error messages. */
+/**
+ * "pid 123 on host h since <iso>", or for a holder without a record "pid 123 (flock) on
+ * host h that left no record (...)", for messages.
+ */
 export function describeHolder(h: Holder | undefined): string | undefined {
-  return h ? `pid ${h.pid} on ${h.hostname} since ${h.since.toISOString()}` : undefined;
+  if (!h) return undefined;
+  const self = h.pid === process.pid && h.hostname === hostname ? ', this process' : '';
+  const who = h.pid === undefined ? 'a process' : `pid ${h.pid}${h.name ? ` (${h.name})` : ''}${self}`;
+  const where = h.hostname === undefined ? '' : ` on ${h.hostname}`;
+  if (!h.record) return `${who}${where} that left no record (a program that takes the kernel lock only)`;
+  return `${who}${where} since ${h.since!.toISOString()}`;
 }
