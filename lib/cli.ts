@@ -71,5 +71,6 @@ async function runLocked(o: RunOptions): Promise<number> {
     // The exit status stays the command's; a release that fails (e.g. ELOCKLOST: a
     // fallback lock reclaimed by another host meanwhile) is said on stderr.
     await held.release().catch((e: Error) => process.stderr.write(`fslock: ${e.message}\n`));
+    await r.ended();
   }
 }

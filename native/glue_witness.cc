@@ -6,8 +6,8 @@
 namespace fslock {
 namespace {
 
-// witnessStart(signals: number[], maxFd: number, fds: Int32Array): pid or -errno;
-// fds gets [query write end, answer read end].
+// witnessStart(signals: number[], maxFd: number, sharedVm: boolean, fds: Int32Array):
+// pid or -errno; fds gets [query write end, answer read end].
 Napi::Value WitnessStart(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto list = info[0].As<Napi::Array>();
@@ -15,10 +15,10 @@ Napi::Value WitnessStart(const Napi::CallbackInfo &info) {
   int n = 0;
   for (uint32_t i = 0; i < list.Length() && n < os::kWitnessMaxSignals; i++)
     signals[n++] = list.Get(i).As<Napi::Number>().Int32Value();
-  auto fds = info[2].As<Napi::Int32Array>();
+  auto fds = info[3].As<Napi::Int32Array>();
   int out[2] = {-1, -1};
   const char *sc = "";
-  int r = os::StartWitness(signals, n, I32(info, 1), out, &sc);
+  int r = os::StartWitness(signals, n, I32(info, 1), info[2].As<Napi::Boolean>().Value(), out, &sc);
   if (r > 0) {
     fds[0] = out[0];
     fds[1] = out[1];

@@ -8,14 +8,17 @@ namespace os {
 // Most signals one witness counts.
 constexpr int kWitnessMaxSignals = 16;
 
-// Forks the witness: a child process in the caller's process group that counts the
+// Starts the witness: a child process in the caller's process group that counts the
 // `n` signals it receives and answers each byte written to its query pipe with the
 // counts (n native-endian uint32, one write). It makes only async-signal-safe calls and
-// exits when the query pipe's write end is closed. Descriptors up to `maxFd` (at least)
-// are closed in the child, except its two pipe ends. Returns the child's pid, with
-// fds[0] = the query pipe's write end and fds[1] = the answer pipe's read end (both
+// exits when the query pipe's write end is closed. `sharedVm` (Linux): clone(CLONE_VM)
+// instead of fork(), see posix_witness.cc; at most one such witness per process; it
+// fails with ENOSYS or EPERM (syscall "close_range") where close_range(2) does not
+// work. Descriptors are closed in the child except its two pipe ends: with close_range
+// (Linux), else (fork) up to `maxFd` at least. Returns the child's pid, with fds[0] =
+// the query pipe's write end and fds[1] = the answer pipe's read end (both
 // close-on-exec), or a negative error.
-int StartWitness(const int *signals, int n, int maxFd, int fds[2], const char **sc);
+int StartWitness(const int *signals, int n, int maxFd, bool sharedVm, int fds[2], const char **sc);
 
 // waitpid(pid, WNOHANG): the pid once it has ended (reaped), 0 while it runs, or a
 // negative error.

@@ -300,7 +300,7 @@ function groupOf(pgid) {
     .map(Number);
 }
 
-test("the signal witness: one more member of the group, holding none of fslock's descriptors, gone with fslock (also when fslock is killed)", async (t) => {
+test("the signal witness: one more member of the group, holding none of fslock's descriptors, reaped by fslock before it exits, gone with fslock when fslock is killed", async (t) => {
   if (process.platform !== 'linux') return t.skip('Linux: /proc shows process groups and descriptors');
   const dir = tmpdir(t);
   const lockFile = path.join(dir, 'wit.lock');
@@ -335,6 +335,9 @@ test("the signal witness: one more member of the group, holding none of fslock's
     } else {
       c.stop();
       assert.equal((await c.cli.done).code, 0);
+      // fslock waited for its witness and reaped it: nothing of fslock's is left to init
+      // (an orphan for a moment, or a zombie under a parent that reaps no strangers).
+      assert.equal(fs.existsSync(`/proc/${w}`), false, 'the witness outlived fslock');
       await until(() => groupOf(pgid).length === 0, 60_000, 'every process of the group to end');
     }
   }

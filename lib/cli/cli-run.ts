@@ -29,6 +29,8 @@ export function shellCommand(command: string): { file: string; args: string[]; s
 export interface Runner {
   /** Resolves with the status fslock exits with. */
   run(command: string[], held: Lock, o: RunOptions): Promise<number>;
+  /** Resolves once the witness has ended and been reaped (after run). */
+  ended(): Promise<void>;
 }
 
 /**
@@ -38,6 +40,7 @@ export interface Runner {
  */
 export function runner(): Runner {
   const witness = startWitness(CAUGHT);
+  let ended = Promise.resolve();
   return {
     run: async (command, held, o) => {
       await witness?.ready;
@@ -45,9 +48,11 @@ export function runner(): Runner {
         if (!o.start()) return 1;
         return await runCommand(command, held, o, witness);
       } finally {
-        witness?.stop();
+        // The witness ends while fslock releases the lock; fslock exits after both.
+        if (witness) ended = witness.stop();
       }
     },
+    ended: () => ended,
   };
 }
 

@@ -5,10 +5,13 @@
 // (the terminal's Ctrl-C, `kill -INT -PGID`, a supervisor stopping the job), so the
 // command has it already and fslock does not pass it on (lib/cli/cli-run.ts).
 //
-// Native backend: a child forked by the addon (native/posix_witness.cc) that makes only
-// async-signal-safe calls: ready when fork() returns, no second Node start-up (issue 27:
+// Native backend: a child started by the addon (native/posix_witness.cc; Linux:
+// clone(CLONE_VM) where close_range(2) works, else fork()) that makes only
+// async-signal-safe calls: ready when it is created, no second Node start-up (issue 27:
 // the command started 2-3x slower than `node -e 0` with one). Without the addon (the
-// fallback backend): a second Node process running cli-witness.js.
+// fallback backend): a second Node process running cli-witness.js. Either way fslock
+// waits for the witness to end before it exits (stop()): no process of its own is left
+// to init, as an orphan or a zombie.
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
@@ -21,14 +24,15 @@ export interface Witness {
   readonly ready: Promise<void>;
   /** What the witness has received so far (undefined: no witness to ask). */
   query(): Promise<Counts | undefined>;
-  /** The witness ends (fslock is done with the command). */
-  stop(): void;
+  /** The witness ends (fslock is done with the command); resolves once it has, reaped. */
+  stop(): Promise<void>;
 }
 
 /** native/glue_witness.cc (POSIX builds). */
 interface WitnessBinding {
-  witnessStart(signals: number[], maxFd: number, fds: Int32Array): number;
+  witnessStart(signals: number[], maxFd: number, sharedVm: boolean, fds: Int32Array): number;
   reapChild(pid: number): number;
+  lastSyscall(): string;
 }
 
 /** The witness for `signals`, or undefined where there is none (Windows, or none could start). */
@@ -39,7 +43,13 @@ export function startWitness(signals: NodeJS.Signals[]): Witness | undefined {
   const b = binding as unknown as Partial<WitnessBinding> | undefined;
   if (b?.witnessStart) {
     const fds = new Int32Array(2);
-    const pid = b.witnessStart(signals.map(signalNumber), highestFd(), fds);
+    const numbers = signals.map(signalNumber);
+    // Linux: clone(CLONE_VM), no copy of fslock's page tables (bench/cli.bench.js), which
+    // the addon refuses where close_range(2) does not work (before Linux 5.9, or a
+    // seccomp filter that does not know it); then fork(), as elsewhere.
+    let pid = process.platform === 'linux' ? b.witnessStart(numbers, 0, true, fds) : -1;
+    if (pid < 0 && (process.platform !== 'linux' || b.lastSyscall!() === 'close_range'))
+      pid = b.witnessStart(numbers, highestFd(), false, fds);
     if (pid > 0) return new NativeWitness(b as WitnessBinding, pid, fds[0], fds[1], signals);
     // fork failed (EAGAIN: out of processes): a Node process would not start either.
     return undefined;
@@ -47,10 +57,7 @@ export function startWitness(signals: NodeJS.Signals[]): Witness | undefined {
   return new ProcessWitness(signals);
 }
 
-/**
- * The highest descriptor number open now, for the forked witness to close everything
- * but its pipes on kernels without close_range(2) (Linux < 5.9, macOS).
- */
+/** The highest descriptor number open now, for the forked witness to close everything but its pipes. */
 function highestFd(): number {
   try {
     const names = fs.readdirSync(process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd');
@@ -60,13 +67,17 @@ function highestFd(): number {
   }
 }
 
-/** A witness forked by the addon: one byte asks, n native-endian uint32 counts answer. */
+/** How long stop() waits for a witness to end: only a kernel out of resources takes long. */
+const STOP_WAIT_MS = 10_000;
+
+/** A witness started by the addon: one byte asks, n native-endian uint32 counts answer. */
 class NativeWitness implements Witness {
   readonly ready = Promise.resolve();
   private counts: Counts | undefined;
   private gone = false;
   private reading = false;
   private answerOpen = true;
+  private stopped: Promise<void> | undefined;
   private readonly answer: Uint32Array;
   private readonly bytes: Buffer;
 
@@ -109,26 +120,51 @@ class NativeWitness implements Witness {
     });
   }
 
-  /** The witness is gone (its pipe closed): reap it. */
+  /** The witness is gone (its pipe closed). */
   private end(): void {
-    this.stop();
+    void this.stop();
     this.closeAnswer();
-    this.b.reapChild(this.pid);
   }
 
-  stop(): void {
-    if (this.gone) return;
+  stop(): Promise<void> {
+    if (this.stopped) return this.stopped;
     this.gone = true;
-    // The witness reads end-of-file and exits; init reaps it once fslock has exited (a
-    // moment later), unless end() saw it go first.
-    fs.close(this.queryFd, () => {});
-    if (!this.reading) this.closeAnswer();
+    this.stopped = new Promise<void>((resolve) => {
+      // SIGCHLD says the witness has ended (clone and fork both ask for it); a timer keeps
+      // the event loop alive meanwhile (Node's signal handles do not) and bounds the wait.
+      const reap = (): void => {
+        // reapChild: the pid once reaped, 0 while it runs, -ECHILD if SIGCHLD was ignored
+        // (set so by fslock's parent) when it ended: the kernel reaped it then.
+        if (this.b.reapChild(this.pid) === 0) return;
+        process.removeListener('SIGCHLD', reap);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        process.removeListener('SIGCHLD', reap);
+        resolve(); // left to init: nothing more fslock can do
+      }, STOP_WAIT_MS);
+      process.on('SIGCHLD', reap);
+      // Closing a pipe's end never waits: closeSync keeps libuv's threadpool unstarted
+      // (four threads for nothing). The witness reads end-of-file and exits; SIGKILL ends
+      // it as well if it was stopped alone (SIGSTOP). Its pid cannot be reused meanwhile:
+      // it stays fslock's unreaped child.
+      fs.closeSync(this.queryFd);
+      if (!this.reading) this.closeAnswer();
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        // ESRCH: reaped already (end() after end-of-file), which reap() sees next
+      }
+      reap();
+    });
+    return this.stopped;
   }
 
   private closeAnswer(): void {
     if (!this.answerOpen) return;
     this.answerOpen = false;
-    fs.close(this.answerFd, () => {});
+    fs.closeSync(this.answerFd);
   }
 }
 
@@ -205,8 +241,18 @@ class ProcessWitness implements Witness {
     });
   }
 
-  stop(): void {
-    if (this.gone || !this.child) return;
-    this.child.stdin!.end();
+  stop(): Promise<void> {
+    if (!this.child) return Promise.resolve();
+    const child = this.child;
+    return new Promise((resolve) => {
+      if (this.gone || child.exitCode !== null || child.signalCode !== null) return resolve();
+      // The witness reads end-of-file on its stdin and exits; libuv reaps it.
+      const timer = setTimeout(resolve, STOP_WAIT_MS);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.stdin!.end();
+    });
   }
 }
