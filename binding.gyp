@@ -27,7 +27,7 @@
           "sources": ["native/win32_locks.cc", "native/win32_atomic.cc", "native/win32_wait.cc"]
         }, {
           "sources": ["native/posix_locks.cc", "native/posix_atomic.cc", "native/posix_wait.cc",
-                      "native/posix_witness.cc", "native/glue_witness.cc"]
+                      "native/posix_witness.cc", "native/posix_command.cc", "native/glue_witness.cc"]
         }],
         # -z now: every symbol bound at load time. The command's witness (native/
         # posix_witness.cc) runs in fslock's memory with fslock's thread pointer, where a

@@ -1,5 +1,9 @@
-// Node-API glue of the fslock command's signal witness (native/posix_witness.cc). POSIX
-// only; lib/cli/witness.ts checks the arguments and decides what to do with results.
+// Node-API glue of the fslock command: its signal witness (native/posix_witness.cc) and,
+// on Linux, its COMMAND (native/posix_command.cc). POSIX only; lib/cli/witness.ts and
+// lib/cli/cli-spawn.ts check the arguments and decide what to do with results.
+#include <string>
+#include <vector>
+
 #include "glue.h"
 #include "witness.h"
 
@@ -32,11 +36,46 @@ Napi::Value ReapChild(const Napi::CallbackInfo &info) {
   return Num(info.Env(), Fail(info.Env(), os::ReapChild(I32(info, 0), &sc), sc));
 }
 
+#ifdef __linux__
+// spawnCommand(file: string, argv: string[], lockFd: number): pid or -errno.
+Napi::Value SpawnCommand(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  auto list = info[1].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < list.Length(); i++)
+    args.push_back(list.Get(i).As<Napi::String>().Utf8Value());
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(&a[0]);
+  argv.push_back(nullptr);
+  const char *sc = "";
+  return Num(env, Fail(env, os::SpawnCommand(file.c_str(), argv.data(), I32(info, 2), &sc), sc));
+}
+
+// waitChild(pid, out: Int32Array): pid (ended: out = [exit code or -1, signal or 0]),
+// 0 (still running) or -errno.
+Napi::Value WaitChild(const Napi::CallbackInfo &info) {
+  auto out = info[1].As<Napi::Int32Array>();
+  int status[2] = {-1, 0};
+  const char *sc = "";
+  int r = os::WaitChild(I32(info, 0), status, &sc);
+  if (r > 0) {
+    out[0] = status[0];
+    out[1] = status[1];
+  }
+  return Num(info.Env(), Fail(info.Env(), r, sc));
+}
+#endif
+
 }  // namespace
 
 void InitWitness(Napi::Env env, Napi::Object exports) {
   exports.Set("witnessStart", Napi::Function::New(env, WitnessStart, "witnessStart"));
   exports.Set("reapChild", Napi::Function::New(env, ReapChild, "reapChild"));
+#ifdef __linux__
+  exports.Set("spawnCommand", Napi::Function::New(env, SpawnCommand, "spawnCommand"));
+  exports.Set("waitChild", Napi::Function::New(env, WaitChild, "waitChild"));
+#endif
 }
 
 }  // namespace fslock

@@ -20,6 +20,16 @@ constexpr int kWitnessMaxSignals = 16;
 // close-on-exec), or a negative error.
 int StartWitness(const int *signals, int n, int maxFd, bool sharedVm, int fds[2], const char **sc);
 
+// Linux: posix_spawnp(file, argv) with the caller's environment, `lockFd` (>= 0) as
+// the child's fd 3, every signal at its default action and none blocked. Returns the
+// child's pid, or a negative error (a failed exec too: ENOENT, EACCES, ENOEXEC).
+int SpawnCommand(const char *file, char *const *argv, int lockFd, const char **sc);
+
+// waitpid(pid, WNOHANG) for a child whose status matters: the pid once it has ended,
+// with out[0] = its exit code (-1 when killed) and out[1] = the signal that killed it
+// (0 when it exited); 0 while it runs; or a negative error.
+int WaitChild(int pid, int out[2], const char **sc);
+
 // waitpid(pid, WNOHANG): the pid once it has ended (reaped), 0 while it runs, or a
 // negative error.
 int ReapChild(int pid, const char **sc);

@@ -72,8 +72,12 @@ test("exit statuses are flock(1)'s, case by case (and the documented differences
   const file = files.fslock;
   // BUSY: a lock each program sees held (flock(1): a flock(2) lock; fslock: a holder of its own).
   const busy = await busyLocks(t, dir);
+  // An executable file without a #! line: execvp(3) hands it to /bin/sh.
+  const script = path.join(dir, 'no-shebang');
+  fs.writeFileSync(script, 'exit 5\n', { mode: 0o755 });
   const same = [
     [], // not enough arguments
+    ['FILE', script],
     ['-w', 'soon', 'FILE', 'true'],
     ['-E', '300', 'FILE', 'true'],
     ['-E', '1x', 'FILE', 'true'],

@@ -1,10 +1,10 @@
 // Running the fslock command's COMMAND while the lock is held: handing the lock to it
 // (so that the lock lives as long as either of them holds it) and passing on the
 // signals it did not already receive. See README "Command line" and issue 14, item 5.
-import { type ChildProcess, spawn } from 'node:child_process';
 import type { Lock } from '../locks/locks';
 import { adoptHolder, lockDescriptor } from '../locks/cli-hooks';
 import { CAUGHT, signalNumber } from './cli-signals';
+import { type Child, spawnCommand } from './cli-spawn';
 import { type Counts, type Witness, startWitness } from './witness';
 
 export interface RunOptions {
@@ -62,12 +62,10 @@ function runCommand(command: string[], held: Lock, o: RunOptions, witness: Witne
     // backend, POSIX): as fd 3 of the command, sharing the open file description that
     // carries the lock, so the kernel keeps it until both have closed it.
     const fd = o.close ? undefined : lockDescriptor(held);
-    const stdio: Array<'inherit' | number> = ['inherit', 'inherit', 'inherit'];
-    if (fd !== undefined) stdio.push(fd);
     const run = o.shell ? shellCommand(command[0]) : { file: command[0], args: command.slice(1), shell: false };
-    let child: ChildProcess;
+    let child: Child;
     try {
-      child = spawn(run.file, run.args, { stdio, shell: run.shell });
+      child = spawnCommand(run.file, run.args, { fd3: fd, shell: run.shell });
     } catch (e) {
       process.stderr.write(`fslock: cannot run ${command[0]}: ${(e as Error).message}\n`);
       resolve(126);

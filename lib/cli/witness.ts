@@ -12,7 +12,7 @@
 // fallback backend): a second Node process running cli-witness.js. Either way fslock
 // waits for the witness to end before it exits (stop()): no process of its own is left
 // to init, as an orphan or a zombie.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { signalNumber } from './cli-signals';
@@ -185,6 +185,8 @@ class ProcessWitness implements Witness {
     const env = { ...process.env };
     delete env.NODE_OPTIONS; // no --inspect or --require of the user's in the witness
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
       this.child = spawn(process.execPath, [nodePath.join(__dirname, 'cli-witness.js'), ...signals], {
         stdio: ['pipe', 'pipe', 'ignore'],
         env,
