@@ -27,10 +27,15 @@
         ["OS=='win'", {
           "sources": ["native/win32_locks.cc", "native/win32_ranges.cc", "native/win32_atomic.cc", "native/win32_wait.cc"]
         }, {
-          "sources": ["native/posix_locks.cc", "native/posix_atomic.cc", "native/posix_wait.cc"]
+          "sources": ["native/posix_locks.cc", "native/posix_atomic.cc", "native/posix_wait.cc",
+                      "native/posix_witness.cc", "native/posix_command.cc", "native/glue_witness.cc"]
         }],
+        # -z now: every symbol bound at load time. The command's witness (native/
+        # posix_witness.cc) runs in fslock's memory with fslock's thread pointer, where a
+        # lazily bound call would run the dynamic linker on the main thread's behalf.
         ["OS=='linux'", {
-          "cflags_cc": ["-include", "<(module_root_dir)/native/glibc_compat.h"]
+          "cflags_cc": ["-include", "<(module_root_dir)/native/glibc_compat.h"],
+          "ldflags": ["-Wl,-z,now"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

@@ -61,6 +61,8 @@ function filesystemTools() {
   }
   // test/atomic-metadata.test.js: ACLs and extended attributes carried across a replace.
   if (wanted('atomic')) needs.push(['setfacl', 'acl'], ['setfattr', 'attr']);
+  // test/cli-flock.test.js runs util-linux flock(1) and a Python lockf user beside fslock.
+  if (wanted('cli')) needs.push(['flock', 'util-linux'], ['python3', 'python3']);
   try {
     require('./tooling').ensurePackages(needs);
   } catch (e) {

@@ -244,10 +244,6 @@ function checkScripts(json) {
   return lines;
 }
 
-// `-c 'shell string'` is being added to the command by another change (issue 25): until
-// `fslock --help` lists it, a block that uses it is a todo, not a failure.
-const pendingC = unknownOptions('fslock x -c').length ? 'fslock -c is not in this build yet (issue 25)' : false;
-
 const pages = [
   'README.md',
   ...fs
@@ -271,8 +267,7 @@ test('docs: every code block has a kind this test checks', () => {
 for (const [page, all] of byPage)
   for (const b of all) {
     const name = `${page}:${b.line} ${b.lang} (${b.heading})`;
-    const todo = pendingC && / -c '/.test(b.code) ? pendingC : undefined;
-    test(name, { todo }, () => {
+    test(name, () => {
       if (b.lang === 'js') runJs(b.code);
       else if (b.lang === 'ts' && /from 'fslock/.test(b.code)) runTsProgram(b.code);
       else if (b.lang === 'ts' && /^\s*interface \w+/m.test(b.code)) checkInterface(b.code);

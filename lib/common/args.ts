@@ -1,7 +1,6 @@
 // Argument checks shared by every public function: bad input fails before anything
 // touches the disk, with Node's own codes.
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
@@ -233,6 +232,9 @@ export function besideName(path: FsPath, prefix: string, suffix: string): FsPath
   const base = typeof path === 'string' ? Buffer.from(nodePath.basename(path)) : Buffer.from(basenameOf(path));
   const name = Buffer.concat([Buffer.from(prefix), base, Buffer.from(suffix)]);
   if (name.length <= NAME_MAX) return joinName(dirnameOf(path), name);
+  // node:crypto only here, for names this long: loading it costs every start-up.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const hash = createHash('sha256').update(base).digest('hex').slice(0, 24);
   return joinName(dirnameOf(path), `${prefix}${hash}${suffix}`);
 }

@@ -223,10 +223,8 @@ function load(): { binding: Binding | undefined; error: Error | undefined } {
   }
   if (forced === 'fallback') return { binding: undefined, error: new Error('FSLOCK_BACKEND=fallback') };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const gypBuild = require('node-gyp-build') as (dir: string) => Binding;
-    const binding = gypBuild(nodePath.join(__dirname, '..', '..', '..'));
-    return { binding, error: undefined };
+    const root = nodePath.join(__dirname, '..', '..', '..');
+    return { binding: localBuild(root) ?? gypBuild(root), error: undefined };
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
     if (forced === 'native') {
@@ -240,6 +238,28 @@ function load(): { binding: Binding | undefined; error: Error | undefined } {
     }
     return { binding: undefined, error };
   }
+}
+
+/**
+ * build/Release/fslock.node, which node-gyp-build would pick first too, without loading
+ * node-gyp-build (its resolution and probes: several ms of the `fslock` command's
+ * start-up, bench/cli.bench.js); undefined where there is none, or where node-gyp-build's
+ * own overrides are set (FSLOCK_PREBUILD, PREBUILDS_ONLY).
+ */
+function localBuild(root: string): Binding | undefined {
+  if (process.env.FSLOCK_PREBUILD || process.env.PREBUILDS_ONLY) return undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(nodePath.join(root, 'build', 'Release', 'fslock.node')) as Binding;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined;
+    throw e;
+  }
+}
+
+function gypBuild(root: string): Binding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node-gyp-build') as (dir: string) => Binding)(root);
 }
 
 const loaded = load();

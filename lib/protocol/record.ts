@@ -5,7 +5,6 @@
 // holders are *defined* by their record. Everything read from a lock file is untrusted
 // input: parsing is bounded and every field is checked.
 import * as os from 'node:os';
-import * as crypto from 'node:crypto';
 import type { Holder } from '../common/holder';
 
 export type Backend = 'native' | 'fallback';
@@ -38,7 +37,13 @@ export type { Holder } from '../common/holder';
 
 export const hostname = os.hostname();
 const hostnameJson = JSON.stringify(hostname);
-const idPrefix = `${process.pid.toString(36)}.${crypto.randomBytes(6).toString('hex')}`;
+// Ids must be unique, not secret (an id names a record for its own retraction; whoever
+// can write the lock file can write anything in it): V8 seeds each isolate's
+// Math.random from Node's CSPRNG, and node:crypto would cost the `fslock` command
+// several ms of start-up to load (bench/cli.bench.js). 48 random bits, as before.
+const idPrefix = `${process.pid.toString(36)}.${Math.floor(Math.random() * 2 ** 48)
+  .toString(16)
+  .padStart(12, '0')}`;
 let idCounter = 0;
 
 /** A fresh id, unique across processes, threads (ids carry a random prefix) and calls. */
