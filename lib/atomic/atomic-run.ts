@@ -18,6 +18,9 @@ import {
 import { ops, writeChunks, type AtomicJob } from './atomic-ops';
 import { sweep, sweepAgain, sweepSync, tempPath } from './atomic-temp';
 import { sleep, sleepSync } from '../protocol/lock-backend';
+import { debug, debugOn, retried } from '../common/diagnostics';
+import { writeEnded, writeFailed, writeStart } from './atomic-diag';
+import type { LockOptions } from '../locks/locks';
 
 /** Data of a write: text, or bytes of any ArrayBufferView. */
 export type Data = string | ArrayBufferView;
@@ -38,7 +41,7 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
-export interface UpdateOptions extends WriteOptions {
+export interface UpdateOptions extends WriteOptions, Pick<LockOptions, 'onWait' | 'name'> {
   /** Give up waiting for `path + '.lock'` after this many milliseconds (`ETIMEDOUT`). */
   timeout?: number;
 }
@@ -250,6 +253,8 @@ function next(j: AtomicJob, e: unknown, attempt: number, since: number): AtomicJ
   if (tmpFileUnusable(e, j)) {
     if (noTmpFile.size > 1000) noTmpFile.clear();
     noTmpFile.add(pathKey(j.dir));
+    if (debugOn)
+      debug("write '%s': no O_TMPFILE in its directory (%s): named temp files there", displayPath(j.target), code(e));
     return { ...j, flags: j.flags & ~(AtomicFlags.TmpFile | AtomicFlags.LinkEmptyPath) };
   }
   const temp = () => tempPath(j.dir, j.target);
@@ -272,14 +277,17 @@ export function runSync(first: AtomicJob): AtomicJob {
 
 function runSyncOnce(first: AtomicJob): AtomicJob {
   let since = 0;
+  const t0 = writeStart();
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
       ops.writeSync(j);
+      writeEnded(j, t0);
       return j;
     } catch (e) {
       if (transient(e)) since ||= Date.now();
       const again: AtomicJob | undefined = next(j, e, attempt, since);
-      if (!again) throw report(e, first.target);
+      if (!again) throw writeFailed(j, t0, report(e, first.target));
+      if (transient(e)) retried('write', displayPath(first.target), 'busy', code(e));
       if (transient(e)) sleepSync(backoff(attempt));
       j = again;
     }
@@ -324,15 +332,18 @@ export async function run(first: AtomicJob, signal: AbortSignal | undefined): Pr
 
 async function runOnce(first: AtomicJob, signal: AbortSignal | undefined): Promise<AtomicJob> {
   let since = 0;
+  const t0 = writeStart();
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
       await runOne(j, signal);
+      writeEnded(j, t0);
       return j;
     } catch (e) {
       if (signal?.aborted) throw abortReason(signal);
       if (transient(e)) since ||= Date.now();
       const again: AtomicJob | undefined = next(j, e, attempt, since);
-      if (!again) throw report(e, first.target);
+      if (!again) throw writeFailed(j, t0, report(e, first.target));
+      if (transient(e)) retried('write', displayPath(first.target), 'busy', code(e));
       if (transient(e)) await sleep(backoff(attempt), signal, abortReason);
       j = again;
     }
@@ -354,15 +365,17 @@ async function runChunks(first: AtomicJob, data: unknown, c: Checked): Promise<A
   // Chunks can be consumed once: a taken temp name is the only retry. They are written
   // through node:fs, to a named temp file.
   const j = named(first);
+  const t0 = writeStart();
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         const jt = { ...j, temp: attempt ? tempPath(j.dir, target) : j.temp };
         await writeChunks(jt, bytesOf(data, c.encoding), c.signal);
+        writeEnded(jt, t0, undefined, true);
         return jt;
       } catch (e) {
         if (c.signal?.aborted) throw abortReason(c.signal);
-        if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
+        if (!(tempTaken(e, j) && attempt < 1000)) throw writeFailed(j, t0, report(e, target), true);
       }
     }
   } finally {

@@ -98,9 +98,10 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   const target = toFsPath(path);
   const f = toFunction<Updater>(fn, 'fn');
   const c = checkOptions(options);
-  const timeout = toTimeout(toOptions<UpdateOptions>(options).timeout);
+  const o = toOptions<UpdateOptions>(options);
+  const timeout = toTimeout(o.timeout);
   const lockPath = typeof target === 'string' ? `${target}.lock` : Buffer.concat([target, Buffer.from('.lock')]);
-  const held = await lock(lockPath, { timeout, signal: c.signal });
+  const held = await lock(lockPath, { timeout, signal: c.signal, onWait: o.onWait, name: o.name });
   try {
     const current = await readCurrent(target);
     // fn runs in an async context that holds the lock: an update() or lock of the same

@@ -43,15 +43,16 @@ import {
   HEADER,
   READ_MAX,
   type HolderRecord,
-  describeHolder,
   hostname,
   isLockFileContent,
   newId,
   parseRecords,
   recordLine,
   recordLive,
+  staleHolder,
   toHolder,
 } from '../protocol/record';
+import { acquiredFile, debugOn, retried } from '../common/diagnostics';
 import { lockLostError } from '../common/errors';
 
 /**
@@ -392,6 +393,7 @@ function attempt(path: FsPath, id: string, record: string, mode: number): Attemp
   const j = judge(path);
   if (j.kind !== 'free') return j;
   const r = reclaim(path, j, record, id, mode);
+  if (r) retried('lock', displayPath(path), 'reclaim', undefined, () => staleHolder(j.text));
   return r ? { kind: 'mine', ...r } : { kind: 'gone' };
 }
 
@@ -425,7 +427,7 @@ class FallbackLocks implements PathLockBackend {
   async acquire(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Promise<Held> {
     const id = newId();
     const display = displayPath(path);
-    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
+    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease, o.name);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
     const willWait = w.wait && w.timeout !== 0;
     let gone = 0; // attempts that found the file gone under their hands
@@ -448,9 +450,10 @@ class FallbackLocks implements PathLockBackend {
           closeQuietly(r.oldFd);
         }
       }
+      if (r.kind === 'gone') retried('lock', display, 'gone');
       if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
       if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
-      const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
+      const holder = r.kind === 'held' ? r.holder && toHolder(r.holder) : undefined;
       if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
       const left = deadline === undefined ? Infinity : deadline - Date.now();
       if (left <= 0) throw timeoutError(display, w.timeout!, holder);
@@ -461,7 +464,7 @@ class FallbackLocks implements PathLockBackend {
   acquireSync(path: FsPath, shared: boolean, w: CheckedWait, o: FileOptions, hooks: BusyHooks): Held {
     const id = newId();
     const display = displayPath(path);
-    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
+    const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease, o.name);
     const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
     const willWait = w.wait && w.timeout !== 0;
     let gone = 0;
@@ -483,9 +486,10 @@ class FallbackLocks implements PathLockBackend {
           closeQuietly(r.oldFd);
         }
       }
+      if (r.kind === 'gone') retried('lock', display, 'gone');
       if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
       if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
-      const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
+      const holder = r.kind === 'held' ? r.holder && toHolder(r.holder) : undefined;
       if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
       const left = deadline === undefined ? Infinity : deadline - Date.now();
       if (left <= 0) throw timeoutError(display, w.timeout!, holder);
@@ -513,6 +517,7 @@ class FallbackLocks implements PathLockBackend {
       // a sticky directory (/tmp): the rename that takes it over is refused there.
       keep: o.keep === true || onSharedFs(path),
     } as FallbackHeld;
+    if (debugOn) acquiredFile(h.display, shared, true, !h.keep, o.keep);
     startHeartbeat(h, o.lease);
     return h;
   }

@@ -19,9 +19,22 @@ import {
 import { backendName } from '../native/binding';
 import { type LongTimer, clearLongTimeout, setLongTimeout } from '../common/long-timer';
 import { abortReason, deadlockError, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
-import type { Holder } from '../common/holder';
+import type { Holder, WaitInfo } from '../common/holder';
+import { toName } from '../common/holder-name';
+import {
+  type LockMessage,
+  debug,
+  debugOn,
+  lockTrace,
+  lockTraced,
+  releaseChannel,
+  released,
+  waitWatched,
+  waiting,
+} from '../common/diagnostics';
 import type { BusyHooks, FileOptions, Held } from '../protocol/lock-backend';
-import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
+import { DEFAULT_LEASE_MS, MIN_LEASE_MS, staleHolder } from '../protocol/record';
+import { readLockFile } from '../protocol/lockfile';
 import { backend } from './backends';
 import {
   type Hold,
@@ -79,6 +92,15 @@ export interface LockOptions extends WaitOptions {
    * is always refused. Default `false`.
    */
   reentrant?: boolean;
+  /**
+   * The holder name this lock's record gives, which `lockHolder()`, error messages,
+   * wait callbacks and `fslock -H` of other processes show ("held by pid 4121 (jest)"):
+   * 1 to 64 characters, no control characters. Default: the program's `process.title`
+   * when it set one (not on Windows), else the script it runs — the command a package
+   * installs it as (`jest` for `node …/node_modules/jest/bin/jest.js`), else its file
+   * name (`build.js`); none for `node -e` and the REPL.
+   */
+  name?: string;
 }
 
 /** A held lock. Release it with `release()`, `releaseSync()`, or `await using`. */
@@ -142,6 +164,8 @@ class PathLock implements Lock {
     if (--h.count === 0) {
       dropHold(h);
       backend().release(h.held);
+      if (h.at !== undefined || releaseChannel.hasSubscribers)
+        released(h.held.display, h.held.shared, h.at ?? 0, h.held.lost !== undefined);
     }
     if (h.held.lost) throw lockLostError(h.held.display);
   }
@@ -198,6 +222,10 @@ class LockCall implements BusyHooks {
   /** The withLock callbacks this call runs in (set when it is made, see lock()). */
   scope: Scope | undefined;
   sync = false;
+  /** The call's context on the `fslock:lock` TracingChannel, when traced. */
+  trace: LockMessage | undefined;
+  /** When the call first found the lock held (performance.now(); 0: it did not), for the trace. */
+  busyAt = 0;
   private told: string | undefined;
   private waitStart = 0;
 
@@ -212,7 +240,12 @@ class LockCall implements BusyHooks {
     this.shared = toBool(o.shared, 'options.shared', false);
     this.reentrant = toBool(o.reentrant, 'options.reentrant', false);
     this.w = toWait(o);
-    this.f = { keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true), mode, lease };
+    this.f = {
+      keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true),
+      mode,
+      lease,
+      name: toName(o.name),
+    };
   }
 
   busy(key: string, holder: () => Holder | undefined, willWait: boolean): void {
@@ -235,13 +268,26 @@ class LockCall implements BusyHooks {
       if (kernelWaiting(key)) throw deadlockError(this.display, 'waiting');
     }
     const onWait = this.w.onWait;
-    if (willWait && onWait) {
+    const trace = this.trace;
+    if (trace && !willWait) trace.holder = holder(); // for the ELOCKED or ETIMEDOUT it ends with
+    if (willWait && (onWait || trace || waitWatched())) {
       const h = holder();
+      if (trace) {
+        trace.holder = h;
+        this.busyAt ||= performance.now();
+      }
       const id = h ? `${h.pid}|${h.hostname}|${h.since?.getTime()}|${h.record}|${h.shared}` : '';
       if (id === this.told) return;
       if (this.told === undefined) this.waitStart = Date.now();
       this.told = id;
-      onWait({ path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart });
+      const info: WaitInfo = {
+        path: this.display,
+        shared: this.shared,
+        holder: h,
+        waited: Date.now() - this.waitStart,
+      };
+      waiting(info);
+      onWait?.(info);
     }
   }
 
@@ -251,7 +297,10 @@ class LockCall implements BusyHooks {
 }
 
 function granted(held: Held): PathLock {
-  return new PathLock(addHold(held));
+  const h = addHold(held);
+  if (releaseChannel.hasSubscribers) h.at = performance.now();
+  if (debugOn) debug("%s '%s': acquired", held.shared ? 'shared' : 'exclusive', held.display);
+  return new PathLock(h);
 }
 
 /** A nested lock (LockCall.busy threw Nest) shares its hold; anything else is the call's error. */
@@ -280,8 +329,19 @@ function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
  * nothing. Inside a withLock callback that holds the same file it fails at once with
  * `EDEADLK`, or nests with `reentrant: true`.
  */
-export async function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
-  const a = new LockCall(path, options);
+export function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
+  let a: LockCall;
+  try {
+    a = new LockCall(path, options);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  // Traced or logged calls go through a wrapper; the others pay one check.
+  if (lockTraced()) return lockTrace.tracePromise(tracedLock, traceOf(a), undefined, a);
+  return debugOn ? logged(lockWith(a), a) : lockWith(a);
+}
+
+async function lockWith(a: LockCall): Promise<Lock> {
   if (a.w.signal?.aborted) throw abortReason(a.w.signal);
   const scope = (a.scope = currentScope());
   // Inside a callback that holds locks a call never queues behind this thread's other
@@ -305,6 +365,7 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
   }
   // Queue behind this thread's earlier waiters for the same path.
   const start = Date.now();
+  if (a.trace) a.busyAt ||= performance.now();
   await new Promise<void>((resolve, reject) => {
     let timer: LongTimer | undefined;
     const signal = a.w.signal;
@@ -349,6 +410,18 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
 export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions, 'signal'>): Lock {
   const a = new LockCall(path, options);
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
+  if (lockTraced()) return lockTrace.traceSync(tracedLockSync, traceOf(a, true), undefined, a);
+  if (debugOn) {
+    try {
+      return lockSyncWith(a);
+    } catch (e) {
+      throw failed(e, a);
+    }
+  }
+  return lockSyncWith(a);
+}
+
+function lockSyncWith(a: LockCall): Lock {
   a.scope = currentScope();
   a.sync = true;
   try {
@@ -384,20 +457,103 @@ export function inScopeOf<T>(l: Lock, fn: () => T): T {
   return h ? runHolding(h, fn) : fn();
 }
 
+// ---- diagnostics: the fslock:lock trace and NODE_DEBUG (lib/common/diagnostics.ts) ----
+
+function traceOf(a: LockCall, sync = false): LockMessage {
+  a.trace = {
+    path: a.display,
+    mode: a.shared ? 'shared' : 'exclusive',
+    sync,
+    wait: a.w.wait,
+    waited: 0,
+    holder: undefined,
+  };
+  return a.trace;
+}
+
+/** Ends a traced call's wait: `waited` is set before Node publishes end / asyncStart. */
+function settled(a: LockCall, start: number): void {
+  if (a.busyAt) a.trace!.waited = performance.now() - start;
+}
+
+async function tracedLock(a: LockCall): Promise<Lock> {
+  const start = performance.now();
+  try {
+    return await (debugOn ? logged(lockWith(a), a) : lockWith(a));
+  } finally {
+    settled(a, start);
+  }
+}
+
+function tracedLockSync(a: LockCall): Lock {
+  const start = performance.now();
+  try {
+    if (!debugOn) return lockSyncWith(a);
+    try {
+      return lockSyncWith(a);
+    } catch (e) {
+      throw failed(e, a);
+    }
+  } finally {
+    settled(a, start);
+  }
+}
+
+function logged(p: Promise<Lock>, a: LockCall): Promise<Lock> {
+  return p.catch((e: unknown) => {
+    throw failed(e, a);
+  });
+}
+
+/** The NODE_DEBUG line of a failed lock call. */
+function failed(e: unknown, a: LockCall): unknown {
+  const err = e as { message?: unknown };
+  debug("%s '%s': failed: %s", a.shared ? 'shared' : 'exclusive', a.display, err?.message ?? e);
+  return e;
+}
+
 /** Whether anyone (any process, thread or call, or another program) holds a lock on `path`. Takes nothing. */
 export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
   return backend().probe(toFsPath(path)).state !== 0;
 }
 
+/** Options of {@link lockHolder}. */
+export interface LockHolderOptions {
+  /**
+   * When nobody holds the lock, return the holder whose record is still in the lock
+   * file although it is gone (it crashed or was killed while holding the lock; kept
+   * lock files keep such records until the next holder replaces them), with `stale:
+   * true`, instead of undefined. Default `false`.
+   */
+  stale?: boolean;
+}
+
 /**
  * Who holds the lock on `path` (one of the holders when shared), or undefined when it
  * is free. A holder that left no record (another program, or a file that is not an
- * fslock lock file) comes back with `record: false` and what the OS tells of it.
+ * fslock lock file) comes back with `record: false` and what the OS tells of it. With
+ * `{ stale: true }`, a free lock whose file still names a holder that is gone gives
+ * that holder, marked `stale: true` ("not locked; pid 123 (jest) held it and is gone").
  */
-export async function lockHolder(path: string | Buffer | URL): Promise<Holder | undefined> {
-  const p = backend().probe(toFsPath(path));
-  if (p.state === 0) return undefined;
-  return p.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: p.state === 1, record: false };
+export async function lockHolder(
+  path: string | Buffer | URL,
+  options?: LockHolderOptions,
+): Promise<Holder | undefined> {
+  const p = toFsPath(path);
+  const stale = toBool(toOptions<LockHolderOptions>(options).stale, 'options.stale', false);
+  let probe = backend().probe(p);
+  if (probe.state === 0) {
+    if (!stale) return undefined;
+    const text = readLockFile(p);
+    const h = text === undefined ? undefined : staleHolder(text);
+    if (!h) return undefined;
+    // Read without taking the lock: a holder that took it meanwhile is who holds it.
+    probe = backend().probe(p);
+    if (probe.state === 0) return h;
+  }
+  return (
+    probe.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: probe.state === 1, record: false }
+  );
 }
 
 export { backendName };

@@ -9,6 +9,7 @@
 // directory, a hard link, another case or short name on Windows.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Held } from '../protocol/lock-backend';
+import { lost } from '../common/diagnostics';
 
 /** A lock this thread holds: one backend lock, shared by the Locks nested in it. */
 export interface Hold {
@@ -19,6 +20,8 @@ export interface Hold {
   count: number;
   /** AbortControllers of Locks whose `signal` was asked for: aborted if the lock is lost. */
   listeners: AbortController[] | undefined;
+  /** When it was granted (performance.now()), set only while fslock:lock:release has subscribers. */
+  at?: number;
 }
 
 /**
@@ -38,6 +41,7 @@ export function setIdentify(fn: (h: Held) => string): void {
 export function addHold(held: Held): Hold {
   const h: Hold = { held, key: held.key, count: 1, listeners: undefined };
   held.onLost = (err) => {
+    lost(held.display, held.shared, err);
     for (const c of h.listeners ?? []) c.abort(err);
   };
   holds.add(h);

@@ -16,7 +16,7 @@ import {
 } from '../protocol/lock-backend';
 import { type WaitOutcome, waitOnThread } from './native-wait';
 import { waitChunk } from '../common/long-timer';
-import { describeHolder } from '../protocol/record';
+import { retried } from '../common/diagnostics';
 import { PathProtocol, type Request, type Step, isGone } from './path-protocol';
 
 /** The lock is held by someone else (also used by lib/locks/fd-locks.ts). */
@@ -52,7 +52,7 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
 
   /** Closes a failed attempt's fd and builds its error (ELOCKED, or ETIMEDOUT). */
   private giveUp(fd: number, q: Request, timeout: number | undefined, dir: boolean): Error {
-    const holder = describeHolder(this.holderOf(fd, dir));
+    const holder = this.holderOf(fd, dir);
     this.b.closeFile(fd);
     return timeout === undefined ? lockedError(q.display, holder) : timeoutError(q.display, timeout, holder);
   }
@@ -73,9 +73,9 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
 
   /** ELOCKED/ETIMEDOUT while a fallback process holds the lock, or undefined to go on. */
   private fallbackGiveUp(q: Request, w: CheckedWait, deadline: number | undefined): Error | undefined {
-    if (!w.wait) return lockedError(q.display, describeHolder(this.probe(q.path).holder));
+    if (!w.wait) return lockedError(q.display, this.probe(q.path).holder);
     if (deadline !== undefined && Date.now() >= deadline)
-      return timeoutError(q.display, w.timeout!, describeHolder(this.probe(q.path).holder));
+      return timeoutError(q.display, w.timeout!, this.probe(q.path).holder);
     return undefined;
   }
 
@@ -108,7 +108,7 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         let r: WaitOutcome;
         try {
           r = await this.wait(dir ? WaitKind.Flock : WaitKind.PathLock, fd, q.type, 0, 0, deadline, w.signal, () =>
-            timeoutError(q.display, w.timeout!, describeHolder(this.holderOf(fd, dir))),
+            timeoutError(q.display, w.timeout!, this.holderOf(fd, dir)),
           );
         } finally {
           waitEnds();
@@ -116,12 +116,16 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         if (r.cancelled !== undefined || r.result < 0) {
           // Granted just as it was cancelled: close, which drops it (no record yet).
           b.closeFile(fd);
-          if (r.cancelled === undefined && isGone(r.result)) continue;
+          if (r.cancelled === undefined && isGone(r.result)) {
+            retried('lock', q.display, 'gone', errorCode(r.result));
+            continue;
+          }
           throw r.cancelled ?? osError(r.result, r.syscall, q.display);
         }
         s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
       }
       if (s.kind === 'held') return s.held;
+      if (s.kind === 'retry') retried('lock', q.display, 'gone');
       if (s.kind === 'fallback-holds') {
         hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
         const e = this.fallbackGiveUp(q, w, deadline);
@@ -160,12 +164,16 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         if (r < 0) {
           const err = osError(r, b.lastSyscall(), q.display);
           b.closeFile(fd);
-          if (isGone(r)) continue;
+          if (isGone(r)) {
+            retried('lock', q.display, 'gone', errorCode(r));
+            continue;
+          }
           throw err;
         }
         s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
       }
       if (s.kind === 'held') return s.held;
+      if (s.kind === 'retry') retried('lock', q.display, 'gone');
       if (s.kind === 'fallback-holds') {
         hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
         const e = this.fallbackGiveUp(q, w, deadline);
