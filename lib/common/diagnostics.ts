@@ -176,8 +176,8 @@ export function waiting(info: WaitInfo): void {
 }
 
 /**
- * NODE_DEBUG: what becomes of the lock file a grant holds (the backends' choice):
- * someone else's file locked as it is, or fslock's own, kept or removed at release.
+ * NODE_DEBUG: a grant, and what becomes of the lock file it holds (the backends'
+ * choice): someone else's file locked as it is, or fslock's own, kept or removed.
  */
 export function acquiredFile(path: string, shared: boolean, ours: boolean, remove: boolean, keep?: boolean): void {
   const what = !ours
@@ -187,7 +187,7 @@ export function acquiredFile(path: string, shared: boolean, ours: boolean, remov
       : keep === false
         ? 'lock file kept at release although keep: false (a shared filesystem: other clients may have it open)'
         : 'lock file kept at release';
-  debug("%s '%s': %s", shared ? 'shared' : 'exclusive', path, what);
+  debug("%s '%s': acquired; %s", shared ? 'shared' : 'exclusive', path, what);
 }
 
 /** Whether {@link waiting} has anyone to tell. */

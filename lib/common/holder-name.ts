@@ -99,6 +99,11 @@ export function scriptName(script: string): string | undefined {
   return fit(bin ?? `${pkg}/${base}`);
 }
 
+/** `node -e`/`-p`: process.argv[1] is then the first argument, not a script. */
+function evaluated(): boolean {
+  return process.execArgv.some((a) => /^(-[ep]|--eval|--print)(=|$)/.test(a) || /^-[a-z]*[ep]$/.test(a));
+}
+
 let own: string | undefined;
 let known = false;
 
@@ -113,6 +118,6 @@ export function processName(): string | undefined {
   known = true;
   const title = process.platform === 'win32' ? '' : process.title;
   if (title && !defaultTitle(title)) own = fit(title);
-  else if (process.argv[1]) own = scriptName(process.argv[1]);
+  else if (process.argv[1] && !evaluated()) own = scriptName(process.argv[1]);
   return own;
 }

@@ -21,17 +21,8 @@ import { type LongTimer, clearLongTimeout, setLongTimeout } from '../common/long
 import { abortReason, deadlockError, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
 import type { Holder, WaitInfo } from '../common/holder';
 import { toName } from '../common/holder-name';
-import {
-  type LockMessage,
-  debug,
-  debugOn,
-  lockTrace,
-  lockTraced,
-  releaseChannel,
-  released,
-  waitWatched,
-  waiting,
-} from '../common/diagnostics';
+import { debugOn, lockTraced, releaseChannel, released, waitWatched, waiting } from '../common/diagnostics';
+import { type Traced, logged, loggedSync, traceLock, traceLockSync } from './lock-trace';
 import type { BusyHooks, FileOptions, Held } from '../protocol/lock-backend';
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS, staleHolder } from '../protocol/record';
 import { readLockFile } from '../protocol/lockfile';
@@ -212,7 +203,7 @@ class Nest {
  * lock, refuse to block this thread on its own lock or its own waiter (lockSync), tell
  * `onWait`. One object per call, and nothing more unless the lock is busy.
  */
-class LockCall implements BusyHooks {
+class LockCall implements BusyHooks, Traced {
   readonly path: FsPath;
   readonly display: string;
   readonly shared: boolean;
@@ -222,8 +213,8 @@ class LockCall implements BusyHooks {
   /** The withLock callbacks this call runs in (set when it is made, see lock()). */
   scope: Scope | undefined;
   sync = false;
-  /** The call's context on the `fslock:lock` TracingChannel, when traced. */
-  trace: LockMessage | undefined;
+  /** The call's context on the `fslock:lock` TracingChannel, when traced (lib/locks/lock-trace.ts). */
+  trace: Traced['trace'];
   /** When the call first found the lock held (performance.now(); 0: it did not), for the trace. */
   busyAt = 0;
   private told: string | undefined;
@@ -299,7 +290,6 @@ class LockCall implements BusyHooks {
 function granted(held: Held): PathLock {
   const h = addHold(held);
   if (releaseChannel.hasSubscribers) h.at = performance.now();
-  if (debugOn) debug("%s '%s': acquired", held.shared ? 'shared' : 'exclusive', held.display);
   return new PathLock(h);
 }
 
@@ -336,8 +326,8 @@ export function lock(path: string | Buffer | URL, options?: LockOptions): Promis
   } catch (e) {
     return Promise.reject(e);
   }
-  // Traced or logged calls go through a wrapper; the others pay one check.
-  if (lockTraced()) return lockTrace.tracePromise(tracedLock, traceOf(a), undefined, a);
+  // Traced or logged calls go through a wrapper (lib/locks/lock-trace.ts); the others pay one check.
+  if (lockTraced()) return traceLock(a, lockWith);
   return debugOn ? logged(lockWith(a), a) : lockWith(a);
 }
 
@@ -410,15 +400,8 @@ async function lockWith(a: LockCall): Promise<Lock> {
 export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions, 'signal'>): Lock {
   const a = new LockCall(path, options);
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
-  if (lockTraced()) return lockTrace.traceSync(tracedLockSync, traceOf(a, true), undefined, a);
-  if (debugOn) {
-    try {
-      return lockSyncWith(a);
-    } catch (e) {
-      throw failed(e, a);
-    }
-  }
-  return lockSyncWith(a);
+  if (lockTraced()) return traceLockSync(a, lockSyncWith);
+  return debugOn ? loggedSync(a, lockSyncWith) : lockSyncWith(a);
 }
 
 function lockSyncWith(a: LockCall): Lock {
@@ -455,61 +438,6 @@ export async function withLock<T>(
 export function inScopeOf<T>(l: Lock, fn: () => T): T {
   const h = l instanceof PathLock ? PathLock.holdOf(l) : undefined;
   return h ? runHolding(h, fn) : fn();
-}
-
-// ---- diagnostics: the fslock:lock trace and NODE_DEBUG (lib/common/diagnostics.ts) ----
-
-function traceOf(a: LockCall, sync = false): LockMessage {
-  a.trace = {
-    path: a.display,
-    mode: a.shared ? 'shared' : 'exclusive',
-    sync,
-    wait: a.w.wait,
-    waited: 0,
-    holder: undefined,
-  };
-  return a.trace;
-}
-
-/** Ends a traced call's wait: `waited` is set before Node publishes end / asyncStart. */
-function settled(a: LockCall, start: number): void {
-  if (a.busyAt) a.trace!.waited = performance.now() - start;
-}
-
-async function tracedLock(a: LockCall): Promise<Lock> {
-  const start = performance.now();
-  try {
-    return await (debugOn ? logged(lockWith(a), a) : lockWith(a));
-  } finally {
-    settled(a, start);
-  }
-}
-
-function tracedLockSync(a: LockCall): Lock {
-  const start = performance.now();
-  try {
-    if (!debugOn) return lockSyncWith(a);
-    try {
-      return lockSyncWith(a);
-    } catch (e) {
-      throw failed(e, a);
-    }
-  } finally {
-    settled(a, start);
-  }
-}
-
-function logged(p: Promise<Lock>, a: LockCall): Promise<Lock> {
-  return p.catch((e: unknown) => {
-    throw failed(e, a);
-  });
-}
-
-/** The NODE_DEBUG line of a failed lock call. */
-function failed(e: unknown, a: LockCall): unknown {
-  const err = e as { message?: unknown };
-  debug("%s '%s': failed: %s", a.shared ? 'shared' : 'exclusive', a.display, err?.message ?? e);
-  return e;
 }
 
 /** Whether anyone (any process, thread or call, or another program) holds a lock on `path`. Takes nothing. */
