@@ -4,7 +4,7 @@
 // fslock/proper-lockfile: the proper-lockfile v4 API on kernel locks, and still
 // compatible with processes that run proper-lockfile itself.
 //
-// Protocol (README "Migrating"): a holder takes fslock's kernel lock on
+// Protocol (docs/migrating.md): a holder takes fslock's kernel lock on
 // `<lockfilePath>.fslock` (so migrated processes exclude each other through the kernel:
 // no stale-reclaim race, no polling among them) AND creates the `<lockfilePath>`
 // directory that proper-lockfile uses (so unmigrated processes see it held), keeping its

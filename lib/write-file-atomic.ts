@@ -3,7 +3,7 @@
 /// <reference types="node" preserve="true" />
 // fslock/write-file-atomic: the write-file-atomic API (v5+: promise or callback, and
 // `.sync`) on fslock's atomic writes. Same options; differences (all in the stronger
-// direction) are listed in the README, "Migrating".
+// direction) are listed in docs/migrating.md.
 /**
  * The write-file-atomic API (a promise or a callback, and `.sync`; the module itself is
  * the function) on fslock's atomic writes. See docs/migrating.md.

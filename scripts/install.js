@@ -79,7 +79,7 @@ function main() {
   const dev = devCheckout();
   if (!forced && !dev && loads(false)) return 0;
   const gyp = nodeGyp();
-  const fallback = `fslock: using the pure-JS fallback backend (README, "Fallback backend"); fslock.loadError will say why.`;
+  const fallback = `fslock: using the pure-JS fallback backend (docs/fallback.md); fslock.loadError will say why.`;
   if (!gyp) {
     console.warn(`fslock: no prebuilt binary for ${platform} and no node-gyp to compile one.\n${fallback}`);
     return forced ? 1 : 0;

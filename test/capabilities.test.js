@@ -33,3 +33,13 @@ test('capabilities of a missing directory: ENOENT; bad argument: TypeError', asy
   await rejectsWith(fslock.capabilities(path.join(dir, 'missing')), { code: 'ENOENT' });
   await rejectsWith(fslock.capabilities(42), { code: 'ERR_INVALID_ARG_TYPE' });
 });
+
+test('crossHostLocks reads the local_lock option of an NFS mount (nolock keeps every lock on the client)', () => {
+  const { crossHostLocks } = require('../dist/cjs/common/fstype.js');
+  assert.equal(crossHostLocks('nfs', true, 'rw,vers=3,proto=tcp,local_lock=all'), false);
+  assert.equal(crossHostLocks('nfs', true, 'rw,vers=3,local_lock=none'), true);
+  // One kind kept local: the other half of a path lock (flock + OFD) still reaches the server.
+  assert.equal(crossHostLocks('nfs', true, 'rw,vers=3,local_lock=flock'), true);
+  assert.equal(crossHostLocks('nfs4', true, 'rw,vers=4.2,local_lock=none'), true);
+  assert.equal(crossHostLocks('ext4', false, 'rw,relatime'), false);
+});

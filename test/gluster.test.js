@@ -380,3 +380,51 @@ test(
     assert.equal((await waiter.next('released')).type, 'released');
   },
 );
+
+test(
+  "other programs' locks across the clients: flock(1) and POSIX record locks on A exclude fslock on B, both ways",
+  { timeout: 300_000 },
+  async (t) => {
+    if (skip) return t.skip(skip);
+    if (fslock.backend !== 'native')
+      return t.skip('the fallback takes no kernel lock (what it sees and does not exclude: test/interop.test.js)');
+    const { execFileSync } = require('node:child_process');
+    const bin = path.join(require('node:os').tmpdir(), `fslock-interop-locker-${process.pid}`);
+    execFileSync('cc', [path.join(__dirname, 'fixtures', 'interop-locker.c'), '-o', bin]);
+    t.after(() => fs.rmSync(bin, { force: true }));
+    const lockers = [
+      [
+        'util-linux flock(1)',
+        (action, p) =>
+          action === 'hold'
+            ? ['flock', '-x', p, 'sh', '-c', 'echo held; cat >/dev/null']
+            : ['sh', '-c', 'flock -n "$0" true && echo free || echo busy', p],
+      ],
+      ['C fcntl(F_SETLK)', (action, p) => [bin, 'posix', 'ex', action, p]],
+      ['C flock(2)', (action, p) => [bin, 'flock', 'ex', action, p]],
+    ];
+    const tries = (argv) => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: LIMIT }).trim();
+    for (const [name, argv] of lockers) {
+      const lock = onBoth(`${name.replace(/\W+/g, '-')}.lock`);
+      // It holds through client A; fslock through client B waits for it.
+      const [cmd, ...args] = argv('hold', lock.A);
+      const other = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+      t.after(() => other.kill('SIGKILL'));
+      await within(
+        new Promise((resolve) => other.stdout.on('data', (d) => String(d).includes('held') && resolve())),
+        LIMIT,
+        `${name} to hold`,
+      );
+      await assert.rejects(fslock.lock(lock.B, { wait: false }), { code: 'ELOCKED' }, `${name}: fslock on B`);
+      assert.equal(await fslock.isLocked(lock.B), true, `${name}: isLocked on B`);
+      assert.equal((await fslock.lockHolder(lock.B))?.record, false);
+      const waiting = fslock.lock(lock.B);
+      other.stdin.end();
+      const held = await within(waiting, LIMIT, `${name}: fslock on B after it released`);
+      // fslock holds through client B; it tries through client A.
+      assert.equal(tries(argv('try', lock.A)), 'busy', `${name} on A while fslock on B holds`);
+      await held.release();
+      assert.equal(tries(argv('try', lock.A)), 'free', `${name} on A after fslock released`);
+    }
+  },
+);

@@ -5,7 +5,7 @@
 // waiter that has waited long, which is what the tail shows. GATE=1: each process first
 // takes a gate (an exclusive byte-range lock at 2^62) and drops it once it holds the
 // lock, so a releaser cannot take the lock back ahead of the waiter already in line
-// (an experiment for a fairness option; README "Waiting under contention").
+// (an experiment for a fairness option; docs/benchmarks.md, "Waiting under contention").
 // usage: [GATE=1] wait_tail FILE PROCESSES HOLD_US MS
 #define _GNU_SOURCE
 #include <fcntl.h>

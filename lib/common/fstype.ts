@@ -77,6 +77,8 @@ export interface Mount {
   fsType: string;
   mountPoint: string;
   source: string;
+  /** The filesystem's own options (mountinfo's super options), e.g. 'rw,vers=3,…,local_lock=all'. */
+  options: string;
 }
 
 /** The mount holding `dir` (Linux: the longest mount point of /proc/self/mountinfo). */
@@ -96,10 +98,10 @@ export function mountOf(dir: string): Mount | undefined {
     const [left, right] = line.split(' - ');
     if (!right) continue;
     const mountPoint = unescape(left.split(' ')[4] ?? '');
-    const [fsType, source] = right.split(' ');
+    const [fsType, source, options] = right.split(' ');
     const inside = real === mountPoint || real.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`);
     if (inside && (!best || mountPoint.length >= best.mountPoint.length))
-      best = { fsType, mountPoint, source: unescape(source ?? '') };
+      best = { fsType, mountPoint, source: unescape(source ?? ''), options: options ?? '' };
   }
   return best;
 }
@@ -112,10 +114,14 @@ function unescape(s: string): string {
  * Whether locks on this filesystem type exclude processes on other machines: true for
  * network and cluster filesystems whose lock manager spans clients, false for local
  * filesystems and FUSE filesystems known to lock locally only (sshfs), undefined when
- * fslock cannot know (any other FUSE filesystem).
+ * fslock cannot know (any other FUSE filesystem). `options`: the mount's own options.
  */
-export function crossHostLocks(fsType: string | undefined, shared: boolean): boolean | undefined {
+export function crossHostLocks(fsType: string | undefined, shared: boolean, options = ''): boolean | undefined {
   if (fsType === undefined) return shared ? undefined : false;
+  // NFS mounted with local_lock=all (what v3 `nolock` means; nfs(5)) keeps flock and
+  // POSIX locks on the client. local_lock=flock or =posix keeps one kind local: the
+  // other half of a path lock (flock(2) + OFD) still reaches the server.
+  if (/^nfs/.test(fsType) && /(^|,)local_lock=all(,|$)/.test(options)) return false;
   if (CLUSTER_LOCKS.test(fsType)) return true;
   if (LOCAL_LOCKS.test(fsType) || LOCAL_TYPES.test(fsType)) return false;
   return shared ? undefined : false;

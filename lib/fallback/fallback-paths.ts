@@ -4,7 +4,7 @@
 // through their records (docs/protocol.md); native processes honour it by reading its
 // record after taking their kernel lock.
 //
-// What it cannot do (README "Fallback backend"): be woken by the kernel (waiters poll
+// What it cannot do (docs/fallback.md): be woken by the kernel (waiters poll
 // with backoff), share (a shared request is taken exclusively), lock a file that is not
 // fslock's own lock file (ENOTSUP: it has no kernel lock to take), or see that a worker
 // thread of a living process was terminated. Across hosts its locks are leases: a

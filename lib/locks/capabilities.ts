@@ -79,12 +79,13 @@ export async function capabilities(dir: PathLike): Promise<Capabilities> {
     let caps: Capabilities;
     try {
       const shared = onSharedFs(nodePath.join(d, 'x'));
-      const fsType = mountOf(d)?.fsType;
+      const mount = mountOf(d);
+      const fsType = mount?.fsType;
       caps = {
         backend: backendName,
         fsType,
         shared,
-        crossHostLocks: crossHostLocks(fsType, shared),
+        crossHostLocks: crossHostLocks(fsType, shared, mount?.options),
         flock: !!n && tryIt(() => n.flock(fd, LockType.Exclusive) >= 0 && n.flock(fd, LockType.Unlock) >= 0),
         ofdLocks:
           !!n &&

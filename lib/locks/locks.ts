@@ -77,7 +77,7 @@ export interface LockOptions extends WaitOptions {
   lease?: number;
   /**
    * Nest in a lock the calling async context already holds (a withLock callback, or
-   * what it started: see README "Nesting"): granted at once, sharing that lock, which
+   * what it started: see docs/path-locks.md, "Nesting"): granted at once, sharing that lock, which
    * is released when the last Lock sharing it is. Without it such a call fails at once
    * with `EDEADLK` (it would wait for itself). An exclusive lock inside a shared one
    * is always refused. Default `false`.
@@ -250,7 +250,7 @@ class LockCall implements BusyHooks, Traced {
     }
     const here = holdsOn(key);
     // The fallback takes a shared lock exclusively: within one thread it is shared as
-    // the kernel shares it (another thread or process still waits: README).
+    // the kernel shares it (another thread or process still waits: docs/path-locks.md).
     if (this.shared && backendName === 'fallback') for (const h of here) if (h.held.shared) throw new Nest(h);
     if (this.sync && willWait) {
       // lockSync blocks this thread: it would wait for a lock only this thread can
@@ -418,7 +418,7 @@ function lockSyncWith(a: LockCall): Lock {
  * Runs `fn` while holding the lock and releases it when `fn` settles, also on throw.
  * `fn` and everything it starts run in an async context that holds the lock: a lock of
  * the same file there fails at once with `EDEADLK` instead of waiting for itself, or
- * nests with `reentrant: true` (README "Nesting").
+ * nests with `reentrant: true` (docs/path-locks.md, "Nesting").
  */
 export async function withLock<T>(
   path: string | Buffer | URL,

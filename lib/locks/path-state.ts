@@ -110,7 +110,7 @@ export function nextWaiter(path: string, s: PathQueue): void {
  * AsyncLocalStorage carries them into everything the callback starts — awaited calls,
  * promises, timers, event handlers created there — and nowhere else. Only withLock
  * (and update) enter a scope, so code that never calls them pays nothing; a lock()
- * outside any callback is not part of a context (see README "Nesting").
+ * outside any callback is not part of a context (see docs/path-locks.md, "Nesting").
  */
 export interface Scope {
   readonly holds: readonly Hold[];
