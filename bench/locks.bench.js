@@ -31,6 +31,30 @@ async function uncontended(dir) {
     name: `${fsl} lock({ onWait })+release(), never called`,
     ops: await measure(async () => (await fslock.lock(lockPath, onWait)).release()),
   });
+  // What a diagnostics_channel subscriber costs (an APM agent listening to every
+  // channel), and that subscribing then unsubscribing leaves nothing behind: the plain
+  // row again after it (its distance from the first plain row is this run's noise).
+  const dc = require('node:diagnostics_channel');
+  const trace = dc.tracingChannel(fslock.channels.lock);
+  const handlers = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} };
+  const plain = Object.values(fslock.channels).filter((c) => c !== fslock.channels.lock);
+  const listen = () => {};
+  trace.subscribe(handlers);
+  for (const c of plain) dc.subscribe(c, listen);
+  rows.push({
+    name: `${fsl} lock()+release(), every channel subscribed`,
+    ops: await measure(async () => (await fslock.lock(lockPath)).release()),
+  });
+  rows.push({
+    name: `${fsl} lockSync()+releaseSync(), every channel subscribed`,
+    ops: measureSync(() => fslock.lockSync(lockPath).releaseSync()),
+  });
+  trace.unsubscribe(handlers);
+  for (const c of plain) dc.unsubscribe(c, listen);
+  rows.push({
+    name: `${fsl} lock()+release(), after unsubscribing`,
+    ops: await measure(async () => (await fslock.lock(lockPath)).release()),
+  });
   rows.push({
     name: `${fsl} withLock(() => {})`,
     ops: await measure(() => fslock.withLock(lockPath, () => {})),
@@ -87,6 +111,13 @@ async function uncontended(dir) {
   console.log(line('lockSync() (kept)', ops(`${fsl} lockSync()+`), keptFloor));
   console.log(line('lock() with onWait set, never called', ops(`${fsl} lock({ onWait })`), keptFloor));
   console.log(line('withLock()', ops(`${fsl} withLock(`), keptFloor));
+  const base = ops(`${fsl} lock()+`);
+  const rel = (prefix) => `${((ops(prefix) / base - 1) * 100).toFixed(1)}%`;
+  console.log(
+    `- diagnostics_channel (issue 24), vs lock() with nobody subscribed: onWait set ${rel(`${fsl} lock({ onWait })`)}, ` +
+      `every channel subscribed ${rel(`${fsl} lock()+release(), every`)}, after unsubscribing ${rel(`${fsl} lock()+release(), after`)} (noise); ` +
+      `lockSync() subscribed vs not: ${((ops(`${fsl} lockSync()+releaseSync(), every`) / ops(`${fsl} lockSync()+`) - 1) * 100).toFixed(1)}%`,
+  );
   console.log(line('lock({ keep: false })', ops(`${fsl} lock({ keep: false })`), removedFloor));
   console.log(line('lockSync({ keep: false })', ops(`${fsl} lockSync({ keep: false })`), removedFloor));
   return rows;

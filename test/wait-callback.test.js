@@ -204,6 +204,24 @@ suite(`onWait on descriptor locks (${fslock.backend})`, { skip: !native && 'desc
     assert.equal(seen[0].holder.pid, f.pid);
     assert.equal(seen[0].holder.name, 'flock');
     assert.equal(seen[0].holder.record, false);
+    // The errors of calls that give up name the option that bounded them and, for a
+    // timeout, the holder the kernel shows.
+    const other = fs.openSync(file, 'r+');
+    t.after(() => fs.closeSync(other));
+    assert.throws(() => fslock.flockSync(other, 'exclusive', { wait: false }), {
+      code: 'ELOCKED',
+      message: `ELOCKED: lock is held, and options.wait is false: try again later or wait for it (with a timeout), lock 'fd ${other}'`,
+    });
+    await assert.rejects(fslock.flock(other, 'exclusive', { timeout: 50 }), (e) => {
+      assert.equal(e.code, 'ETIMEDOUT');
+      assert.match(
+        e.message,
+        new RegExp(
+          `^ETIMEDOUT: lock not acquired within 50 ms \\(options\\.timeout\\), held by pid ${f.pid} \\(flock\\) on .*, which left no record .*; raise options\\.timeout, or find out why pid ${f.pid} \\(flock\\) holds it`,
+        ),
+      );
+      return true;
+    });
     await f.release();
     await within(waiting);
     fslock.flockSync(fd, 'unlock');

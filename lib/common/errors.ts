@@ -115,13 +115,17 @@ function isSelf(h: Holder): boolean {
 /**
  * `ELOCKED`: the lock is held and the caller asked not to wait. `holder`: who holds it
  * (a Holder, or a description); `option`: what made the call give up (its name in
- * the message, e.g. `options.wait` or the command's `-n`).
+ * the message, e.g. `options.wait` or the command's `-n`; default `options.wait` when
+ * the holder is known; without either the message is the bare "lock is held" that the
+ * proper-lockfile entry point gives).
  */
-export function lockedError(path: string, holder?: Holder | string, option = 'options.wait'): FsLockError {
+export function lockedError(path: string, holder?: Holder | string, option?: string): FsLockError {
   let detail: string;
-  if (holder === undefined || typeof holder === 'string') detail = `lock is held${holder ? ` by ${holder}` : ''}`;
+  if (holder === undefined && option !== undefined)
+    detail = `lock is held, and ${option} is false: try again later or wait for it (with a timeout)`;
+  else if (holder === undefined || typeof holder === 'string') detail = `lock is held${holder ? ` by ${holder}` : ''}`;
   else {
-    const why = `lock is held by ${holderPhrase(holder)}, and ${option} is false`;
+    const why = `lock is held by ${holderPhrase(holder)}, and ${option ?? 'options.wait'} is false`;
     const who = whoShort(holder);
     detail = isSelf(holder)
       ? `${why}: this process holds it (another Lock, thread or call of it); release that lock first`

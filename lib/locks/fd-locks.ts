@@ -103,11 +103,13 @@ async function waitFd(
   syscall: string,
 ): Promise<void> {
   const { n, b } = nativeOnly(syscall);
-  if (!w.wait) throw lockedError(`fd ${fd}`);
+  if (!w.wait) throw lockedError(`fd ${fd}`, undefined, 'options.wait');
   if (w.timeout === 0) throw timeoutError(`fd ${fd}`, 0);
   tellWait(fd, kind, type, start, length, w);
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-  const o = await n.wait(kind, fd, type, start, length, deadline, w.signal, () => timeoutError(`fd ${fd}`, w.timeout!));
+  const o = await n.wait(kind, fd, type, start, length, deadline, w.signal, () =>
+    timeoutError(`fd ${fd}`, w.timeout!, fdHolder(fd, kind, type, start, length)),
+  );
   if (o.cancelled !== undefined) {
     // Granted just as it was cancelled: undo, so that a cancelled call holds nothing.
     if (o.result === 0) {
@@ -121,14 +123,14 @@ async function waitFd(
 
 function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, w: CheckedWait): void {
   const { b } = nativeOnly(kind === WaitKind.Flock ? 'flock' : 'fcntl');
-  if (!w.wait) throw lockedError(`fd ${fd}`);
+  if (!w.wait) throw lockedError(`fd ${fd}`, undefined, 'options.wait');
   if (w.signal) throw invalidArgValue('options.signal', w.signal, 'is not supported by the Sync forms');
   if (w.timeout !== 0) tellWait(fd, kind, type, start, length, w);
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   let r: number;
   do r = b.waitSync(kind, fd, type, start, length, waitChunk(deadline));
   while (r === b.INTERRUPTED && Date.now() < deadline!);
-  if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!);
+  if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!, fdHolder(fd, kind, type, start, length));
   if (r < 0) throw osError(r, b.lastSyscall());
 }
 
