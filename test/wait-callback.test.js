@@ -80,6 +80,37 @@ suite(`onWait on path locks (${fslock.backend})`, () => {
     await l.release();
   });
 
+  test('a new holder while it waits: told again (fallback: it polls); a kernel wait tells once (native)', async (t) => {
+    if (process.platform === 'win32') return t.skip('the waiter is paused with SIGSTOP');
+    const file = path.join(tmpdir(t), 'x.lock');
+    const a = spawnFixture(t, 'lock-op.js', ['lock', file, JSON.stringify({ hold: true })]);
+    const { pid: aPid } = await a.next('started');
+    await a.next('granted');
+    const w = spawnFixture(t, 'wait-report.js', [file]);
+    const first = await w.next('told');
+    assert.equal(first.info.holder.pid, aPid);
+    assert.equal(first.info.waited, 0);
+    // The waiter is stopped while A hands the lock to B: it cannot take it in between.
+    process.kill(w.pid, 'SIGSTOP');
+    t.after(() => w.exitCode === null && w.signalCode === null && process.kill(w.pid, 'SIGCONT'));
+    a.send({ type: 'release' });
+    await a.next('released');
+    const b = spawnFixture(t, 'lock-op.js', ['lock', file, JSON.stringify({ hold: true })]);
+    const { pid: bPid } = await b.next('started');
+    await b.next('granted');
+    process.kill(w.pid, 'SIGCONT');
+    if (!native) {
+      const again = await w.next('told');
+      assert.equal(again.info.holder.pid, bPid, 'the new holder');
+      assert.equal(again.info.holder.name, 'lock-op.js');
+      assert.ok(again.info.waited > 0);
+    }
+    b.send({ type: 'release' });
+    const { tells } = await w.next('granted');
+    if (native) assert.equal(tells, 1, 'the kernel wait does not say that its holder changed');
+    else assert.ok(tells >= 2);
+  });
+
   test('not called when the lock is free, nor with wait: false (ELOCKED), nor timeout: 0', async (t) => {
     const file = path.join(tmpdir(t), 'b.lock');
     const seen = [];
