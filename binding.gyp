@@ -24,7 +24,7 @@
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [
         ["OS=='win'", {
-          "sources": ["native/win32_locks.cc", "native/win32_atomic.cc", "native/win32_wait.cc"]
+          "sources": ["native/win32_locks.cc", "native/win32_ranges.cc", "native/win32_atomic.cc", "native/win32_wait.cc"]
         }, {
           "sources": ["native/posix_locks.cc", "native/posix_atomic.cc", "native/posix_wait.cc"]
         }],

@@ -33,13 +33,21 @@ enum WaitKind : int {
 enum FileType : int { kRegular = 0, kDirectory = 1, kSymlink = 2, kOtherType = 3 };
 struct FileInfo {
   double dev = 0;
-  uint64_t ino =
-      0;  // with dev, the file's identity (a 64-bit NTFS file index does not fit a double)
+  // With dev, the file's identity (a 64-bit NTFS file index does not fit a double).
+  uint64_t ino = 0;
+  // Windows: the high half of a 128-bit file id (ReFS, Dev Drive, where the 64-bit
+  // index in `ino` is not unique); 0 elsewhere. Part of the identity (SameFile).
+  uint64_t inoHigh = 0;
   double nlink = 0;
   double size = 0;
   double uid = 0;  // POSIX owner (for EACCES messages); 0 on Windows
   int type = kRegular;
 };
+
+// The same file: device (Windows: volume serial) and file id.
+inline bool SameFile(const FileInfo &a, const FileInfo &b) {
+  return a.dev == b.dev && a.ino == b.ino && a.inoHigh == b.inoHigh;
+}
 
 // What a wait reports when os::InterruptThread stopped it (not an OS error code).
 constexpr int kInterruptedResult = -1000000;

@@ -181,8 +181,7 @@ double Create(Napi::Env env, const PathArg &path, int type, int mode, const StrA
   if (r < 0) {
     // ENOSPC, EDQUOT…: the file this call created goes again (it holds no record).
     const char *sc2 = nullptr;
-    if (os::Stat(f, &fi, &sc2) == 0 && os::PathInfo(path.get(), &at, &sc2) == 0 &&
-        at.dev == fi.dev && at.ino == fi.ino)
+    if (os::Stat(f, &fi, &sc2) == 0 && os::PathInfo(path.get(), &at, &sc2) == 0 && SameFile(at, fi))
       os::Unlink(path.get(), &sc2);
     return FailClose(env, f, r, sc);
   }
@@ -346,8 +345,7 @@ Napi::Value PathRelease(const Napi::CallbackInfo &info) {
       bool removed = false;
       if (removable && fi.nlink == 1) {
         PathArg path(env, info[0]);
-        if (os::PathInfo(path.get(), &at, &sc) == 0 && at.dev == fi.dev && at.ino == fi.ino &&
-            at.type == kRegular)
+        if (os::PathInfo(path.get(), &at, &sc) == 0 && SameFile(at, fi) && at.type == kRegular)
           removed = os::Unlink(path.get(), &sc) == 0;  // EPERM, EACCES, EBUSY…: kept
       }
       out[0] = removed ? 1 : 0;

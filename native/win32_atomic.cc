@@ -66,7 +66,12 @@ int WriteAll(HANDLE h, const uint8_t *data, size_t len, const char **sc) {
 int Commit(const AtomicWriteArgs &a, const char **sc) {
   if (a.flags & kLink) {
     // CreateHardLinkW never replaces: ERROR_ALREADY_EXISTS if the target exists.
-    if (!CreateHardLinkW(a.target, a.temp, nullptr)) return Err("link", sc);
+    // "Incorrect function" (FAT, exFAT: no hard links) is named EISDIR by libuv's table:
+    // here it means ENOTSUP, which makes TypeScript commit with a no-replace rename.
+    if (!CreateHardLinkW(a.target, a.temp, nullptr)) {
+      DWORD e = GetLastError();
+      return win32::Fail(e == ERROR_INVALID_FUNCTION ? ERROR_NOT_SUPPORTED : e, "link", sc);
+    }
     DeleteFileW(a.temp);
     return 0;
   }

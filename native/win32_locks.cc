@@ -1,7 +1,7 @@
-// Windows lock calls. Whole-file locks (path locks and flock()) are LockFileEx locks on
+// Windows path locks. Whole-file locks (path locks and flock()) are LockFileEx locks on
 // one byte at kSentinel, far beyond any real data: LockFileEx locks are mandatory for
 // the region they cover, so locking real bytes would make other handles' reads and
-// writes fail. Byte ranges lock the requested region (mandatory: documented).
+// writes fail. Descriptor locks (flock, byte ranges): win32_ranges.cc.
 //
 // Waiting: a blocking LockFileEx can be neither cancelled nor bounded portably —
 // CancelSynchronousIo does not reach Wine's lock wait, and Wine does not implement
@@ -10,8 +10,8 @@
 // LockFileEx(LOCKFILE_FAIL_IMMEDIATELY) with a short backoff, sleeping on a per-thread
 // event that os::InterruptThread sets: timeout and abort act at once, a release is
 // noticed within the backoff (<= 8 ms).
-#include <io.h>
-
+#include <cstring>
+#include <cwchar>
 #include <mutex>
 #include <unordered_map>
 
@@ -20,19 +20,88 @@
 
 namespace fslock {
 namespace os {
+
+namespace win32 {
+
 namespace {
-
-constexpr ULONGLONG kSentinel = 1ULL << 62;
 constexpr DWORD kMaxBackoffMs = 8;
-
-using win32::Err;
-
-HANDLE H(file_t f) {
-  return reinterpret_cast<HANDLE>(static_cast<intptr_t>(f));
-}
+}  // namespace
 
 // The event of the current waiter thread (null on threads without a token).
 thread_local HANDLE tInterrupt = nullptr;
+
+DWORD LockRegion(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len) {
+  OVERLAPPED ov = {};
+  ov.Offset = static_cast<DWORD>(start);
+  ov.OffsetHigh = static_cast<DWORD>(start >> 32);
+  DWORD flags = LOCKFILE_FAIL_IMMEDIATELY | (exclusive ? LOCKFILE_EXCLUSIVE_LOCK : 0);
+  if (LockFileEx(h, flags, 0, static_cast<DWORD>(len), static_cast<DWORD>(len >> 32), &ov))
+    return 0;
+  DWORD e = GetLastError();
+  // "Incorrect function": a filesystem without byte-range locks (WSL's \\wsl$ shares do
+  // this). libuv names this code EISDIR (a read of a directory); here it means ENOTSUP.
+  return e == ERROR_INVALID_FUNCTION ? ERROR_NOT_SUPPORTED : e;
+}
+
+DWORD UnlockRegion(HANDLE h, ULONGLONG start, ULONGLONG len) {
+  OVERLAPPED ov = {};
+  ov.Offset = static_cast<DWORD>(start);
+  ov.OffsetHigh = static_cast<DWORD>(start >> 32);
+  return UnlockFileEx(h, 0, static_cast<DWORD>(len), static_cast<DWORD>(len >> 32), &ov)
+             ? 0
+             : GetLastError();
+}
+
+int LockWithRetry(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len, bool wait,
+                  bool (*own)(HANDLE, bool, ULONGLONG, ULONGLONG), const char **sc) {
+  DWORD backoff = 0;
+  for (;;) {
+    DWORD e = LockRegion(h, exclusive, start, len);
+    if (e == 0) return 0;
+    if (e != ERROR_LOCK_VIOLATION && e != ERROR_IO_PENDING) return Fail(e, "LockFileEx", sc);
+    if (own && own(h, exclusive, start, len)) return Fail(kErrOwnRange, "LockFileEx", sc);
+    if (!wait) return Fail(e, "LockFileEx", sc);
+    if (tInterrupt) {
+      if (WaitForSingleObject(tInterrupt, backoff) == WAIT_OBJECT_0)
+        return Fail(ERROR_OPERATION_ABORTED, "LockFileEx", sc);
+    } else {
+      Sleep(backoff);
+    }
+    backoff = backoff ? (backoff * 2 > kMaxBackoffMs ? kMaxBackoffMs : backoff * 2) : 1;
+  }
+}
+
+bool Identify(HANDLE h, FileIdentity *id) {
+  FILE_ID_INFO fi;
+  if (GetFileInformationByHandleEx(h, FileIdInfo, &fi, sizeof fi)) {
+    std::memcpy(&id->lo, fi.FileId.Identifier, 8);
+    std::memcpy(&id->hi, fi.FileId.Identifier + 8, 8);
+    // The low 32 bits: what GetFileInformationByHandle and node's fs.Stats.dev report.
+    id->volume = fi.VolumeSerialNumber & 0xFFFFFFFFULL;
+    // "For file systems that do not support a 128-bit file ID, this field is 0": ask
+    // for the 64-bit index instead.
+    if (id->lo != 0 || id->hi != 0) return true;
+  }
+  // FAT and older SMB servers: the 64-bit index, unique on the volume while the file
+  // is open (BY_HANDLE_FILE_INFORMATION).
+  BY_HANDLE_FILE_INFORMATION bi;
+  if (!GetFileInformationByHandle(h, &bi)) return false;
+  id->volume = bi.dwVolumeSerialNumber;
+  id->lo = (static_cast<ULONGLONG>(bi.nFileIndexHigh) << 32) | bi.nFileIndexLow;
+  id->hi = 0;
+  return true;
+}
+
+}  // namespace win32
+
+namespace {
+
+using win32::Err;
+using win32::Fail;
+using win32::H;
+using win32::kSentinel;
+using win32::LockRegion;
+using win32::UnlockRegion;
 
 // What each handle holds on its whole-file region: Windows cannot convert a lock in
 // place (a second LockFileEx stacks, UnlockFileEx removes one at a time, exclusive
@@ -52,44 +121,6 @@ void SetHeld(HANDLE h, int s) {
     gHeld.erase(h);
   else
     gHeld[h] = s;
-}
-
-BOOL LockRegion(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len) {
-  OVERLAPPED ov = {};
-  ov.Offset = static_cast<DWORD>(start);
-  ov.OffsetHigh = static_cast<DWORD>(start >> 32);
-  DWORD flags = LOCKFILE_FAIL_IMMEDIATELY | (exclusive ? LOCKFILE_EXCLUSIVE_LOCK : 0);
-  return LockFileEx(h, flags, 0, static_cast<DWORD>(len), static_cast<DWORD>(len >> 32), &ov);
-}
-
-BOOL UnlockRegion(HANDLE h, ULONGLONG start, ULONGLONG len) {
-  OVERLAPPED ov = {};
-  ov.Offset = static_cast<DWORD>(start);
-  ov.OffsetHigh = static_cast<DWORD>(start >> 32);
-  return UnlockFileEx(h, 0, static_cast<DWORD>(len), static_cast<DWORD>(len >> 32), &ov);
-}
-
-// One attempt, or (wait) attempts until granted, failed otherwise, or interrupted.
-int LockWithRetry(HANDLE h, bool exclusive, ULONGLONG start, ULONGLONG len, bool wait,
-                  const char **sc) {
-  DWORD backoff = 0;
-  for (;;) {
-    if (LockRegion(h, exclusive, start, len)) return 0;
-    DWORD e = GetLastError();
-    if (!wait || (e != ERROR_LOCK_VIOLATION && e != ERROR_IO_PENDING)) {
-      SetLastError(e);
-      return Err("LockFileEx", sc);
-    }
-    if (tInterrupt) {
-      if (WaitForSingleObject(tInterrupt, backoff) == WAIT_OBJECT_0) {
-        *sc = "LockFileEx";
-        return -static_cast<int>(ERROR_OPERATION_ABORTED);
-      }
-    } else {
-      Sleep(backoff);
-    }
-    backoff = backoff ? (backoff * 2 > kMaxBackoffMs ? kMaxBackoffMs : backoff * 2) : 1;
-  }
 }
 
 // Path-lock whole-file lock on a handle this library opened (its state is tracked until
@@ -114,32 +145,82 @@ int WholeFile(HANDLE h, int type, bool wait, const char **sc) {
       (type == kExclusive && (held == kHeldExclusive || held == kUpgraded)))
     return 0;
   if (type == kExclusive && held == kHeldShared && !wait) {
-    int r = LockWithRetry(h, true, kSentinel, 1, false, sc);
+    int r = win32::LockWithRetry(h, true, kSentinel, 1, false, nullptr, sc);
     if (r == 0) SetHeld(h, kUpgraded);
     return r;
   }
   if (held != kNone) WholeFile(h, kUnlock, false, sc);
-  int r = LockWithRetry(h, type == kExclusive, kSentinel, 1, wait, sc);
+  int r = win32::LockWithRetry(h, type == kExclusive, kSentinel, 1, wait, nullptr, sc);
   if (r == 0) SetHeld(h, type == kExclusive ? kHeldExclusive : kHeldShared);
   return r;
 }
 
-// STATUS_DELETE_PENDING hides behind ERROR_ACCESS_DENIED; the NT status tells them apart.
+// Resolved once, at load: resolving them at the call would run between a failing call
+// and the read of its error (GetProcAddress may change the last error: under Wine it
+// cleared an ERROR_ACCESS_DENIED, reported as error 31).
+using GetNtStatusFn = LONG(WINAPI *)();
+using IsDosDeviceNameFn = ULONG(WINAPI *)(const wchar_t *);
+HMODULE Ntdll() {
+  return GetModuleHandleW(L"ntdll.dll");
+}
+const GetNtStatusFn kLastNtStatus = reinterpret_cast<GetNtStatusFn>(
+    reinterpret_cast<void *>(GetProcAddress(Ntdll(), "RtlGetLastNtStatus")));
+const IsDosDeviceNameFn kIsDosDeviceName = reinterpret_cast<IsDosDeviceNameFn>(
+    reinterpret_cast<void *>(GetProcAddress(Ntdll(), "RtlIsDosDeviceName_U")));
+
+// STATUS_DELETE_PENDING hides behind ERROR_ACCESS_DENIED; the NT status, read right
+// after the failing call, tells them apart.
 bool DeletePending() {
-  using Fn = LONG(WINAPI *)();
-  static Fn fn = reinterpret_cast<Fn>(reinterpret_cast<void *>(
-      GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "RtlGetLastNtStatus")));
-  return fn && static_cast<ULONG>(fn()) == 0xC0000056UL;  // STATUS_DELETE_PENDING
+  return kLastNtStatus && static_cast<ULONG>(kLastNtStatus()) == 0xC0000056UL;
 }
 
-// fs.open() fds belong to node.exe's own (static) C runtime, not to the msvcrt this
-// addon links: libuv's uv_get_osfhandle, exported by node.exe, maps them.
-HANDLE FromFd(int64_t fd) {
-  using Fn = HANDLE (*)(int);
-  static Fn uv = reinterpret_cast<Fn>(
-      reinterpret_cast<void *>(GetProcAddress(GetModuleHandleW(nullptr), "uv_get_osfhandle")));
-  if (uv) return uv(static_cast<int>(fd));
-  return reinterpret_cast<HANDLE>(_get_osfhandle(static_cast<int>(fd)));
+bool IsDriveLetter(wchar_t c) {
+  return (c >= L'A' && c <= L'Z') || (c >= L'a' && c <= L'z');
+}
+
+// A name that opens a device instead of a file: the reserved DOS device names (CON,
+// PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$/CONOUT$), which Windows resolves in every
+// directory and, before Windows 11, with any extension (nul.lock, AUX.txt) — the OS's
+// own rule, RtlIsDosDeviceName_U —, and paths in the \\.\ or \\?\ device namespace
+// other than a drive (X:\), a UNC share or a volume GUID path (\\.\pipe\x, \\.\COM1,
+// \\.\PhysicalDrive0). Refused before any open: opening a serial port or a pipe has
+// effects on whoever serves it, and may block.
+bool IsDeviceName(const wchar_t *p) {
+  if (kIsDosDeviceName && kIsDosDeviceName(p) != 0) return true;
+  bool ns = (p[0] == L'\\' || p[0] == L'/') && (p[1] == L'\\' || p[1] == L'/' || p[1] == L'?') &&
+            (p[2] == L'.' || p[2] == L'?') && (p[3] == L'\\' || p[3] == L'/');
+  if (!ns) return false;
+  const wchar_t *r = p + 4;
+  if (IsDriveLetter(r[0]) && r[1] == L':' && (r[2] == L'\\' || r[2] == L'/')) return false;
+  if (_wcsnicmp(r, L"UNC\\", 4) == 0 || _wcsnicmp(r, L"Volume{", 7) == 0) {
+    const wchar_t *s = r + 4;
+    while (*s && *s != L'\\' && *s != L'/') s++;  // "UNC\server" or "Volume{guid}"
+    return *s == 0;                               // the volume or server itself
+  }
+  return true;
+}
+
+// A directory (not a junction or a directory symlink: those are links, reported as
+// such by lstat), looked up by name after an open refused it with access denied.
+bool IsPlainDirectory(const wchar_t *path) {
+  DWORD a = GetFileAttributesW(path);
+  return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY) &&
+         !(a & FILE_ATTRIBUTE_REPARSE_POINT);
+}
+
+bool Missing(const wchar_t *path) {
+  if (GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES) return false;
+  DWORD e = GetLastError();
+  return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND;
+}
+
+HANDLE OpenHandle(const wchar_t *path, DWORD access, DWORD disposition) {
+  // FILE_SHARE_DELETE: the holder that releases may remove the file while waiters
+  // have it open (they notice through Stat's nlink = 0 and retry).
+  // FILE_FLAG_OPEN_REPARSE_POINT: a symlink or junction at the path is opened itself,
+  // never followed (CreateFileW); os::Stat reports it and nothing is locked or written.
+  return CreateFileW(path, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                     disposition, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
 }
 
 }  // namespace
@@ -148,12 +229,12 @@ void Init() {}
 
 ThreadToken CurrentThreadToken() {
   // Manual reset: once interrupted, every later wait on this thread returns at once.
-  tInterrupt = CreateEventW(nullptr, TRUE, FALSE, nullptr);
-  return reinterpret_cast<ThreadToken>(tInterrupt);
+  win32::tInterrupt = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  return reinterpret_cast<ThreadToken>(win32::tInterrupt);
 }
 
 void ReleaseThreadToken(ThreadToken t) {
-  if (tInterrupt == reinterpret_cast<HANDLE>(t)) tInterrupt = nullptr;
+  if (win32::tInterrupt == reinterpret_cast<HANDLE>(t)) win32::tInterrupt = nullptr;
   if (t) CloseHandle(reinterpret_cast<HANDLE>(t));
 }
 
@@ -175,70 +256,47 @@ int NotFound() {
   return -static_cast<int>(ERROR_FILE_NOT_FOUND);
 }
 
-int Flock(int64_t fd, int type, bool wait, const char **sc) {
-  HANDLE h = FromFd(fd);
-  if (h == INVALID_HANDLE_VALUE) {
-    *sc = "flock";
-    return -static_cast<int>(ERROR_INVALID_HANDLE);
-  }
-  // Stateless, unlike path locks: a user fd may have been closed and its handle value
-  // reused since an earlier call. A conversion drops the old lock first, as flock(2)
-  // documents for itself; at most two locks (upgrade) stack on the sentinel.
-  for (int i = 0; i < 2 && UnlockRegion(h, kSentinel, 1); i++) {
-  }
-  if (type == kUnlock) return 0;
-  return LockWithRetry(h, type == kExclusive, kSentinel, 1, wait, sc);
-}
-
-int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char **sc) {
-  HANDLE h = FromFd(fd);
-  if (h == INVALID_HANDLE_VALUE) {
-    *sc = "fcntl";
-    return -static_cast<int>(ERROR_INVALID_HANDLE);
-  }
-  // Length 0 means "to the end of any file", as in fcntl(2); stop short of the
-  // whole-file sentinel only when the range starts before it.
-  ULONGLONG s = static_cast<ULONGLONG>(start);
-  ULONGLONG l = len ? static_cast<ULONGLONG>(len) : (0x7FFFFFFFFFFFFFFFULL - s);
-  if (type == kUnlock) {
-    if (UnlockRegion(h, s, l)) return 0;
-    // fcntl(2) succeeds on a range that is not locked: so does this.
-    if (GetLastError() == ERROR_NOT_LOCKED) return 0;
-    return Err("UnlockFileEx", sc);
-  }
-  return LockWithRetry(h, type == kExclusive, s, l, wait, sc);
-}
-
 int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc) {
   (void)mode;
+  if (IsDeviceName(path)) return Fail(win32::kErrDevice, "open", sc);
   DWORD access = (flags & kOpenReadOnly) ? GENERIC_READ : GENERIC_READ | GENERIC_WRITE;
-  // FILE_SHARE_DELETE: the holder that releases may remove the file while waiters
-  // have it open (they notice through Stat's nlink = 0 and retry).
-  // FILE_FLAG_OPEN_REPARSE_POINT: a symlink or junction at the path is opened itself,
-  // never followed (CreateFileW); os::Stat reports it and nothing is locked or written.
-  HANDLE h = CreateFileW(path, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                         nullptr, (flags & kOpenCreateNew) ? CREATE_NEW : OPEN_EXISTING,
-                         FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
+  bool create = flags & kOpenCreateNew;
+  HANDLE h = OpenHandle(path, access, create ? CREATE_NEW : OPEN_EXISTING);
   if (h == INVALID_HANDLE_VALUE) {
-    if (GetLastError() == ERROR_ACCESS_DENIED && DeletePending())
-      SetLastError(ERROR_DELETE_PENDING);
-    return Err("open", sc);
+    DWORD e = GetLastError();
+    bool pending = e == ERROR_ACCESS_DENIED && DeletePending();
+    if (pending) {
+      e = ERROR_DELETE_PENDING;
+    } else if (e == ERROR_ACCESS_DENIED && IsPlainDirectory(path)) {
+      // A directory cannot be locked: LockFileEx on a directory handle fails (Windows;
+      // Wine: ERROR_INVALID_HANDLE), and containerd's nerdctl gave up on it too.
+      e = win32::kErrDirectory;
+    } else if (e == ERROR_FILE_EXISTS && create && Missing(path)) {
+      // A name that opens as missing and creates as existing (Wine: a dangling
+      // symbolic link; a retry would spin for ever). Seen twice, it is not a file that
+      // someone created and removed meanwhile: a name that cannot be resolved.
+      h = OpenHandle(path, access, CREATE_NEW);
+      if (h == INVALID_HANDLE_VALUE) {
+        e = GetLastError();
+        if (e == ERROR_FILE_EXISTS && Missing(path)) e = ERROR_CANT_RESOLVE_FILENAME;
+      }
+    }
+    if (h == INVALID_HANDLE_VALUE) return Fail(e, "open", sc);
   }
   *out = static_cast<file_t>(reinterpret_cast<intptr_t>(h));
   return 0;
 }
 
 int OpenAnonLockFile(const pathchar *, int, file_t *, const char **sc) {
-  *sc = "tmpfile";
-  return -static_cast<int>(ERROR_NOT_SUPPORTED);  // TypeScript never asks on Windows
+  return Fail(ERROR_NOT_SUPPORTED, "tmpfile", sc);  // TypeScript never asks on Windows
 }
 
 int LinkLockFile(file_t, const pathchar *, const char **sc) {
-  *sc = "link";
-  return -static_cast<int>(ERROR_NOT_SUPPORTED);
+  return Fail(ERROR_NOT_SUPPORTED, "link", sc);
 }
 
 int PathInfo(const pathchar *path, FileInfo *info, const char **sc) {
+  if (IsDeviceName(path)) return Fail(win32::kErrDevice, "lstat", sc);
   HANDLE h = CreateFileW(
       path, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
       OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
@@ -265,45 +323,70 @@ int ConvertLock(file_t f, int type, const char **sc) {
 }
 
 int OpenLockDir(const pathchar *, file_t *, const char **sc) {
-  // TypeScript refuses directories on Windows before calling this.
-  *sc = "open";
-  return -static_cast<int>(ERROR_NOT_SUPPORTED);
+  // Never called (OpenLockFile reports a directory as kErrDirectory, which TypeScript
+  // passes on); the same answer if it were.
+  return Fail(win32::kErrDirectory, "open", sc);
 }
 
 int ProbeLockFile(file_t f, const char **sc) {
-  // No query exists: try and undo, exclusive then shared (briefly visible: documented).
   HANDLE h = H(f);
-  if (LockRegion(h, true, kSentinel, 1)) {
+  // A program that has the file open without FILE_SHARE_WRITE (a scanner, a backup, an
+  // indexer) keeps every locker out for as long (their open for writing fails with a
+  // sharing violation): busy, as for an exclusive holder. Access denied (a read-only
+  // file) says nothing about that.
+  HANDLE w = ReOpenFile(h, GENERIC_READ | GENERIC_WRITE,
+                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, 0);
+  if (w != INVALID_HANDLE_VALUE)
+    CloseHandle(w);
+  else if (GetLastError() == ERROR_SHARING_VIOLATION)
+    return 2;
+  // No query exists: try and undo, exclusive then shared (briefly visible: documented).
+  DWORD e = LockRegion(h, true, kSentinel, 1);
+  if (e == 0) {
     UnlockRegion(h, kSentinel, 1);
     return 0;
   }
-  if (GetLastError() != ERROR_LOCK_VIOLATION) return Err("LockFileEx", sc);
-  if (LockRegion(h, false, kSentinel, 1)) {
+  if (e != ERROR_LOCK_VIOLATION) return Fail(e, "LockFileEx", sc);
+  e = LockRegion(h, false, kSentinel, 1);
+  if (e == 0) {
     UnlockRegion(h, kSentinel, 1);
     return 1;
   }
-  return GetLastError() == ERROR_LOCK_VIOLATION ? 2 : Err("LockFileEx", sc);
+  return e == ERROR_LOCK_VIOLATION ? 2 : Fail(e, "LockFileEx", sc);
 }
 
 int Stat(file_t f, FileInfo *info, const char **sc) {
-  BY_HANDLE_FILE_INFORMATION bi;
-  if (!GetFileInformationByHandle(H(f), &bi)) return Err("fstat", sc);
+  HANDLE h = H(f);
+  // First, so that a device (which no other query below may answer: NUL gives
+  // ERROR_INVALID_PARAMETER) is reported as what it is.
+  SetLastError(NO_ERROR);
+  DWORD type = GetFileType(h);
+  if (type != FILE_TYPE_DISK) {
+    DWORD e = type == FILE_TYPE_UNKNOWN ? GetLastError() : NO_ERROR;
+    if (e != NO_ERROR) return Fail(e, "fstat", sc);  // not a type: a failed call
+    *info = FileInfo();
+    info->nlink = 1;
+    info->type = kOtherType;
+    return 0;
+  }
+  win32::FileIdentity id;
+  if (!win32::Identify(h, &id)) return Err("fstat", sc);
   FILE_STANDARD_INFO si;
-  if (!GetFileInformationByHandleEx(H(f), FileStandardInfo, &si, sizeof si))
+  if (!GetFileInformationByHandleEx(h, FileStandardInfo, &si, sizeof si)) return Err("fstat", sc);
+  FILE_ATTRIBUTE_TAG_INFO ti;
+  if (!GetFileInformationByHandleEx(h, FileAttributeTagInfo, &ti, sizeof ti))
     return Err("fstat", sc);
-  info->dev = static_cast<double>(bi.dwVolumeSerialNumber);
-  info->ino =
-      static_cast<uint64_t>((static_cast<ULONGLONG>(bi.nFileIndexHigh) << 32) | bi.nFileIndexLow);
+  info->dev = static_cast<double>(id.volume);
+  info->ino = id.lo;
+  info->inoHigh = id.hi;
   // A file deleted while open stays "delete pending" until its last handle closes:
   // for the protocol it is gone (POSIX: nlink 0).
-  info->nlink = si.DeletePending ? 0 : static_cast<double>(bi.nNumberOfLinks);
-  info->size =
-      static_cast<double>((static_cast<ULONGLONG>(bi.nFileSizeHigh) << 32) | bi.nFileSizeLow);
+  info->nlink = si.DeletePending ? 0 : static_cast<double>(si.NumberOfLinks);
+  info->size = static_cast<double>(si.EndOfFile.QuadPart);
   info->uid = 0;
-  info->type = (bi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ? kSymlink
-               : (bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)   ? kDirectory
-               : GetFileType(H(f)) != FILE_TYPE_DISK                ? kOtherType
-                                                                    : kRegular;
+  info->type = (ti.FileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ? kSymlink
+               : si.Directory                                     ? kDirectory
+                                                                  : kRegular;
   return 0;
 }
 
@@ -313,8 +396,8 @@ int ReadAt(file_t f, char *buf, size_t len, int64_t offset, const char **sc) {
   ov.OffsetHigh = static_cast<DWORD>(static_cast<ULONGLONG>(offset) >> 32);
   DWORD n = 0;
   if (!ReadFile(H(f), buf, static_cast<DWORD>(len), &n, &ov)) {
-    if (GetLastError() == ERROR_HANDLE_EOF) return 0;
-    return Err("read", sc);
+    DWORD e = GetLastError();
+    return e == ERROR_HANDLE_EOF ? 0 : Fail(e, "read", sc);
   }
   return static_cast<int>(n);
 }

@@ -30,6 +30,7 @@ function main() {
     'glue_locks.cc',
     'glue_atomic.cc',
     'win32_locks.cc',
+    'win32_ranges.cc',
     'win32_atomic.cc',
     'win32_wait.cc',
   ].map((f) => path.join(root, 'native', f));

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { fslock, native, tmpdir, rejectsWith, throwsWith, openFds } = require('./helpers');
+const { fslock, native, tmpdir, rejectsWith, throwsWith, openFds, until } = require('./helpers');
 
 const HEADER = '{"fslock":2}\n';
 const posix = process.platform !== 'win32';
@@ -86,6 +86,35 @@ suite(`lock files, version 2 (${fslock.backend})`, () => {
           .filter((line) => !text.includes(`"release":"${JSON.parse(line).id}"`));
         assert.deepEqual(live, [], `keep=${keep}: the record is retracted (cut or tombstone)`);
         assert.ok(text.startsWith(HEADER), 'the old inode keeps its header');
+        assert.equal(
+          fs.readFileSync(p, 'utf8'),
+          replacement,
+          `keep=${keep}: the new file is neither changed nor removed`,
+        );
+      }
+    },
+  );
+
+  test(
+    'a fallback holder whose lock file was replaced learns it from its heartbeat: Lock.signal aborts (ELOCKLOST), release rejects, the new file stays',
+    {
+      skip:
+        (native && 'fallback holders (a native holder keeps its kernel lock on its own inode: the test above)') ||
+        (!posix && 'Windows cannot rename over a file that is open'),
+    },
+    async (t) => {
+      // What another host does once this holder's lease lapsed (docs/protocol.md,
+      // "Leases"). The heartbeat runs on the threadpool: it must still tell.
+      const dir = tmpdir(t);
+      for (const keep of [true, false]) {
+        const p = path.join(dir, `lost-${keep}.lock`);
+        const l = await fslock.lock(p, { keep, lease: 1000 }); // a beat every 250 ms
+        const replacement = `${HEADER}{"v":1,"id":"other","backend":"fallback","mode":"exclusive","pid":1,"hostname":"elsewhere","since":0,"lease":10000}\n`;
+        fs.writeFileSync(`${p}.new`, replacement);
+        fs.renameSync(`${p}.new`, p);
+        await until(() => l.signal.aborted, 60_000, `keep=${keep}: Lock.signal to abort`);
+        assert.equal(l.signal.reason.code, 'ELOCKLOST');
+        await rejectsWith(l.release(), { code: 'ELOCKLOST' });
         assert.equal(
           fs.readFileSync(p, 'utf8'),
           replacement,

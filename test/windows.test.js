@@ -6,7 +6,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, native, tmpdir, rejectsWith } = require('./helpers');
+const { fslock, native, tmpdir, rejectsWith, throwsWith, within } = require('./helpers');
 
 // scripts/test-windows.js runs the Windows node.exe under Wine with WINEPREFIX set.
 const underWine = process.platform === 'win32' && process.env.WINEPREFIX !== undefined;
@@ -125,4 +125,191 @@ test('a lock file removed by its releaser while others wait is re-created, never
   await Promise.all(waiters);
   assert.equal(max, 1);
   assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+// ---- Windows names and errors (issue 22) ---------------------------------------------
+
+const win32 = process.platform === 'win32';
+const winOnly = !win32 && 'Windows only (npm run test:windows runs it under Wine)';
+const nativeWin = winOnly || (!native && 'the fallback backend locks through node:fs (no device or sharing checks)');
+
+test('Win32 error codes carry the names libuv gives them, the Windows number in the message', () => {
+  // The table is plain data, checked on every platform against libuv's
+  // uv_translate_sys_error (src/win/error.c) for the codes fslock's calls meet.
+  const { win32ErrorName } = require('../dist/cjs/native/win32-errors');
+  const expect = {
+    1: 'EISDIR',
+    2: 'ENOENT',
+    5: 'EPERM',
+    6: 'EBADF',
+    31: 'EIO',
+    32: 'EBUSY',
+    33: 'EBUSY',
+    64: 'ECONNRESET',
+    80: 'EEXIST',
+    87: 'EINVAL',
+    206: 'ENAMETOOLONG',
+    267: 'ENOENT',
+    1314: 'EPERM',
+    1921: 'ELOOP',
+    66: 'UNKNOWN', // ERROR_BAD_DEV_TYPE: libuv has no name for it
+  };
+  for (const [n, code] of Object.entries(expect)) {
+    const named = win32ErrorName(-Number(n));
+    assert.equal(named.code, code, `Windows error ${n}`);
+    assert.match(named.detail, new RegExp(`\\(Windows error ${n}\\)$`));
+  }
+  // fslock's own results (bit 29: never an OS code) say what they mean, without a number.
+  assert.deepEqual(
+    [0x20000001, 0x20000002, 0x20000003].map((n) => win32ErrorName(-n).code),
+    ['EISDIR', 'EINVAL', 'EDEADLK'],
+  );
+  assert.doesNotMatch(win32ErrorName(-0x20000001).detail, /Windows error/);
+});
+
+test('a directory: EISDIR at once, saying that Windows cannot lock directories', { skip: nativeWin }, async (t) => {
+  const dir = tmpdir(t);
+  const want = { code: 'EISDIR', syscall: 'open', path: dir };
+  const e = throwsWith(() => fslock.lockSync(dir), want);
+  assert.match(e.message, /directories cannot be locked on Windows/);
+  await rejectsWith(fslock.lock(dir, { timeout: 5000 }), want);
+  await rejectsWith(fslock.isLocked(dir), want);
+  // The command says the same (issue 22: it said "EIO (Windows error 31)").
+  const r = require('node:child_process').spawnSync(
+    process.execPath,
+    [path.join(__dirname, '..', 'bin', 'fslock.js'), '-H', dir],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /EISDIR: directories cannot be locked on Windows/);
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+test(
+  'device names (CON, NUL, COM1, AUX.txt, nul.lock, \\\\.\\NUL) are refused as not a regular file',
+  { skip: nativeWin },
+  async (t) => {
+    const dir = tmpdir(t);
+    for (const name of ['CON', 'NUL', 'COM1', 'AUX.txt', 'nul.lock', 'lpt3.x.lock', '\\\\.\\NUL']) {
+      const p = name.startsWith('\\') ? name : path.join(dir, name);
+      const want = { code: 'EINVAL', syscall: 'open' };
+      const e = throwsWith(() => fslock.lockSync(p, { wait: false }), want);
+      assert.match(e.message, /not a regular file \(a Windows device name/, name);
+      await rejectsWith(fslock.lock(p, { timeout: 5000 }), want);
+      await rejectsWith(fslock.isLocked(p), want);
+    }
+    assert.deepEqual(fs.readdirSync(dir), []);
+    // A name that merely starts like one is a file.
+    const l = fslock.lockSync(path.join(dir, 'COM10.lock'));
+    l.releaseSync();
+  },
+);
+
+/**
+ * Symbolic links a lock path must refuse at once and leave alone: a dangling one and a
+ * loop. Wine cannot create them (its CreateSymbolicLinkW fails): scripts/test-windows.js
+ * makes them on the Linux side and checks after the run that they are unchanged.
+ */
+function badLinks(t) {
+  if (process.env.FSLOCK_WIN32_LINKS) return process.env.FSLOCK_WIN32_LINKS;
+  if (underWine) assert.fail('FSLOCK_WIN32_LINKS is missing: run the Windows tests with npm run test:windows');
+  const dir = tmpdir(t);
+  try {
+    fs.symlinkSync(path.join(dir, 'nowhere'), path.join(dir, 'dangling.lock'), 'file');
+    fs.symlinkSync(path.join(dir, 'loop2'), path.join(dir, 'loop1'), 'file');
+    fs.symlinkSync(path.join(dir, 'loop1'), path.join(dir, 'loop2'), 'file');
+  } catch (e) {
+    if (win32 && e.code === 'EPERM') return undefined; // Windows without the symlink privilege
+    throw e;
+  }
+  return dir;
+}
+
+test(
+  'a dangling symbolic link or a link loop: ELOOP at once, whatever the wait, link untouched',
+  { timeout: 120_000 },
+  async (t) => {
+    const dir = badLinks(t);
+    if (!dir) return t.skip('creating symbolic links needs Developer Mode or the privilege');
+    for (const name of ['dangling.lock', 'loop1']) {
+      const p = path.join(dir, name);
+      // Issue 22: under Wine the dangling link made wait:false spin for over 60 s and a
+      // 2 s timeout for over 35 s (the name opens as missing and creates as existing).
+      throwsWith(() => fslock.lockSync(p, { wait: false }), { code: 'ELOOP' });
+      throwsWith(() => fslock.lockSync(p, { timeout: 2000 }), { code: 'ELOOP' });
+      await rejectsWith(fslock.lock(p, { timeout: 2000 }), { code: 'ELOOP' });
+      await rejectsWith(fslock.lock(p, { signal: AbortSignal.timeout(2000) }), { code: 'ELOOP' });
+      if (!underWine) assert.ok(fs.lstatSync(p).isSymbolicLink(), `${name} is still the link`);
+    }
+  },
+);
+
+test(
+  'a lock file another program holds open without sharing it: a wait, bounded by wait, timeout and signal',
+  { skip: nativeWin },
+  async (t) => {
+    const dir = tmpdir(t);
+    const p = path.join(dir, 'scanned.lock');
+    fs.writeFileSync(p, '');
+    // UV_FS_O_EXLOCK (libuv's uv/win.h; node does not export it): share mode 0, as a
+    // scanner, backup or indexer may open a file.
+    let fd = fs.openSync(p, fs.constants.O_RDONLY | 0x10000000);
+    t.after(() => fd !== undefined && fs.closeSync(fd));
+    const e = throwsWith(() => fslock.lockSync(p, { wait: false }), { code: 'ELOCKED' });
+    assert.match(e.message, /open without sharing it/);
+    throwsWith(() => fslock.lockSync(p, { timeout: 300 }), { code: 'ETIMEDOUT' });
+    await rejectsWith(fslock.lock(p, { wait: false }), { code: 'ELOCKED' });
+    await rejectsWith(fslock.lock(p, { timeout: 300 }), { code: 'ETIMEDOUT' });
+    await rejectsWith(fslock.lock(p, { signal: AbortSignal.timeout(300) }), { name: 'TimeoutError' });
+    assert.equal(await fslock.isLocked(p), true, 'isLocked sees that no lock can be taken now');
+    // The wait ends when the program closes the file.
+    const waiting = fslock.lock(p, { timeout: 60_000 });
+    setTimeout(() => {
+      fs.closeSync(fd);
+      fd = undefined;
+    }, 200);
+    const l = await within(waiting);
+    assert.equal(await fslock.isLocked(p), true);
+    await l.release();
+    assert.equal(await fslock.isLocked(p), false);
+  },
+);
+
+test('one file under several names has one identity (os::Stat: volume serial + file id)', { skip: winOnly }, (t) => {
+  const driver = process.env.FSLOCK_WIN32_OSLAYER;
+  if (!driver) {
+    if (underWine) assert.fail('FSLOCK_WIN32_OSLAYER is missing: run with npm run test:windows');
+    return t.skip('the OS-layer driver is built by npm run test:windows (mingw-w64)');
+  }
+  const dir = tmpdir(t);
+  const p = path.join(dir, 'Case2.lock');
+  fs.writeFileSync(p, '');
+  fs.linkSync(p, path.join(dir, 'hard.lock'));
+  fs.writeFileSync(path.join(dir, 'other.lock'), '');
+  const stat = (...names) => {
+    const out = require('node:child_process').execFileSync(driver, ['stat', ...names], { encoding: 'utf8' });
+    return out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  };
+  const short = require('node:child_process').execFileSync(driver, ['short', p], { encoding: 'utf8' }).trim();
+  t.diagnostic(`short name: ${short}`);
+  const aliases = [p, path.join(dir, 'CASE2.LOCK'), `${p}.`, `\\\\?\\${p}`, path.join(dir, 'hard.lock')];
+  if (short && short !== p) aliases.push(short);
+  const ids = stat(...aliases, path.join(dir, 'other.lock'));
+  const other = ids.pop();
+  const node = fs.statSync(p, { bigint: true });
+  for (const [i, r] of ids.entries()) {
+    for (const how of ['open', 'name']) {
+      assert.equal(r[how].error, undefined, `${aliases[i]} (${how}): Windows error ${r[how].error}`);
+      // The identity node:fs reports too (its 64-bit index; the high half is 0 off ReFS).
+      assert.deepEqual(
+        [r[how].dev, r[how].ino, r[how].inoHigh],
+        [Number(node.dev), String(node.ino), '0'],
+        `${aliases[i]} (${how})`,
+      );
+    }
+  }
+  assert.notEqual(other.open.ino, ids[0].open.ino, 'another file, another identity');
 });

@@ -73,7 +73,8 @@ export interface WriteMessage {
  * - `'reclaim'`: a fallback holder's record was left by a process that is gone; the
  *   lock file is taken over (`holder`: the one that left it).
  * - `'busy'`: Windows refused a replace for a moment (a sharing violation from a virus
- *   scanner, an indexer or a reader: `EBUSY`, `EPERM`, `EACCES`); retried with backoff.
+ *   scanner, an indexer or a reader: `EBUSY`, `EPERM`, `EACCES`), or another program
+ *   has the lock file open without sharing it; retried with backoff.
  */
 export type RetryReason = 'gone' | 'reclaim' | 'busy';
 

@@ -1,12 +1,12 @@
-// File steps of the fallback backend (lib/fallback/fallback-paths.ts): opening a lock path
-// without following or blocking, creating a file whole in one step, reading one past
-// the client caches of shared filesystems. No protocol decisions here.
+// File steps of the fallback backend (lib/fallback/fallback-judge.ts, fallback-paths.ts):
+// opening a lock path without following or blocking, creating a file whole in one step,
+// reading one past the client caches of shared filesystems. Steps, run by a driver of
+// lib/fallback/fallback-io.ts. No protocol decisions here.
 import * as fs from 'node:fs';
 import { type FsPath, besideName, dirnameOf, displayPath } from '../common/args';
 import { codeError, fsErrorCode } from '../common/errors';
-import { onSharedFs } from '../common/fstype';
 import { openError } from '../protocol/lockfile';
-import { READ_MAX } from '../protocol/record';
+import { type Step, close, fchmod, fstat, fsync, link, open, readdir, unlink, write } from './fallback-io';
 
 export const C = fs.constants;
 // O_NOFOLLOW: never follow a planted link; O_NONBLOCK: a FIFO never blocks the open.
@@ -26,11 +26,20 @@ export function asLockError(e: unknown, path: FsPath): unknown {
 }
 
 /** close(2) whose failure (ESTALE on a shared filesystem) changes nothing for us. */
-export function closeQuietly(fd: number): void {
+export function* closeQuietly(fd: number): Step<void> {
   try {
-    fs.closeSync(fd);
+    yield* close(fd);
   } catch {
     // The descriptor is gone either way.
+  }
+}
+
+/** Removes `path` if it is there (as fs.rmSync with `force`: only ENOENT is no error). */
+export function* removeIfThere(path: FsPath): Step<void> {
+  try {
+    yield* unlink(path);
+  } catch (e) {
+    if (fsErrorCode(e) !== 'ENOENT') throw e;
   }
 }
 
@@ -39,26 +48,26 @@ function tempName(path: FsPath, id: string): FsPath {
 }
 
 /** Writes `text` to a new unique file beside `path`; returns its name and an open fd. */
-export function writeTemp(path: FsPath, id: string, text: string, mode: number): { temp: FsPath; fd: number } {
+export function* writeTemp(path: FsPath, id: string, text: string, mode: number): Step<{ temp: FsPath; fd: number }> {
   const temp = tempName(path, id);
   let fd: number;
   try {
-    fd = fs.openSync(temp, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
+    fd = yield* open(temp, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
   } catch (e) {
     throw asLockError(e, path);
   }
   try {
-    fs.fchmodSync(fd, mode); // exactly `mode`: the umask must not lock other users out
+    yield* fchmod(fd, mode); // exactly `mode`: the umask must not lock other users out
   } catch {
     // Filesystems without permissions.
   }
   try {
-    fs.writeSync(fd, text);
+    yield* write(fd, text);
     return { temp, fd };
   } catch (e) {
     // ENOSPC, EDQUOT: nothing of this attempt stays behind.
-    closeQuietly(fd);
-    fs.rmSync(temp, { force: true });
+    yield* closeQuietly(fd);
+    yield* removeIfThere(temp);
     throw asLockError(e, path);
   }
 }
@@ -69,11 +78,11 @@ export function writeTemp(path: FsPath, id: string, text: string, mode: number):
  * `open(O_EXCL)` + write, whose empty instant readers treat as held (EMPTY_GRACE_MS).
  * Returns an fd of the created file, or undefined when `path` exists.
  */
-export function createWhole(path: FsPath, id: string, text: string, mode: number): number | undefined {
-  const { temp, fd } = writeTemp(path, id, text, mode);
+export function* createWhole(path: FsPath, id: string, text: string, mode: number): Step<number | undefined> {
+  const { temp, fd } = yield* writeTemp(path, id, text, mode);
   let keep = false;
   try {
-    fs.linkSync(temp, path);
+    yield* link(temp, path);
     keep = true;
     return fd;
   } catch (e) {
@@ -82,44 +91,39 @@ export function createWhole(path: FsPath, id: string, text: string, mode: number
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
       let fd2: number;
       try {
-        fd2 = fs.openSync(path, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
+        fd2 = yield* open(path, C.O_RDWR | C.O_CREAT | C.O_EXCL | NOFOLLOW, mode);
       } catch (e2) {
         if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
         throw asLockError(e2, path);
       }
       try {
-        fs.writeSync(fd2, text);
+        yield* write(fd2, text);
       } catch (e3) {
-        closeQuietly(fd2);
-        fs.rmSync(path, { force: true });
+        yield* closeQuietly(fd2);
+        yield* removeIfThere(path);
         throw asLockError(e3, path);
       }
       return fd2;
     }
     throw asLockError(e, path);
   } finally {
-    if (!keep) closeQuietly(fd);
-    fs.rmSync(temp, { force: true });
+    if (!keep) yield* closeQuietly(fd);
+    yield* removeIfThere(temp);
   }
 }
 
-export function readFd(fd: number, size: number): string {
-  const buf = Buffer.alloc(Math.min(size, READ_MAX));
-  const n = buf.length ? fs.readSync(fd, buf, 0, buf.length, 0) : 0;
-  return buf.toString('utf8', 0, n);
-}
-
 /**
- * On a shared filesystem, lists the directory of `path`: FUSE (READDIRPLUS) then
- * replaces a stale entry for it (one that still names a file another client replaced).
- * Used only once something looks wrong: with a listing before every judgement, two of
- * eight GlusterFS stress runs got stuck on an entry that named a replaced file for
- * minutes on both clients (none without; listings racing with renames, presumably).
+ * On a shared filesystem (`shared`: fstype.ts onSharedFs of the lock path), lists the
+ * directory of `path`: FUSE (READDIRPLUS) then replaces a stale entry for it (one that
+ * still names a file another client replaced). Used only once something looks wrong:
+ * with a listing before every judgement, two of eight GlusterFS stress runs got stuck
+ * on an entry that named a replaced file for minutes on both clients (none without;
+ * listings racing with renames, presumably).
  */
-export function refreshEntries(path: FsPath): void {
-  if (!onSharedFs(path)) return;
+export function* refreshEntries(path: FsPath, shared: boolean): Step<void> {
+  if (!shared) return;
   try {
-    fs.readdirSync(dirnameOf(path));
+    yield* readdir(dirnameOf(path));
   } catch {
     // The open that follows reports what is wrong.
   }
@@ -135,20 +139,20 @@ export function refreshEntries(path: FsPath): void {
  * client and read through a descriptor by another: 100 of 100 reads stale without it,
  * 0 of 400 with it.
  */
-export function refreshFd(fd: number, path: FsPath): void {
-  if (!onSharedFs(path)) return;
+export function* refreshFd(fd: number, shared: boolean): Step<void> {
+  if (!shared) return;
   try {
-    fs.fsyncSync(fd);
-    fs.fstatSync(fd);
+    yield* fsync(fd);
+    yield* fstat(fd);
   } catch {
     // The read that follows reports what is wrong.
   }
 }
 
 /** Opens a lock path for reading without following or blocking; undefined if gone. */
-export function openExisting(path: FsPath): number | undefined {
+export function* openExisting(path: FsPath): Step<number | undefined> {
   try {
-    return fs.openSync(path, C.O_RDONLY | NOFOLLOW);
+    return yield* open(path, C.O_RDONLY | NOFOLLOW);
   } catch (e) {
     if (isGoneCode(e)) return undefined;
     const err = e as NodeJS.ErrnoException;

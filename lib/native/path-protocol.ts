@@ -15,6 +15,7 @@ import {
 } from './binding';
 import { type FsPath, dirnameOf, displayPath, pathKey } from '../common/args';
 import { errorCode, osError } from '../common/errors';
+import { SHARING_VIOLATION } from './win32-errors';
 import { onSharedFs } from '../common/fstype';
 import { acquiredFile, debug, debugOn } from '../common/diagnostics';
 import { commandName, kernelLocks } from '../common/proc-locks';
@@ -82,6 +83,8 @@ export type Step =
   | { kind: 'held'; held: NativeHeld }
   | { kind: 'busy'; fd: number; created: boolean; key: string; dir: boolean }
   | { kind: 'fallback-holds'; key: string }
+  /** Windows: another program has the lock file open without sharing it (poll). */
+  | { kind: 'in-use' }
   | { kind: 'retry' };
 
 /** The identity of the file the last call reported in out[], or '' if it reported none. */
@@ -162,11 +165,13 @@ export class PathProtocol {
       // written at once is the first call to reach the server): another client replaced
       // the file meanwhile.
       const code = errorCode(fd);
-      // A directory (opening it for writing failed): it is locked as itself.
-      if (code === 'EISDIR' && sc === 'open') return this.openDir(q);
+      // A directory (opening it for writing failed): it is locked as itself. Windows
+      // cannot (the binding's EISDIR says so, lib/native/win32-errors.ts).
+      if (code === 'EISDIR' && sc === 'open' && process.platform !== 'win32') return this.openDir(q);
       const afterOpen =
         code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read' || sc === 'write');
       if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
+      if (fd === SHARING_VIOLATION && sc === 'open') return { kind: 'in-use' };
       throw openError(code, sc, q.display) ?? osError(fd, sc, q.display);
     }
     switch (out[0] as PathStatus) {
@@ -368,6 +373,8 @@ export class PathProtocol {
         const code = errorCode(r);
         if (code === 'ENOENT') return { state: 0, holder: undefined };
         if ((code === 'ESTALE' || r === DELETE_PENDING) && attempt < 100) continue;
+        // Windows: open without sharing by another program, which keeps every locker out.
+        if (r === SHARING_VIOLATION) return { state: 2, holder: undefined };
         throw openError(code, b.lastSyscall(), display) ?? osError(r, b.lastSyscall(), display);
       }
       if (out[0] === PathStatus.NotRegular) throw this.notRegular(path);

@@ -18,9 +18,11 @@ import { type WaitOutcome, waitOnThread } from './native-wait';
 import { waitChunk } from '../common/long-timer';
 import { retried } from '../common/diagnostics';
 import { PathProtocol, type Request, type Step, isGone } from './path-protocol';
+import { WOULD_BLOCK } from './win32-errors';
 
 /** The lock is held by someone else (also used by lib/locks/fd-locks.ts). */
 export function isWouldBlock(result: number): boolean {
+  if (WOULD_BLOCK.has(result)) return true; // Windows: ERROR_LOCK_VIOLATION (named EBUSY, as libuv does)
   const code = errorCode(result);
   return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EACCES';
 }
@@ -33,6 +35,9 @@ export function isWouldBlock(result: number): boolean {
  * while the releasers took every turn (4 processes, 50 µs holds: a 3 s wait).
  */
 const FREE_RETRIES = 8;
+
+/** Who holds a lock file that cannot be opened for writing (Windows sharing violation). */
+const IN_USE = 'another program that has the lock file open without sharing it (a scanner, backup or indexer?)';
 
 /** The native backend of path locks (chosen in lib/locks/backends.ts). */
 export class NativeLocks extends PathProtocol implements PathLockBackend {
@@ -71,12 +76,16 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
     }
   }
 
-  /** ELOCKED/ETIMEDOUT while a fallback process holds the lock, or undefined to go on. */
-  private fallbackGiveUp(q: Request, w: CheckedWait, deadline: number | undefined): Error | undefined {
-    if (!w.wait) return lockedError(q.display, this.probe(q.path).holder);
-    if (deadline !== undefined && Date.now() >= deadline)
-      return timeoutError(q.display, w.timeout!, this.probe(q.path).holder);
-    return undefined;
+  /**
+   * ELOCKED/ETIMEDOUT while a fallback process holds the lock (or, Windows, another
+   * program has the lock file open without sharing it; or the name keeps changing), or
+   * undefined to go on.
+   */
+  private fallbackGiveUp(q: Request, w: CheckedWait, deadline: number | undefined, s?: Step): Error | undefined {
+    const expired = deadline !== undefined && Date.now() >= deadline;
+    if (w.wait && !expired) return undefined;
+    const holder = s?.kind === 'in-use' ? IN_USE : this.probe(q.path).holder;
+    return w.wait ? timeoutError(q.display, w.timeout!, holder) : lockedError(q.display, holder);
   }
 
   /**
@@ -126,9 +135,11 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
       }
       if (s.kind === 'held') return s.held;
       if (s.kind === 'retry') retried('lock', q.display, 'gone');
-      if (s.kind === 'fallback-holds') {
-        hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
-        const e = this.fallbackGiveUp(q, w, deadline);
+      // Windows: another program has the lock file open without sharing it.
+      if (s.kind === 'in-use') retried('lock', q.display, 'busy');
+      if (s.kind === 'fallback-holds' || s.kind === 'in-use') {
+        if (s.kind === 'fallback-holds') hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
+        const e = this.fallbackGiveUp(q, w, deadline, s);
         if (e) throw e;
         const delay = pollDelay(polls++);
         await sleep(
@@ -139,6 +150,9 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
       } else if (waited) {
         spins = 0; // the file went after a granted wait: progress, not a name that spins
       } else if (spins++ >= FREE_RETRIES) {
+        // A name that keeps changing is a wait too: bounded by wait, timeout and signal.
+        const e = this.fallbackGiveUp(q, w, deadline);
+        if (e) throw e;
         await sleep(pollDelay(spins - FREE_RETRIES - 1), w.signal, abortReason);
       }
     }
@@ -174,14 +188,18 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
       }
       if (s.kind === 'held') return s.held;
       if (s.kind === 'retry') retried('lock', q.display, 'gone');
-      if (s.kind === 'fallback-holds') {
-        hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
-        const e = this.fallbackGiveUp(q, w, deadline);
+      // Windows: another program has the lock file open without sharing it.
+      if (s.kind === 'in-use') retried('lock', q.display, 'busy');
+      if (s.kind === 'fallback-holds' || s.kind === 'in-use') {
+        if (s.kind === 'fallback-holds') hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
+        const e = this.fallbackGiveUp(q, w, deadline, s);
         if (e) throw e;
         sleepSync(pollDelay(polls++));
       } else if (waited) {
         spins = 0;
       } else if (spins++ >= FREE_RETRIES) {
+        const e = this.fallbackGiveUp(q, w, deadline);
+        if (e) throw e;
         sleepSync(pollDelay(spins - FREE_RETRIES - 1));
       }
     }
