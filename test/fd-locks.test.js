@@ -52,7 +52,8 @@ if (!native) {
       const { a, b } = openPair(t);
       fslock.flockSync(a, 'exclusive');
       await rejectsWith(fslock.flock(b, 'exclusive', { timeout: 50 }), { code: 'ETIMEDOUT' });
-      throwsWith(() => fslock.flockSync(b, 'exclusive', { timeout: 50 }), { code: 'ETIMEDOUT' });
+      // a is this thread's: blocking the thread for it would wait for itself.
+      throwsWith(() => fslock.flockSync(b, 'exclusive', { timeout: 50 }), { code: 'EDEADLK', syscall: 'flock' });
       const ac = new AbortController();
       const aborted = fslock.flock(b, 'exclusive', { signal: ac.signal });
       setTimeout(() => ac.abort(), 20);
@@ -63,6 +64,28 @@ if (!native) {
       setTimeout(() => fslock.flockSync(a, 'unlock'), 20);
       await within(waiting);
       await rejectsWith(fslock.flock(a, 'shared', { wait: false }), { code: 'ELOCKED' });
+    });
+
+    test('Sync forms: a wait for another process honours timeout; one for this thread is refused, then granted once it unlocks', async (t) => {
+      const { file, a, b } = openPair(t);
+      for (const kind of ['flock', 'range']) {
+        const holder = spawnFixture(t, 'fd-holder.js', [file, kind, 'exclusive', '0', '1']);
+        await holder.next('granted');
+        const take = (fd) =>
+          kind === 'flock'
+            ? fslock.flockSync(fd, 'exclusive', { timeout: 50 })
+            : fslock.lockRangeSync(fd, { start: 0, length: 1, timeout: 50 });
+        throwsWith(() => take(a), { code: 'ETIMEDOUT' });
+        holder.send({ type: 'release' });
+        await holder.next('released');
+        take(a);
+        throwsWith(() => take(b), { code: 'EDEADLK' });
+        if (kind === 'flock') fslock.flockSync(a, 'unlock');
+        else fslock.unlockRangeSync(a, { start: 0, length: 1 });
+        take(b);
+        if (kind === 'flock') fslock.flockSync(b, 'unlock');
+        else fslock.unlockRangeSync(b, { start: 0, length: 1 });
+      }
     });
 
     test('flock: another process waits, and SIGKILL of the holder releases', async (t) => {
@@ -108,7 +131,10 @@ if (!native) {
       const { a, b } = openPair(t);
       fslock.lockRangeSync(a, { start: 0, length: 1 });
       await rejectsWith(fslock.lockRange(b, { start: 0, length: 1, timeout: 30 }), { code: 'ETIMEDOUT' });
-      throwsWith(() => fslock.lockRangeSync(b, { start: 0, length: 1, timeout: 30 }), { code: 'ETIMEDOUT' });
+      throwsWith(() => fslock.lockRangeSync(b, { start: 0, length: 1, timeout: 30 }), {
+        code: 'EDEADLK',
+        syscall: 'fcntl',
+      });
       await rejectsWith(fslock.lockRange(b, { start: 0, length: 1, signal: AbortSignal.timeout(30) }), {
         name: 'TimeoutError',
       });

@@ -176,16 +176,24 @@ const DEADLOCKS = {
     'held by this process, shared, by this async context: an exclusive lock nested in it would wait for ' +
     'itself (release the shared lock first)',
   thread:
-    'held by this process, by this thread: lockSync would block the thread that must release it ' +
-    '(release it first, or use lock(), which waits without blocking)',
+    'held by this process, by this thread: a blocking call (lockSync, flockSync, lockRangeSync) would block ' +
+    'the thread that must release it (release it first, or use the async form, which waits without blocking)',
   waiting:
-    'a lock() call of this thread is waiting for it: lockSync would block the thread that call needs to ' +
-    'take its turn (await that call first, or use lock())',
+    'a lock() call of this thread is waiting for it: a blocking call would block the thread that call needs ' +
+    'to take its turn (await that call first, or use the async form)',
+  descriptor:
+    'held by this process, by this thread, through a descriptor lock (flock or lockRange) on another open ' +
+    'of the same file: a blocking call would block the thread that must release it (unlock it first, or ' +
+    'use the async form, which waits without blocking)',
+  copy:
+    'held by this process, by this async context, through another copy of fslock loaded in this process ' +
+    '(two versions in node_modules): a lock call nested in it would wait for itself (take the lock once, ' +
+    'outside, or dedupe fslock)',
 };
 
 /** `EDEADLK`: the call would wait for a lock only its own thread or context can release. */
-export function deadlockError(path: string, why: keyof typeof DEADLOCKS): FsLockError {
-  return codeError('EDEADLK', 'lock', path, undefined, DEADLOCKS[why]);
+export function deadlockError(path: string, why: keyof typeof DEADLOCKS, syscall = 'lock'): FsLockError {
+  return codeError('EDEADLK', syscall, path, undefined, DEADLOCKS[why]);
 }
 
 /** `ENOTSUP`: the fallback backend cannot do this. */

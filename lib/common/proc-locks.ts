@@ -117,3 +117,17 @@ export function commandName(pid: number): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * Whether the open file behind this process's descriptor `fd` holds a lock (Linux:
+ * /proc/self/fdinfo lists the flock(2) and OFD locks of that open file as "lock:"
+ * lines, proc(5)); undefined where that cannot be read (not Linux, no /proc).
+ */
+export function fdHoldsLock(fd: number): boolean | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    return /^lock:/m.test(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : undefined;
+  }
+}

@@ -18,9 +18,18 @@ import { type KernelLock, commandName, kernelLocks, ownOfdLocks } from '../commo
 import { processName } from '../common/holder-name';
 import { hostname } from '../protocol/record';
 import { waitChunk } from '../common/long-timer';
-import { abortReason, invalidArgValue, lockedError, notSupportedError, osError, timeoutError } from '../common/errors';
+import {
+  abortReason,
+  deadlockError,
+  invalidArgValue,
+  lockedError,
+  notSupportedError,
+  osError,
+  timeoutError,
+} from '../common/errors';
 import { isWouldBlock } from '../native/path-waits';
 import { native } from './backends';
+import { fdLocks, fdLocksOn, kernelWaiting, threadHolds } from './path-state';
 
 export type FlockMode = 'exclusive' | 'shared' | 'unlock';
 
@@ -119,12 +128,35 @@ async function waitFd(
     throw o.cancelled;
   }
   if (o.result < 0) throw osError(o.result, o.syscall);
+  fdLocks.add(fd);
+}
+
+/**
+ * Refuses a blocking wait for a lock only this thread can release: a path lock of this
+ * thread on the same file, a lock() of this thread waiting for it, or a lock this thread
+ * took through another descriptor of the file (locks belong to the open file, so two
+ * opens of one file conflict even in one thread).
+ */
+function refuseSelfWait(fd: number, type: LockType, syscall: string): void {
+  const key = native!.keyOf(fd);
+  if (!key) return;
+  const shared = type === LockType.Shared;
+  const why = threadHolds(key, shared)
+    ? 'thread'
+    : kernelWaiting(key, shared)
+      ? 'waiting'
+      : fdLocksOn(key, (f) => native!.keyOf(f), fd)
+        ? 'descriptor'
+        : undefined;
+  if (why) throw deadlockError(`fd ${fd}`, why, syscall);
 }
 
 function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, w: CheckedWait): void {
-  const { b } = nativeOnly(kind === WaitKind.Flock ? 'flock' : 'fcntl');
+  const syscall = kind === WaitKind.Flock ? 'flock' : 'fcntl';
+  const { b } = nativeOnly(syscall);
   if (!w.wait) throw lockedError(`fd ${fd}`, undefined, 'options.wait');
   if (w.signal) throw invalidArgValue('options.signal', w.signal, 'is not supported by the Sync forms');
+  refuseSelfWait(fd, type, syscall);
   if (w.timeout !== 0) tellWait(fd, kind, type, start, length, w);
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   let r: number;
@@ -132,6 +164,13 @@ function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, l
   while (r === b.INTERRUPTED && Date.now() < deadline!);
   if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!, fdHolder(fd, kind, type, start, length));
   if (r < 0) throw osError(r, b.lastSyscall());
+  fdLocks.add(fd);
+}
+
+/** Keeps fdLocks: a descriptor this thread locked, until flock(fd, 'unlock'). */
+function locked(fd: number, type: LockType): void {
+  if (type === LockType.Unlock) fdLocks.delete(fd);
+  else fdLocks.add(fd);
 }
 
 /**
@@ -145,7 +184,7 @@ export async function flock(fd: number, mode: FlockMode, options?: WaitOptions):
   const b = bindingFor('flock');
   if (w.signal?.aborted) throw abortReason(w.signal);
   const r = b.flock(f, type);
-  if (r === 0) return;
+  if (r === 0) return locked(f, type);
   if (type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
   await waitFd(WaitKind.Flock, f, type, 0, 0, w, 'flock');
 }
@@ -157,7 +196,7 @@ export function flockSync(fd: number, mode: FlockMode, options?: Omit<WaitOption
   const w = toWait(toOptions<WaitOptions>(options));
   const b = bindingFor('flock');
   const r = b.flock(f, type);
-  if (r === 0) return;
+  if (r === 0) return locked(f, type);
   if (type === LockType.Unlock || !isWouldBlock(r)) throw osError(r, b.lastSyscall());
   waitFdSync(WaitKind.Flock, f, type, 0, 0, w);
 }
@@ -190,7 +229,7 @@ export async function lockRange(fd: number, options: LockRangeOptions): Promise<
   const b = bindingFor('fcntl');
   if (w.signal?.aborted) throw abortReason(w.signal);
   const r = b.lockRange(f, type, start, length);
-  if (r === 0) return;
+  if (r === 0) return locked(f, type);
   if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
   await waitFd(WaitKind.Range, f, type, start, length, w, 'fcntl');
 }
@@ -199,7 +238,7 @@ export function lockRangeSync(fd: number, options: Omit<LockRangeOptions, 'signa
   const { fd: f, start, length, type, w } = checkRange(fd, options, true);
   const b = bindingFor('fcntl');
   const r = b.lockRange(f, type, start, length);
-  if (r === 0) return;
+  if (r === 0) return locked(f, type);
   if (!isWouldBlock(r)) throw osError(r, b.lastSyscall());
   waitFdSync(WaitKind.Range, f, type, start, length, w);
 }

@@ -28,20 +28,27 @@ import { DEFAULT_LEASE_MS, MIN_LEASE_MS, staleHolder } from '../protocol/record'
 import { readLockFile } from '../protocol/lockfile';
 import { backend } from './backends';
 import {
+  type Copy,
   type Hold,
   type Scope,
+  type ScopeEntry,
   addHold,
   currentScope,
   dropHold,
+  fdLocks,
   holdsOn,
+  fdLocksOn,
   kernelWait,
   kernelWaiting,
   nextWaiter,
+  otherCopies,
   queueOf,
   runHolding,
   scopeHold,
   setIdentify,
+  threadHolds,
 } from './path-state';
+import { native } from './backends';
 
 export type { Holder, WaitInfo } from '../common/holder';
 export type { WaitOptions } from '../common/args';
@@ -124,6 +131,8 @@ class PathLock implements Lock {
   #hold: Hold | undefined;
   #last: Held;
   #controller: AbortController | undefined;
+  /** The withLock callback's scope entry of this Lock (inScopeOf), cleared on release. */
+  #entry: ScopeEntry | undefined;
   constructor(hold: Hold) {
     this.#hold = hold;
     this.#last = hold.held;
@@ -150,6 +159,7 @@ class PathLock implements Lock {
     const h = this.#hold;
     if (!h) return;
     this.#hold = undefined;
+    if (this.#entry) this.#entry.hold = undefined;
     if (this.#controller && h.listeners) h.listeners.splice(h.listeners.indexOf(this.#controller) >>> 0, 1);
     // Nested Locks share one backend lock: it goes with the last of them.
     if (--h.count === 0) {
@@ -174,9 +184,9 @@ class PathLock implements Lock {
   [Symbol.asyncDispose](): Promise<void> {
     return this.release();
   }
-  /** The hold behind a Lock (withLock's scope). */
-  static holdOf(l: PathLock): Hold | undefined {
-    return l.#hold;
+  /** The scope entry of a Lock whose withLock callback runs in a scope that holds it. */
+  static entryOf(l: PathLock): ScopeEntry | undefined {
+    return l.#hold ? (l.#entry ??= { hold: l.#hold }) : undefined;
   }
   static {
     // The fslock command's hooks (lib/locks/cli-hooks.ts) reach the backend's state
@@ -212,6 +222,8 @@ class LockCall implements BusyHooks, Traced {
   readonly f: FileOptions;
   /** The withLock callbacks this call runs in (set when it is made, see lock()). */
   scope: Scope | undefined;
+  /** Other copies of fslock in this thread and their scopes here (see path-state.ts). */
+  others: Array<[Copy, unknown]> | undefined;
   sync = false;
   /** The call's context on the `fslock:lock` TracingChannel, when traced (lib/locks/lock-trace.ts). */
   trace: Traced['trace'];
@@ -248,42 +260,70 @@ class LockCall implements BusyHooks, Traced {
       if (this.reentrant || (this.shared && mine.held.shared)) throw new Nest(mine);
       throw deadlockError(this.display, 'context');
     }
-    const here = holdsOn(key);
     // The fallback takes a shared lock exclusively: within one thread it is shared as
     // the kernel shares it (another thread or process still waits: docs/path-locks.md).
-    if (this.shared && backendName === 'fallback') for (const h of here) if (h.held.shared) throw new Nest(h);
+    if (this.shared && backendName === 'fallback') for (const h of holdsOn(key)) if (h.held.shared) throw new Nest(h);
+    if (this.others)
+      for (const [c, scope] of this.others) {
+        const st = c.state(key, scope, this.shared);
+        if (st === 'context') throw deadlockError(this.display, 'copy');
+        if (st && this.sync && willWait) throw deadlockError(this.display, st);
+      }
     if (this.sync && willWait) {
       // lockSync blocks this thread: it would wait for a lock only this thread can
-      // release, or behind a lock() of this thread whose grant only this thread can take.
-      if (here.some((h) => !this.shared || !h.held.shared)) throw deadlockError(this.display, 'thread');
-      if (kernelWaiting(key)) throw deadlockError(this.display, 'waiting');
+      // release (a path lock, or a descriptor lock on another open of the file), or
+      // behind a lock() of this thread whose grant only this thread can take.
+      if (threadHolds(key, this.shared)) throw deadlockError(this.display, 'thread');
+      if (kernelWaiting(key, this.shared)) throw deadlockError(this.display, 'waiting');
+      if (fdLocks.size && native && key && fdLocksOn(key, (fd) => native!.keyOf(fd)))
+        throw deadlockError(this.display, 'descriptor');
     }
-    const onWait = this.w.onWait;
     const trace = this.trace;
     if (trace && !willWait) trace.holder = holder(); // for the ELOCKED or ETIMEDOUT it ends with
-    if (willWait && (onWait || trace || waitWatched())) {
-      const h = holder();
-      if (trace) {
-        trace.holder = h;
-        this.busyAt ||= performance.now();
-      }
-      const id = h ? `${h.pid}|${h.hostname}|${h.since?.getTime()}|${h.record}|${h.shared}` : '';
-      if (id === this.told) return;
-      if (this.told === undefined) this.waitStart = Date.now();
-      this.told = id;
-      const info: WaitInfo = {
-        path: this.display,
-        shared: this.shared,
-        holder: h,
-        waited: Date.now() - this.waitStart,
-      };
-      waiting(info);
-      onWait?.(info);
+    if (willWait && this.watched()) this.tell(holder());
+  }
+
+  /** Whether anyone hears of this call's waits: onWait, the trace, the wait channel, NODE_DEBUG. */
+  watched(): boolean {
+    return this.w.onWait !== undefined || this.trace !== undefined || waitWatched();
+  }
+
+  /**
+   * Tells onWait, the wait channel and NODE_DEBUG who holds the file, unless they were
+   * told of that holder last; the trace keeps the holder and when the wait began.
+   */
+  tell(h: Holder | undefined): void {
+    const trace = this.trace;
+    if (trace) {
+      trace.holder = h;
+      this.busyAt ||= performance.now();
     }
+    const id = h ? `${h.pid}|${h.hostname}|${h.since?.getTime()}|${h.record}|${h.shared}` : '';
+    if (id === this.told) return;
+    if (this.told === undefined) this.waitStart = Date.now();
+    this.told = id;
+    const info: WaitInfo = { path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart };
+    waiting(info);
+    this.w.onWait?.(info);
   }
 
   kernelWait(key: string): () => void {
-    return kernelWait(key);
+    return kernelWait(key, this.shared);
+  }
+
+  /** Tells (as {@link tell}), once, that this call queues behind an earlier lock() of this thread. */
+  tellQueued(): void {
+    if (!this.watched()) return;
+    const p = backend().probe(this.path);
+    if (p.state === 0) return; // the call ahead is being granted: this one will find out
+    const h = p.holder ?? {
+      pid: undefined,
+      hostname: undefined,
+      since: undefined,
+      shared: p.state === 1,
+      record: false,
+    };
+    this.tell(h);
   }
 }
 
@@ -293,9 +333,14 @@ function granted(held: Held): PathLock {
   return new PathLock(h);
 }
 
-/** A nested lock (LockCall.busy threw Nest) shares its hold; anything else is the call's error. */
-function nested(e: unknown): PathLock {
+/**
+ * A nested lock (LockCall.busy threw Nest) shares its hold; anything else is the call's
+ * error. A hold released since (its last Lock went before this settled) is not shared:
+ * the call tries again, as a new lock.
+ */
+function nested(e: unknown, again: () => PathLock | Promise<PathLock>): PathLock | Promise<PathLock> {
   if (!(e instanceof Nest)) throw e;
+  if (e.hold.count === 0) return again();
   e.hold.count++;
   return new PathLock(e.hold);
 }
@@ -303,12 +348,13 @@ function nested(e: unknown): PathLock {
 /** One acquisition by the backend: the Lock, at once when the first attempt holds it. */
 function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
   let h: Held | Promise<Held>;
+  const again = () => take(a, w);
   try {
     h = backend().acquire(a.path, a.shared, w, a.f, a);
   } catch (e) {
-    return nested(e);
+    return nested(e, again);
   }
-  return h instanceof Promise ? h.then(granted, nested) : granted(h);
+  return h instanceof Promise ? h.then(granted, (e) => nested(e, again)) : granted(h);
 }
 
 /**
@@ -334,6 +380,7 @@ export function lock(path: string | Buffer | URL, options?: LockOptions): Promis
 async function lockWith(a: LockCall): Promise<Lock> {
   if (a.w.signal?.aborted) throw abortReason(a.w.signal);
   const scope = (a.scope = currentScope());
+  a.others = otherCopies();
   // Inside a callback that holds locks a call never queues behind this thread's other
   // waiters (one of them may wait for this context's lock): it tries at once, and finds
   // out whether it would wait for its own context.
@@ -373,6 +420,7 @@ async function lockWith(a: LockCall): Promise<Lock> {
       resolve();
     };
     s.queue.push(turn);
+    a.tellQueued();
     if (a.w.timeout !== undefined)
       timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -406,11 +454,18 @@ export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions
 
 function lockSyncWith(a: LockCall): Lock {
   a.scope = currentScope();
+  a.others = otherCopies();
   a.sync = true;
-  try {
-    return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
-  } catch (e) {
-    return nested(e);
+  for (;;) {
+    try {
+      return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+    } catch (e) {
+      // A hold this call nests in cannot be released while it runs (nothing else runs).
+      if (!(e instanceof Nest)) throw e;
+      if (e.hold.count === 0) continue;
+      e.hold.count++;
+      return new PathLock(e.hold);
+    }
   }
 }
 
@@ -436,8 +491,8 @@ export async function withLock<T>(
 
 /** Runs `fn` in an async context that holds `l` (withLock's callback; update's). Internal. */
 export function inScopeOf<T>(l: Lock, fn: () => T): T {
-  const h = l instanceof PathLock ? PathLock.holdOf(l) : undefined;
-  return h ? runHolding(h, fn) : fn();
+  const e = l instanceof PathLock ? PathLock.entryOf(l) : undefined;
+  return e ? runHolding(e, fn) : fn();
 }
 
 /** Whether anyone (any process, thread or call, or another program) holds a lock on `path`. Takes nothing. */

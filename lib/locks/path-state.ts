@@ -10,6 +10,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Held } from '../protocol/lock-backend';
 import { lost } from '../common/diagnostics';
+import { fdHoldsLock } from '../common/proc-locks';
 
 /** A lock this thread holds: one backend lock, shared by the Locks nested in it. */
 export interface Hold {
@@ -29,8 +30,8 @@ export interface Hold {
  * this thread finds a file busy, so a grant costs no identity string and no map.
  */
 const holds = new Set<Hold>();
-/** lock() calls of this thread waiting on a waiter thread, per file (native). */
-const kernelWaits = new Map<string, number>();
+/** lock() calls of this thread waiting on a waiter thread, per file (native): [all, exclusive]. */
+const kernelWaits = new Map<string, [number, number]>();
 let identify: (h: Held) => string = () => '';
 
 /** How a hold's identity is learnt (the backend's; lib/locks/locks.ts sets it). */
@@ -59,20 +60,98 @@ export function holdsOn(key: string): Hold[] {
   return found;
 }
 
-/** Whether a lock() call of this thread waits in the kernel for the file `key`. */
-export function kernelWaiting(key: string): boolean {
-  return (kernelWaits.get(key) ?? 0) > 0;
+/**
+ * Whether a lock() call of this thread waits in the kernel for the file `key` in a mode
+ * that conflicts with `shared` (its grant could block a request in that mode).
+ */
+export function kernelWaiting(key: string, shared: boolean): boolean {
+  const n = kernelWaits.get(key);
+  return n !== undefined && (shared ? n[1] > 0 : n[0] > 0);
 }
 
 /** Counts a kernel wait of this thread on `key`; the returned function ends it. */
-export function kernelWait(key: string): () => void {
+export function kernelWait(key: string, shared: boolean): () => void {
   if (!key) return () => {};
-  kernelWaits.set(key, (kernelWaits.get(key) ?? 0) + 1);
+  let n = kernelWaits.get(key);
+  if (!n) kernelWaits.set(key, (n = [0, 0]));
+  n[0]++;
+  if (!shared) n[1]++;
   return () => {
-    const n = (kernelWaits.get(key) ?? 1) - 1;
-    if (n > 0) kernelWaits.set(key, n);
-    else kernelWaits.delete(key);
+    n[0]--;
+    if (!shared) n[1]--;
+    if (n[0] === 0 && kernelWaits.get(key) === n) kernelWaits.delete(key);
   };
+}
+
+/** Whether this thread holds the file `key` in a mode that conflicts with `shared`. */
+export function threadHolds(key: string, shared: boolean): boolean {
+  return holdsOn(key).some((h) => !shared || !h.held.shared);
+}
+
+// ---- descriptor locks of this thread ------------------------------------------------
+
+/**
+ * Descriptors this thread took a flock/lockRange lock on (lib/locks/fd-locks.ts), until
+ * it unlocks them with flock(fd, 'unlock'): a blocking call of this thread that finds
+ * their file busy would wait for itself. Identities are learnt only then. A descriptor
+ * closed without unlocking stays listed until then, when Linux's fdinfo shows that the
+ * number now names an open file without a lock (elsewhere it counts as locked: at worst
+ * a blocking call is refused with EDEADLK instead of waiting).
+ */
+export const fdLocks = new Set<number>();
+
+/** Whether a descriptor of this thread other than `except` holds a lock on the file `key`. */
+export function fdLocksOn(key: string, identifyFd: (fd: number) => string, except = -1): boolean {
+  for (const fd of fdLocks) {
+    if (fd === except) continue;
+    const held = fdHoldsLock(fd);
+    if (held === false) fdLocks.delete(fd);
+    else if (identifyFd(fd) === key) return true;
+  }
+  return false;
+}
+
+// ---- other copies of fslock in this thread ------------------------------------------
+
+/**
+ * Another copy of fslock loaded in this thread (npm installs a package twice when two
+ * dependencies want different versions): each keeps its own state, so each copy lists
+ * itself on globalThis and asks the others before it waits. The shape is versioned by
+ * the symbol's name; keys are fileKey() strings.
+ */
+export interface Copy {
+  /** This copy's async-context store where it is called (opaque to the others). */
+  scope(): unknown;
+  /**
+   * Whether this copy would make a request in mode `shared` on file `key` wait for
+   * itself: 'context' (the async context `scope` holds it), 'thread' (this thread holds
+   * it), 'waiting' (a lock() of this thread waits for it), or undefined.
+   */
+  state(key: string, scope: unknown, shared: boolean): 'context' | 'thread' | 'waiting' | undefined;
+}
+const registry: WeakRef<Copy>[] = ((globalThis as Record<symbol, WeakRef<Copy>[]>)[
+  Symbol.for('fslock.thread-state.v1')
+] ??= []);
+const self: Copy = {
+  scope: () => scopes.getStore(),
+  state(key, scope, shared) {
+    const h = scopeHold(scope as Scope | undefined, key);
+    if (h && (!shared || !h.held.shared)) return 'context';
+    if (threadHolds(key, shared)) return 'thread';
+    return kernelWaiting(key, shared) ? 'waiting' : undefined;
+  },
+};
+
+/** The other copies and their async-context stores now, or undefined when this copy is alone (no cost). */
+export function otherCopies(): Array<[Copy, unknown]> | undefined {
+  if (registry.length === 1) return undefined;
+  const found: Array<[Copy, unknown]> = [];
+  for (let i = registry.length - 1; i >= 0; i--) {
+    const c = registry[i].deref();
+    if (!c) registry.splice(i, 1);
+    else if (c !== self) found.push([c, c.scope()]);
+  }
+  return found.length ? found : undefined;
 }
 
 // ---- the FIFO of this thread's waiters per path string ----------------------------
@@ -113,28 +192,37 @@ export function nextWaiter(path: string, s: PathQueue): void {
  * outside any callback is not part of a context (see docs/path-locks.md, "Nesting").
  */
 export interface Scope {
-  readonly holds: readonly Hold[];
+  readonly holds: readonly ScopeEntry[];
+}
+/** The lock of one withLock callback: `hold` is cleared when that Lock is released. */
+export interface ScopeEntry {
+  hold: Hold | undefined;
 }
 const scopes = new AsyncLocalStorage<Scope>();
+registry.push(new WeakRef(self));
 
 export function currentScope(): Scope | undefined {
   return scopes.getStore();
 }
 
-/** Runs `fn` in a scope that holds `h` besides what the current one still holds. */
-export function runHolding<T>(h: Hold, fn: () => T): T {
+/** Runs `fn` in a scope that holds `e` besides what the current one still holds. */
+export function runHolding<T>(e: ScopeEntry, fn: () => T): T {
   const parent = scopes.getStore();
-  const holds = parent ? parent.holds.filter((x) => x.count > 0 && x !== h) : [];
-  holds.push(h);
+  const holds = parent ? parent.holds.filter((x) => x.hold !== undefined) : [];
+  holds.push(e);
   return scopes.run({ holds }, fn);
 }
 
-/** A hold of the current scope on the file `key` that is still held, if any. */
+/**
+ * A hold on the file `key` of a withLock callback `scope` runs in whose Lock is not
+ * released, if any. Another Lock sharing that hold (a nested one, or one of this thread
+ * the fallback shares a shared lock with) does not keep it in the scope.
+ */
 export function scopeHold(scope: Scope | undefined, key: string): Hold | undefined {
   if (!scope || !key) return undefined;
   for (let i = scope.holds.length - 1; i >= 0; i--) {
-    const h = scope.holds[i];
-    if (h.count > 0 && (h.key ??= identify(h.held)) === key) return h;
+    const h = scope.holds[i].hold;
+    if (h && h.count > 0 && (h.key ??= identify(h.held)) === key) return h;
   }
   return undefined;
 }
