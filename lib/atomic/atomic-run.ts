@@ -21,6 +21,9 @@ import { resolveLink, resolveLinkSync } from './atomic-links';
 import { sleep, sleepSync } from '../protocol/lock-backend';
 import { checkAccess } from '../common/permission';
 import { explainDirError, explainDirErrorSync, makeParents, makeParentsSync } from '../common/dirs';
+import { debug, debugOn, retried } from '../common/diagnostics';
+import { writeEnded, writeFailed, writeStart } from './atomic-diag';
+import type { LockOptions } from '../locks/locks';
 
 /** Data of a write: text, or bytes of any ArrayBufferView. */
 export type Data = string | ArrayBufferView;
@@ -55,7 +58,7 @@ export interface WriteOptions {
   createParents?: boolean;
 }
 
-export interface UpdateOptions extends WriteOptions {
+export interface UpdateOptions extends WriteOptions, Pick<LockOptions, 'onWait' | 'name'> {
   /** Give up waiting for `path + '.lock'` after this many milliseconds (`ETIMEDOUT`). */
   timeout?: number;
 }
@@ -376,6 +379,8 @@ function next(j: AtomicJob, e: unknown, attempt: number, since: number): AtomicJ
   if (tmpFileUnusable(e, j)) {
     if (noTmpFile.size > 1000) noTmpFile.clear();
     noTmpFile.add(pathKey(j.dir));
+    if (debugOn)
+      debug("write '%s': no O_TMPFILE in its directory (%s): named temp files there", displayPath(j.target), code(e));
     return { ...j, flags: j.flags & ~(AtomicFlags.TmpFile | AtomicFlags.LinkEmptyPath) };
   }
   const temp = () => tempPath(j.dir, j.target);
@@ -401,9 +406,11 @@ function runSyncOnce(first: AtomicJob, c: Pick<Checked, 'parents'>, moved: (j: A
   let since = 0;
   let retargets = 0;
   let parents = c.parents;
+  const t0 = writeStart();
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
       ops.writeSync(j);
+      writeEnded(j, t0);
       return j;
     } catch (e) {
       if (transient(e)) since ||= Date.now();
@@ -415,7 +422,8 @@ function runSyncOnce(first: AtomicJob, c: Pick<Checked, 'parents'>, moved: (j: A
           retargets++;
         } else if (again) parents = false; // a directory is created once
       }
-      if (!again) throw failedSync(e, j, first.target);
+      if (!again) throw writeFailed(j, t0, failedSync(e, j, first.target));
+      if (transient(e)) retried('write', displayPath(first.target), 'busy', code(e));
       if (transient(e)) sleepSync(backoff(attempt));
       j = again;
     }
@@ -468,9 +476,11 @@ async function runOnce(
   let since = 0;
   let retargets = 0;
   let parents = c.parents;
+  const t0 = writeStart();
   for (let j: AtomicJob | undefined = first, attempt = 0; ; attempt++) {
     try {
       await runOne(j, signal);
+      writeEnded(j, t0);
       return j;
     } catch (e) {
       if (signal?.aborted) throw abortReason(signal);
@@ -483,7 +493,8 @@ async function runOnce(
           retargets++;
         } else if (again) parents = false;
       }
-      if (!again) throw await failed(e, j, first.target);
+      if (!again) throw writeFailed(j, t0, await failed(e, j, first.target));
+      if (transient(e)) retried('write', displayPath(first.target), 'busy', code(e));
       if (transient(e)) await sleep(backoff(attempt), signal, abortReason);
       j = again;
     }
@@ -505,22 +516,28 @@ async function runChunks(first: AtomicJob, data: unknown, c: Checked): Promise<A
   if (!isIterable(data))
     throw invalidArgType('data', 'of type string, an ArrayBufferView, or an (async) iterable', data);
   if (c.signal?.aborted) throw abortReason(c.signal);
-  return runJs(named(first), c, (j) => writeChunks(j, bytesOf(data, c.encoding), c.signal));
+  return runJs(named(first), c, (j) => writeChunks(j, bytesOf(data, c.encoding), c.signal), true);
 }
 
-/** A job run by the node:fs sequence `write` (no O_TMPFILE), with {@link runOnce}'s recoveries. */
+/**
+ * A job run by the node:fs sequence `write` (no O_TMPFILE), with {@link runOnce}'s
+ * recoveries; `chunked`: its data are chunks (the write event gives no byte count).
+ */
 export async function runJs(
   first: AtomicJob,
   c: Pick<Checked, 'parents' | 'signal'>,
   write: (j: AtomicJob) => Promise<void>,
+  chunked = false,
 ): Promise<AtomicJob> {
   let j = first;
   let retargets = 0;
   let parents = c.parents;
+  const t0 = writeStart();
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         await write(j);
+        writeEnded(j, t0, undefined, chunked);
         return j;
       } catch (e) {
         if (c.signal?.aborted) throw abortReason(c.signal);
@@ -531,7 +548,7 @@ export async function runJs(
           if (again && again.target !== j.target) retargets++;
           else if (again) parents = false;
         }
-        if (!again) throw await failed(e, j, first.target);
+        if (!again) throw writeFailed(j, t0, await failed(e, j, first.target), chunked);
         j = named(again);
       }
     }
@@ -545,10 +562,12 @@ export function runJsSync(first: AtomicJob, c: Pick<Checked, 'parents'>, write: 
   let j = first;
   let retargets = 0;
   let parents = c.parents;
+  const t0 = writeStart();
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         write(j);
+        writeEnded(j, t0);
         return j;
       } catch (e) {
         let again: AtomicJob | undefined =
@@ -558,7 +577,7 @@ export function runJsSync(first: AtomicJob, c: Pick<Checked, 'parents'>, write: 
           if (again && again.target !== j.target) retargets++;
           else if (again) parents = false;
         }
-        if (!again) throw failedSync(e, j, first.target);
+        if (!again) throw writeFailed(j, t0, failedSync(e, j, first.target));
         j = named(again);
       }
     }

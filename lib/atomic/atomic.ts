@@ -95,10 +95,17 @@ export async function update(path: PathLike, fn: Updater, options?: UpdateOption
   const given = toFsPath(path);
   const f = toFunction<Updater>(fn, 'fn');
   const c = checkOptions(options);
-  const timeout = toTimeout(toOptions<UpdateOptions>(options).timeout);
+  const o = toOptions<UpdateOptions>(options);
+  const timeout = toTimeout(o.timeout);
   const lockPath = besideName(given, '', '.lock');
   checkReadWrite(lockPath);
-  const held = await lock(lockPath, { timeout, signal: c.signal, createParents: c.parents });
+  const held = await lock(lockPath, {
+    timeout,
+    signal: c.signal,
+    createParents: c.parents,
+    onWait: o.onWait,
+    name: o.name,
+  });
   try {
     const target = c.flags & AtomicFlags.NoSymlink ? await resolveLink(given) : given;
     if (target !== given) checkReadWrite(target);

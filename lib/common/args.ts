@@ -186,9 +186,13 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /**
    * Called when this call has to wait (not when the lock is free, nor with `wait:
-   * false`), with what is known of the holder, and again whenever the holder changes
-   * while it waits. An exception it throws ends the call with that exception (nothing
-   * held).
+   * false` or `timeout: 0`), with what is known of the holder, and again when a later
+   * attempt finds another holder: the fallback backend looks at every poll; a kernel
+   * wait (native path locks, descriptor locks) does not say when its holder changes,
+   * so those tell again only when their wait ends without the lock (a lock file
+   * removed or replaced under it). An exception it throws ends the call with that
+   * exception (nothing held). Also published on `fslock:lock:wait`
+   * (docs/diagnostics.md).
    */
   onWait?: (info: WaitInfo) => void;
 }

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { type FsPath, dirnameOf, displayPath, pathKey } from './args';
+import { debug, debugOn } from './diagnostics';
 
 // statfs(2) f_type magics (linux/magic.h) of filesystems whose files other machines
 // (or other kernels: FUSE daemons, virtiofs hosts) can reach.
@@ -58,7 +59,14 @@ function probeShared(dir: FsPath): boolean {
   if (process.platform !== 'linux') return false; // macOS/BSD: statfs types are not stable numbers
   try {
     const t = fs.statfsSync(dir).type;
-    return SHARED_MAGIC.has(t) || SHARED_MAGIC.has(t >>> 0);
+    const shared = SHARED_MAGIC.has(t) || SHARED_MAGIC.has(t >>> 0);
+    if (debugOn && shared)
+      debug(
+        "'%s': shared filesystem (statfs type 0x%s): lock files kept, caches read past",
+        displayPath(dir),
+        (t >>> 0).toString(16),
+      );
+    return shared;
   } catch {
     return false; // the lock call reports what is wrong with the directory
   }

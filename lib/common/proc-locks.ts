@@ -20,12 +20,17 @@
 import * as fs from 'node:fs';
 import { type FsPath } from './args';
 import { mountOf } from './fstype';
+import { cleanName } from './holder-name';
 
 export interface KernelLock {
   kind: 'flock' | 'posix' | 'ofd';
   shared: boolean;
   /** The holder's pid in our PID namespace; undefined for OFD locks (the kernel shows -1). */
   pid: number | undefined;
+  /** First byte locked (0 for flock). */
+  start: number;
+  /** Last byte locked; Infinity for "to the end of the file, however far it grows" (EOF). */
+  end: number;
 }
 
 const KINDS: Record<string, KernelLock['kind']> = { FLOCK: 'flock', POSIX: 'posix', OFDLCK: 'ofd' };
@@ -96,17 +101,65 @@ export function kernelLocks(dev: number, ino: string, at: FileAt = {}): KernelLo
   // it, or listed under st_dev) scan the table once.
   let sdev = devText(dev);
   if (text.includes(`:${ino} `) && !text.includes(` ${sdev}:${ino} `)) sdev = superDev(sdev, at) ?? sdev;
-  const id = ` ${sdev}:${ino} `;
+  return locksIn(text, ` ${sdev}:${ino} `);
+}
+
+/** The held locks on the file named by `id` (" maj:min:ino ") in lines of /proc/locks' form. */
+function locksIn(text: string, id: string): KernelLock[] {
   const found: KernelLock[] = [];
   for (let i = text.indexOf(id); i >= 0; i = text.indexOf(id, i + id.length)) {
     const start = text.lastIndexOf('\n', i) + 1;
-    const f = text.slice(start, i).trim().split(/\s+/);
+    // /proc/PID/fdinfo lines start with "lock:\t".
+    const f = text
+      .slice(start, i)
+      .replace(/^lock:\s*/, '')
+      .trim()
+      .split(/\s+/);
     // [ "ID:", KIND, ADVISORY, MODE, PID ], or with "->" after the id for a waiter.
     if (f[1] === '->' || f.length !== 5) continue;
     const kind = KINDS[f[1]];
     if (!kind) continue;
     const pid = Number(f[4]);
-    found.push({ kind, shared: f[3] === 'READ', pid: Number.isSafeInteger(pid) && pid > 0 ? pid : undefined });
+    const eol = text.indexOf('\n', i);
+    const [from, to] = text
+      .slice(i + id.length, eol < 0 ? undefined : eol)
+      .trim()
+      .split(/\s+/);
+    found.push({
+      kind,
+      shared: f[3] === 'READ',
+      pid: Number.isSafeInteger(pid) && pid > 0 ? pid : undefined,
+      start: Number(from) || 0,
+      end: to === 'EOF' || to === undefined ? Infinity : Number(to),
+    });
+  }
+  return found;
+}
+
+/**
+ * The OFD locks that descriptors of this process other than `fd` hold on the file
+ * `dev`/`ino` (the kernel's table shows OFD holders with pid -1; /proc/self/fdinfo
+ * lists each descriptor's own locks). Linux only; at most 4096 descriptors are read.
+ */
+export function ownOfdLocks(dev: number, ino: string, fd: number): KernelLock[] {
+  if (process.platform !== 'linux') return [];
+  let fds: string[];
+  try {
+    fds = fs.readdirSync('/proc/self/fdinfo');
+  } catch {
+    return [];
+  }
+  const found: KernelLock[] = [];
+  for (const name of fds.slice(0, 4096)) {
+    if (name === String(fd)) continue;
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/self/fdinfo/${name}`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const k of locksIn(text, ` ${devText(dev)}:${ino} `))
+      if (k.kind === 'ofd') found.push({ ...k, pid: process.pid });
   }
   return found;
 }
@@ -115,8 +168,8 @@ export function kernelLocks(dev: number, ino: string, at: FileAt = {}): KernelLo
 export function commandName(pid: number): string | undefined {
   if (process.platform !== 'linux') return undefined;
   try {
-    const name = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    return name.length > 0 && name.length <= 64 ? name : undefined;
+    // Any process sets its own (prctl PR_SET_NAME): shown only if it is a plain name.
+    return cleanName(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
   } catch {
     return undefined;
   }

@@ -27,7 +27,8 @@ import {
   type Probe,
   pollDelay,
 } from '../protocol/lock-backend';
-import { HEADER, describeHolder, hostname, newId, recordLine, toHolder } from '../protocol/record';
+import { HEADER, hostname, newId, recordLine, toHolder } from '../protocol/record';
+import { acquiredFile, debugOn, retried } from '../common/diagnostics';
 import { closeQuietly } from './fallback-files';
 import {
   type FallbackHeld,
@@ -72,7 +73,7 @@ function* acquiring(
   const id = newId();
   const display = displayPath(path);
   const sharedFs = onSharedFs(path); // learnt once, in the caller's call (statfs, cached)
-  const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
+  const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease, o.name);
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   const willWait = w.wait && w.timeout !== 0;
   let gone = 0; // attempts that found the file gone under their hands
@@ -96,9 +97,10 @@ function* acquiring(
       }
     }
     // The file went under our hands (ENOENT, ESTALE): try again.
+    if (r.kind === 'gone') retried('lock', display, 'gone');
     if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
     if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
-    const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
+    const holder = r.kind === 'held' ? r.holder && toHolder(r.holder) : undefined;
     if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     if (left <= 0) throw timeoutError(display, w.timeout!, holder);
@@ -131,6 +133,7 @@ function newHeld(
     beating: false,
     released: false,
   };
+  if (debugOn) acquiredFile(h.display, shared, true, !h.keep, o.keep);
   startHeartbeat(h, o.lease);
   return h;
 }

@@ -19,9 +19,13 @@ import {
 import { backendName } from '../native/binding';
 import { type LongTimer, clearLongTimeout, setLongTimeout } from '../common/long-timer';
 import { abortReason, deadlockError, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
-import type { Holder } from '../common/holder';
+import type { Holder, WaitInfo } from '../common/holder';
+import { toName } from '../common/holder-name';
+import { debugOn, lockTraced, releaseChannel, released, waitWatched, waiting } from '../common/diagnostics';
+import { type Traced, logged, loggedSync, traceLock, traceLockSync } from './lock-trace';
 import type { BusyHooks, FileOptions, Held } from '../protocol/lock-backend';
-import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
+import { DEFAULT_LEASE_MS, MIN_LEASE_MS, staleHolder } from '../protocol/record';
+import { readLockFile } from '../protocol/lockfile';
 import { backend } from './backends';
 import { checkAccess, checkLockAccess } from '../common/permission';
 import { explainDirError, explainDirErrorSync, makeParents, makeParentsSync } from '../common/dirs';
@@ -94,6 +98,15 @@ export interface LockOptions extends WaitOptions {
    * message names the missing directory.
    */
   createParents?: boolean;
+  /**
+   * The holder name this lock's record gives, which `lockHolder()`, error messages,
+   * wait callbacks and `fslock -H` of other processes show ("held by pid 4121 (jest)"):
+   * 1 to 64 characters, no control characters. Default: the program's `process.title`
+   * when it set one (not on Windows), else the script it runs — the command a package
+   * installs it as (`jest` for `node …/node_modules/jest/bin/jest.js`), else its file
+   * name (`build.js`); none for `node -e` and the REPL.
+   */
+  name?: string;
 }
 
 /** A held lock. Release it with `release()`, `releaseSync()`, or `await using`. */
@@ -161,6 +174,8 @@ class PathLock implements Lock {
     if (--h.count === 0) {
       dropHold(h);
       backend().release(h.held);
+      if (h.at !== undefined || releaseChannel.hasSubscribers)
+        released(h.held.display, h.held.shared, h.at ?? 0, h.held.lost !== undefined);
     }
     if (h.held.lost) throw lockLostError(h.held.display);
   }
@@ -207,12 +222,12 @@ class Nest {
  * lock, refuse to block this thread on its own lock or its own waiter (lockSync), tell
  * `onWait`. One object per call, and nothing more unless the lock is busy.
  */
-class LockCall implements BusyHooks {
+class LockCall implements BusyHooks, Traced {
   readonly path: FsPath;
   readonly display: string;
   readonly shared: boolean;
   readonly reentrant: boolean;
-  readonly parents: boolean;
+  parents: boolean;
   readonly w: CheckedWait;
   readonly f: FileOptions;
   /** The withLock callbacks this call runs in (set when it is made, see lock()). */
@@ -220,6 +235,10 @@ class LockCall implements BusyHooks {
   /** Other copies of fslock in this thread and their scopes here (see path-state.ts). */
   others: Array<[Copy, unknown]> | undefined;
   sync = false;
+  /** The call's context on the `fslock:lock` TracingChannel, when traced (lib/locks/lock-trace.ts). */
+  trace: Traced['trace'];
+  /** When the call first found the lock held (performance.now(); 0: it did not), for the trace. */
+  busyAt = 0;
   private told: string | undefined;
   private waitStart = 0;
 
@@ -235,7 +254,12 @@ class LockCall implements BusyHooks {
     this.reentrant = toBool(o.reentrant, 'options.reentrant', false);
     this.parents = toBool(o.createParents, 'options.createParents', false);
     this.w = toWait(o);
-    this.f = { keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true), mode, lease };
+    this.f = {
+      keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true),
+      mode,
+      lease,
+      name: toName(o.name),
+    };
   }
 
   busy(key: string, holder: () => Holder | undefined, willWait: boolean): void {
@@ -265,25 +289,42 @@ class LockCall implements BusyHooks {
       if (fdLocks.size && native && key && fdLocksOn(key, (fd) => native!.keyOf(fd)))
         throw deadlockError(this.display, 'descriptor');
     }
-    if (willWait && this.w.onWait) this.tell(holder());
+    const trace = this.trace;
+    if (trace && !willWait) trace.holder = holder(); // for the ELOCKED or ETIMEDOUT it ends with
+    if (willWait && this.watched()) this.tell(holder());
   }
 
-  /** Tells onWait who holds the file, unless it was told of that holder last. */
-  private tell(h: Holder | undefined): void {
+  /** Whether anyone hears of this call's waits: onWait, the trace, the wait channel, NODE_DEBUG. */
+  watched(): boolean {
+    return this.w.onWait !== undefined || this.trace !== undefined || waitWatched();
+  }
+
+  /**
+   * Tells onWait, the wait channel and NODE_DEBUG who holds the file, unless they were
+   * told of that holder last; the trace keeps the holder and when the wait began.
+   */
+  tell(h: Holder | undefined): void {
+    const trace = this.trace;
+    if (trace) {
+      trace.holder = h;
+      this.busyAt ||= performance.now();
+    }
     const id = h ? `${h.pid}|${h.hostname}|${h.since?.getTime()}|${h.record}|${h.shared}` : '';
     if (id === this.told) return;
     if (this.told === undefined) this.waitStart = Date.now();
     this.told = id;
-    this.w.onWait!({ path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart });
+    const info: WaitInfo = { path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart };
+    waiting(info);
+    this.w.onWait?.(info);
   }
 
   kernelWait(key: string): () => void {
     return kernelWait(key, this.shared);
   }
 
-  /** Tells onWait, once, that this call queues behind an earlier lock() of this thread. */
+  /** Tells (as {@link tell}), once, that this call queues behind an earlier lock() of this thread. */
   tellQueued(): void {
-    if (!this.w.onWait) return;
+    if (!this.watched()) return;
     const p = backend().probe(this.path);
     if (p.state === 0) return; // the call ahead is being granted: this one will find out
     const h = p.holder ?? {
@@ -298,7 +339,9 @@ class LockCall implements BusyHooks {
 }
 
 function granted(held: Held): PathLock {
-  return new PathLock(addHold(held));
+  const h = addHold(held);
+  if (releaseChannel.hasSubscribers) h.at = performance.now();
+  return new PathLock(h);
 }
 
 /**
@@ -333,9 +376,20 @@ function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
  * nothing. Inside a withLock callback that holds the same file it fails at once with
  * `EDEADLK`, or nests with `reentrant: true`.
  */
-export async function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
-  checkLockAccess(path);
-  const a = new LockCall(path, options);
+export function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
+  let a: LockCall;
+  try {
+    checkLockAccess(path);
+    a = new LockCall(path, options);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  // Traced or logged calls go through a wrapper (lib/locks/lock-trace.ts); the others pay one check.
+  if (lockTraced()) return traceLock(a, lockWith);
+  return debugOn ? logged(lockWith(a), a) : lockWith(a);
+}
+
+async function lockWith(a: LockCall): Promise<Lock> {
   try {
     if (a.w.signal?.aborted) throw abortReason(a.w.signal);
     const scope = (a.scope = currentScope());
@@ -361,6 +415,7 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
     }
     // Queue behind this thread's earlier waiters for the same path.
     const start = Date.now();
+    if (a.trace) a.busyAt ||= performance.now();
     await new Promise<void>((resolve, reject) => {
       let timer: LongTimer | undefined;
       const signal = a.w.signal;
@@ -398,7 +453,10 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
   } catch (e) {
     // Only after a failure: a missing directory is made (createParents) and the call
     // made again, once; otherwise an error the directory causes names it.
-    if (a.parents && (await makeParents(e, a.path))) return lock(path, { ...options, createParents: false });
+    if (a.parents && (await makeParents(e, a.path))) {
+      a.parents = false;
+      return lockWith(a);
+    }
     throw await explainDirError(e, a.path, 'create');
   }
 }
@@ -413,6 +471,11 @@ export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions
   checkLockAccess(path);
   const a = new LockCall(path, options);
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
+  if (lockTraced()) return traceLockSync(a, lockSyncWith);
+  return debugOn ? loggedSync(a, lockSyncWith) : lockSyncWith(a);
+}
+
+function lockSyncWith(a: LockCall): Lock {
   a.scope = currentScope();
   a.others = otherCopies();
   a.sync = true;
@@ -429,7 +492,10 @@ export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions
       }
     }
   } catch (e) {
-    if (a.parents && makeParentsSync(e, a.path)) return lockSync(path, { ...options, createParents: false });
+    if (a.parents && makeParentsSync(e, a.path)) {
+      a.parents = false;
+      return lockSyncWith(a);
+    }
     throw explainDirErrorSync(e, a.path, 'create');
   }
 }
@@ -466,16 +532,44 @@ export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
   return backend().probe(toFsPath(path)).state !== 0;
 }
 
+/** Options of {@link lockHolder}. */
+export interface LockHolderOptions {
+  /**
+   * When nobody holds the lock, return the holder whose record is still in the lock
+   * file although it is gone (it crashed or was killed while holding the lock; kept
+   * lock files keep such records until the next holder replaces them), with `stale:
+   * true`, instead of undefined. Default `false`.
+   */
+  stale?: boolean;
+}
+
 /**
  * Who holds the lock on `path` (one of the holders when shared), or undefined when it
  * is free. A holder that left no record (another program, or a file that is not an
- * fslock lock file) comes back with `record: false` and what the OS tells of it.
+ * fslock lock file) comes back with `record: false` and what the OS tells of it. With
+ * `{ stale: true }`, a free lock whose file still names a holder that is gone gives
+ * that holder, marked `stale: true` ("not locked; pid 123 (jest) held it and is gone").
  */
-export async function lockHolder(path: string | Buffer | URL): Promise<Holder | undefined> {
+export async function lockHolder(
+  path: string | Buffer | URL,
+  options?: LockHolderOptions,
+): Promise<Holder | undefined> {
   checkAccess('fs.read', path);
-  const p = backend().probe(toFsPath(path));
-  if (p.state === 0) return undefined;
-  return p.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: p.state === 1, record: false };
+  const p = toFsPath(path);
+  const stale = toBool(toOptions<LockHolderOptions>(options).stale, 'options.stale', false);
+  let probe = backend().probe(p);
+  if (probe.state === 0) {
+    if (!stale) return undefined;
+    const text = readLockFile(p);
+    const h = text === undefined ? undefined : staleHolder(text);
+    if (!h) return undefined;
+    // Read without taking the lock: a holder that took it meanwhile is who holds it.
+    probe = backend().probe(p);
+    if (probe.state === 0) return h;
+  }
+  return (
+    probe.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: probe.state === 1, record: false }
+  );
 }
 
 export { backendName };

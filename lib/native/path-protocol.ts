@@ -17,6 +17,7 @@ import { type FsPath, dirnameOf, displayPath, pathKey } from '../common/args';
 import { errorCode, osError } from '../common/errors';
 import { SHARING_VIOLATION } from './win32-errors';
 import { onSharedFs } from '../common/fstype';
+import { acquiredFile, debug, debugOn } from '../common/diagnostics';
 import { type KernelLock, commandName, kernelLocks } from '../common/proc-locks';
 import { unwatch, watchHeld } from './lock-watch';
 import { type FileOptions, type Held, type Probe, fileKey } from '../protocol/lock-backend';
@@ -128,7 +129,7 @@ export class PathProtocol {
 
   protected request(path: FsPath, shared: boolean, o: FileOptions): Request {
     const id = newId();
-    const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease);
+    const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease, o.name);
     const type = shared ? LockType.Shared : LockType.Exclusive;
     const commitLen = shared ? 0 : HEADER_BYTES.length;
     const display = displayPath(path);
@@ -162,6 +163,8 @@ export class PathProtocol {
     if (fd < 0 && dir !== undefined && (sc === 'tmpfile' || (sc === 'linkat' && errorCode(fd) !== 'EEXIST'))) {
       // No O_TMPFILE here (or no /proc to link it through): create it by name instead.
       if (ANON_UNSUPPORTED.has(errorCode(fd)) || sc === 'linkat') noAnon.add(pathKey(dir));
+      if (debugOn)
+        debug("lock '%s': no O_TMPFILE here (%s %s): lock files created by name", q.display, sc, errorCode(fd));
       fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, undefined, q.commitLen);
       sc = fd < 0 ? b.lastSyscall() : '';
     }
@@ -344,6 +347,7 @@ export class PathProtocol {
     // Kept unless asked (keep: false): other programs lock the same file without
     // checking after their grant that the name still names it (docs/path-locks.md).
     const remove = ours && q.o.keep === false && !onSharedFs(q.display);
+    if (debugOn) acquiredFile(q.display, q.shared, ours, remove, q.o.keep);
     const { path, display, shared, type, tombstone } = q;
     // The identity the last call reported (none for a file created unnamed), turned into
     // a key only if another lock call of this thread ever needs it (identify()).
