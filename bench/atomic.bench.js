@@ -4,19 +4,114 @@
 // syscalls (open O_EXCL, stat+fchmod, write, fdatasync, close, rename, directory fsync;
 // on Linux also fslock's O_TMPFILE sequence) as the floor. BENCH_DIR picks the
 // filesystem (default: os.tmpdir()).
+//
+// FSLOCK_BASELINE=<another checkout, built>: only this build against that one, in one
+// process and interleaved (A B A B ...: load on a shared machine hits both alike), on a
+// plain file and on one with a POSIX ACL and a user attribute — how a change to the
+// write path costs what it costs (issue 23: the metadata carried per write).
 const { execFileSync } = require('node:child_process');
-const { measure, measureSync, table, compileC, benchDir, fsTypeOf, MS, quick } = require('./util');
+const { measure, measureSync, table, compileC, benchDir, fsTypeOf, MS, quick, fmt } = require('./util');
+const fs = require('node:fs');
 const path = require('node:path');
 const fslock = require('fslock');
 const wfa = require('write-file-atomic');
 
 async function main() {
+  if (process.env.FSLOCK_BASELINE) return baseline(process.env.FSLOCK_BASELINE);
   // The disk the user has (os.tmpdir() or BENCH_DIR) and, where there is one, tmpfs:
   // without a device in the way, the cost of the code itself shows.
   await run(benchDir());
   if (!process.env.BENCH_DIR && require('node:fs').existsSync('/dev/shm')) {
     process.env.BENCH_DIR = '/dev/shm';
     await run(benchDir());
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Runs `fn` (sync, or returning a promise) for `ms`; returns ops/s and the CPU time
+ * (user + system) per op in µs — the cost of the code itself, which the machine's load
+ * shifts much less than the wall clock.
+ */
+async function sample(fn, ms) {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let n = 0;
+  let now = t0;
+  while (now - t0 < ms) {
+    for (let i = 0; i < 32; i++) {
+      const r = fn();
+      if (r) await r;
+    }
+    n += 32;
+    now = performance.now();
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { ops: (n * 1000) / (now - t0), cpu: (cpu.user + cpu.system) / n };
+}
+
+/** This build against the build at `dir`: medians of interleaved rounds, and their ratio. */
+async function baseline(dir) {
+  const base = require(path.resolve(dir));
+  if (base.backend !== fslock.backend) throw new Error(`baseline backend ${base.backend}, this ${fslock.backend}`);
+  const rounds = quick ? 3 : 9;
+  const ms = quick ? 200 : 500;
+  const places = [process.env.BENCH_DIR || require('node:os').tmpdir()];
+  if (!process.env.BENCH_DIR && fs.existsSync('/dev/shm')) places.push('/dev/shm');
+  const acl = process.platform === 'linux' && fslock.backend === 'native';
+  console.log(
+    `\n## This build against ${path.resolve(dir)} (backend ${fslock.backend}; medians of ${rounds} interleaved rounds of ${ms} ms)`,
+  );
+  console.log(
+    '\n| filesystem | file | write | baseline | this build | ops/s ratio | CPU µs/op baseline | this | CPU ratio |',
+  );
+  console.log('|---|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const place of places) {
+    process.env.BENCH_DIR = place;
+    const d = benchDir();
+    const fsType = fsTypeOf(d);
+    for (const decorated of acl ? [false, true] : [false]) {
+      const target = (who) => {
+        const p = path.join(d, `${who}-${decorated}`);
+        fs.writeFileSync(p, 'x');
+        if (decorated) {
+          execFileSync('setfacl', ['-m', 'u:nobody:rw', p]);
+          execFileSync('setfattr', ['-n', 'user.bench', '-v', 'kept', p]);
+        }
+        return p;
+      };
+      const a = target('base');
+      const b = target('this');
+      const data = Buffer.alloc(4096, 'x');
+      for (const [what, mk] of [
+        ['4 KB sync, fsync off', (lib, p) => () => lib.writeFileAtomicSync(p, data, { fsync: false })],
+        ['4 KB promise, fsync off', (lib, p) => () => lib.writeFileAtomic(p, data, { fsync: false })],
+        ['4 KB sync, fsync on', (lib, p) => () => lib.writeFileAtomicSync(p, data)],
+      ]) {
+        const runs = { base: [], this: [] };
+        const fa = mk(base, a);
+        const fb = mk(fslock, b);
+        await sample(fa, 100);
+        await sample(fb, 100);
+        for (let i = 0; i < rounds; i++) {
+          // Alternating which goes first: neither always meets the other's leftovers.
+          const order = i % 2 ? [fb, fa] : [fa, fb];
+          const got = [];
+          for (const f of order) got.push(await sample(f, ms));
+          const [ra, rb] = i % 2 ? [got[1], got[0]] : got;
+          runs.base.push(ra);
+          runs.this.push(rb);
+        }
+        const m = (rs, k) => median(rs.map((r) => r[k]));
+        const [x, y] = [m(runs.base, 'ops'), m(runs.this, 'ops')];
+        const [cx, cy] = [m(runs.base, 'cpu'), m(runs.this, 'cpu')];
+        const file = decorated ? 'ACL + user.* attribute' : 'plain';
+        console.log(
+          `| ${fsType} | ${file} | ${what} | ${fmt(x)} | ${fmt(y)} | ${(y / x).toFixed(3)} | ${cx.toFixed(1)} | ${cy.toFixed(1)} | ${(cy / cx).toFixed(3)} |`,
+        );
+      }
+    }
   }
 }
 

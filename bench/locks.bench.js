@@ -12,7 +12,9 @@ const lockfile = require('lockfile');
 async function uncontended(dir) {
   const data = path.join(dir, 'data.json');
   fs.writeFileSync(data, '{}');
-  const lockPath = `${data}.lock`;
+  // Not data.json.lock: proper-lockfile makes that directory for data.json, and the
+  // default kept lock file would be in its way (ELOCKED).
+  const lockPath = path.join(dir, 'fslock.lock');
   const removedPath = path.join(dir, 'removed.lock');
   const rows = [];
   const fsl = `fslock [${fslock.backend}]`;
@@ -31,6 +33,15 @@ async function uncontended(dir) {
     name: `${fsl} lock({ onWait })+release(), never called`,
     ops: await measure(async () => (await fslock.lock(lockPath, onWait)).release()),
   });
+  // Nobody listening, onWait set but never called, and every diagnostics_channel
+  // subscribed (an APM agent), measured in alternation (listenerCost).
+  const lc = await listenerCost(lockPath);
+  const alt = (label, k) => rows.push({ name: `${fsl} ${label} (median of ${ROUNDS} alternating)`, ops: lc[k].median });
+  alt('lock()+release(), nobody listening', 'plain');
+  alt('lock({ onWait })+release(), never called', 'onWait');
+  alt('lock()+release(), every channel subscribed', 'subscribed');
+  alt('lockSync()+releaseSync(), nobody listening', 'plainSync');
+  alt('lockSync()+releaseSync(), every channel subscribed', 'subscribedSync');
   rows.push({
     name: `${fsl} withLock(() => {})`,
     ops: await measure(() => fslock.withLock(lockPath, () => {})),
@@ -89,7 +100,60 @@ async function uncontended(dir) {
   console.log(line('withLock()', ops(`${fsl} withLock(`), keptFloor));
   console.log(line('lock({ keep: false })', ops(`${fsl} lock({ keep: false })`), removedFloor));
   console.log(line('lockSync({ keep: false })', ops(`${fsl} lockSync({ keep: false })`), removedFloor));
+  const pct = (a, b) => `${a.median >= b.median ? '+' : ''}${((a.median / b.median - 1) * 100).toFixed(1)}%`;
+  const spread = (v) => `${((v.max / v.min - 1) * 100).toFixed(0)}%`;
+  console.log(
+    `\nListeners (issue 24), medians of ${ROUNDS} alternating windows, against nobody listening: ` +
+      `lock() with onWait set ${pct(lc.onWait, lc.plain)}, with every channel subscribed ${pct(lc.subscribed, lc.plain)}; ` +
+      `lockSync() with every channel subscribed ${pct(lc.subscribedSync, lc.plainSync)}. ` +
+      `Noise: the nobody-listening lock() windows spread ${spread(lc.plain)} (max/min), lockSync() ${spread(lc.plainSync)}.`,
+  );
   return rows;
+}
+
+const ROUNDS = 7;
+
+/**
+ * What listening costs a lock cycle: `onWait` set but never called, and a
+ * diagnostics_channel subscriber on every fslock channel (what an APM agent does),
+ * against nobody listening. On a shared machine the load changes more between two
+ * consecutive table rows than the difference sought, so the variants take turns:
+ * ROUNDS rounds of one window each, and the median of each variant's windows.
+ */
+async function listenerCost(lockPath) {
+  const dc = require('node:diagnostics_channel');
+  const trace = dc.tracingChannel(fslock.channels.lock);
+  const handlers = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} };
+  const others = Object.values(fslock.channels).filter((c) => c !== fslock.channels.lock);
+  const listen = () => {};
+  const subscribed = (run) => async () => {
+    trace.subscribe(handlers);
+    for (const c of others) dc.subscribe(c, listen);
+    try {
+      return await run();
+    } finally {
+      trace.unsubscribe(handlers);
+      for (const c of others) dc.unsubscribe(c, listen);
+    }
+  };
+  const window = MS / 3;
+  const onWait = { onWait: () => {} };
+  const cycle = (o) => () => measure(async () => (await fslock.lock(lockPath, o)).release(), window);
+  const cycleSync = () => measureSync(() => fslock.lockSync(lockPath).releaseSync(), window);
+  const variants = {
+    plain: cycle(undefined),
+    onWait: cycle(onWait),
+    subscribed: subscribed(cycle(undefined)),
+    plainSync: cycleSync,
+    subscribedSync: subscribed(cycleSync),
+  };
+  const got = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let r = 0; r < ROUNDS; r++) for (const [k, run] of Object.entries(variants)) got[k].push(await run());
+  const stats = (a) => {
+    const s = [...a].sort((x, y) => x - y);
+    return { median: s[s.length >> 1], min: s[0], max: s[s.length - 1] };
+  };
+  return Object.fromEntries(Object.entries(got).map(([k, a]) => [k, stats(a)]));
 }
 
 /**

@@ -13,7 +13,7 @@ export const backend: 'native' | 'fallback' = backendName;
 export const loadError: Error | undefined = bindingLoadError;
 
 export { lock, lockSync, withLock, isLocked, lockHolder } from './locks/locks';
-export type { Lock, LockOptions, Holder, WaitInfo, WaitOptions } from './locks/locks';
+export type { Lock, LockOptions, LockHolderOptions, Holder, WaitInfo, WaitOptions } from './locks/locks';
 export { flock, flockSync, lockRange, lockRangeSync, unlockRange, unlockRangeSync } from './locks/fd-locks';
 export type { FlockMode, RangeOptions, LockRangeOptions } from './locks/fd-locks';
 export {
@@ -26,9 +26,20 @@ export {
   moveAtomic,
   moveAtomicSync,
   update,
+  readFile,
+  readFileSync,
 } from './atomic/atomic';
-export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater } from './atomic/atomic';
+export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions, Updater, ReadOptions } from './atomic/atomic';
 export { capabilities } from './locks/capabilities';
 export type { Capabilities } from './locks/capabilities';
 export type { FsLockError } from './common/errors';
+export { channels } from './common/diagnostics';
+export type {
+  LockMessage,
+  ReleaseMessage,
+  LostMessage,
+  WriteMessage,
+  RetryMessage,
+  RetryReason,
+} from './common/diagnostics';
 export type { PathLike } from './common/args';

@@ -23,6 +23,8 @@ import * as nodeFs from 'node:fs';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
 import { isLocked, lockSync as fsLockSync, type Lock } from './locks/locks';
+import { checkAccess, checkReadWrite } from './common/permission';
+import { besideName } from './common/args';
 
 /** Options of proper-lockfile v4 (`lock`). */
 export interface LockOptions {
@@ -104,7 +106,12 @@ function options(o: LockOptions | undefined): Checked {
 }
 
 const dirOf = (file: string, o: Pick<Checked, 'lockfilePath'>) => o.lockfilePath ?? `${file}.lock`;
-const kernelPath = (dir: string) => `${dir}.fslock`;
+/**
+ * The kernel lock beside the directory: `<dir>.fslock`, or for a directory name of
+ * 249-255 bytes (a file name of 244-250, which proper-lockfile takes) a hashed name
+ * that fits NAME_MAX (besideName, lib/common/args.ts).
+ */
+const kernelPath = (dir: string) => besideName(dir, '', '.fslock') as string;
 const isMarked = (st: nodeFs.Stats) => Math.abs(st.atimeMs - MARK_ATIME) < 1000;
 const isStale = (st: nodeFs.Stats, stale: number) => st.mtimeMs < Date.now() - stale;
 
@@ -160,6 +167,9 @@ function takeDirOnceSync(file: string, dir: string, o: Checked): number {
 // few local syscalls), so the promise API runs it too; waiting happens between retries.
 function acquireSync(file: string, o: Checked): Held {
   const dir = dirOf(file, o);
+  // Node's permission model: the directory is created and removed, the kernel lock
+  // beside it created and written (checked again by lockSync).
+  checkReadWrite(dir);
   let kernel: Lock;
   try {
     // keep: false: proper-lockfile leaves nothing behind, and only its callers lock this file.
@@ -310,6 +320,7 @@ function checkDir(dir: string, o: Checked): nodeFs.Stats | undefined {
 export async function check(file: string, opts?: CheckOptions): Promise<boolean> {
   const o = options(opts);
   const dir = dirOf(await resolve(file, o), o);
+  checkAccess('fs.read', dir);
   const st = checkDir(dir, o);
   if (!st) return false;
   // A migrated holder's directory counts while its kernel lock is held.

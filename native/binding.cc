@@ -26,6 +26,9 @@ Napi::Value LastSyscall(const Napi::CallbackInfo &info) {
 }
 
 }  // namespace
+#ifndef _WIN32
+void InitWitness(Napi::Env env, Napi::Object exports);  // glue_witness.cc: the fslock command
+#endif
 }  // namespace fslock
 
 static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
@@ -37,6 +40,10 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   InitLocks(env, exports);
   InitWaiter(env, exports);
   InitAtomic(env, exports);
+  InitLockCheck(env, exports);
+#ifndef _WIN32
+  InitWitness(env, exports);
+#endif
   return exports;
 }
 

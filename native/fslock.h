@@ -20,7 +20,9 @@ using pathchar = char;  // and POSIX as UTF-8
 // A descriptor this library opened itself: an fd on POSIX, a HANDLE value on Windows.
 using file_t = int64_t;
 
-enum LockType : int { kUnlock = 0, kShared = 1, kExclusive = 2 };
+// kExclusiveRead: a path lock through a read-only descriptor (POSIX): flock(2) exclusive
+// and an OFD read lock, since an OFD write lock needs a descriptor open for writing.
+enum LockType : int { kUnlock = 0, kShared = 1, kExclusive = 2, kExclusiveRead = 3 };
 
 // Kinds of lock a waiter thread can block on.
 enum WaitKind : int {
@@ -51,6 +53,9 @@ inline bool SameFile(const FileInfo &a, const FileInfo &b) {
 
 // What a wait reports when os::InterruptThread stopped it (not an OS error code).
 constexpr int kInterruptedResult = -1000000;
+// What os::OpenLockFile reports for a FIFO, socket or device at the path, which it does
+// not open (not an OS error code): opening one has effects (a FIFO's blocked peer).
+constexpr int kNotOpened = -1000001;
 
 // Opaque identity of a thread that os::InterruptThread can wake from a blocking call.
 using ThreadToken = uintptr_t;
@@ -97,7 +102,8 @@ enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };
 // reading and appending (O_APPEND / FILE_APPEND_DATA) or only for reading
 // (kOpenReadOnly). Never follows a final symlink (the link itself is opened or the
 // open fails), never blocks (FIFOs, leases), close-on-exec, deletable while open.
-// The caller checks with os::Stat what it opened before locking or writing anything.
+// POSIX: an existing name that is a FIFO, socket or device is not opened (kNotOpened).
+// The caller checks with os::Stat what it opened before writing anything.
 int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc);
 // Linux: a new unnamed lock file (O_TMPFILE) in `dir` with exactly `mode`, to be locked
 // and filled before os::LinkLockFile gives it its name: it appears whole and locked.
@@ -145,7 +151,19 @@ enum AtomicFlags : int {
   kCommitOnly = 256,        // the temp file exists already: only commit (and sync the dir)
   kLinkEmptyPath = 512,     // name the O_TMPFILE file with linkat(AT_EMPTY_PATH), not /proc
   kFlushBeforeLink = 1024,  // check the O_TMPFILE file's close-time errors before naming it
+  kNoSymlink = 2048,        // a target that is a symlink is reported (kSymlinkResult), not
+                            // replaced: TypeScript resolves it and writes to the file it names
+  kKeepAttrs = 4096,        // copy the existing target's extended attributes (os::CopyMeta)
+  kRegularOnly = 8192,      // an existing target that is a device, FIFO or socket (Windows: a
+                            // DOS device name, COM1, AUX.txt) is reported (kNotRegularResult)
+  kChownAlways = 16384,     // kKeepOwner without asking geteuid/getegid first (a local
+                            // filesystem, where an fchown to the same owner is no round trip)
 };
+// What os::AtomicWrite and os::CopyMeta return for a target that is a symlink under
+// kNoSymlink, or not a regular file under kRegularOnly (not OS errors: nothing was
+// created).
+constexpr int kSymlinkResult = -1000001;
+constexpr int kNotRegularResult = -1000002;
 struct AtomicWriteArgs {
   const pathchar *target;
   const pathchar *temp;  // unused with kTmpFile | kLink
@@ -154,10 +172,28 @@ struct AtomicWriteArgs {
   size_t len;
   int mode;  // creation mode (umask applies) or exact mode with kChmod
   int flags;
+  // kKeepAttrs: which extended attributes to copy, chosen by TypeScript: a list of
+  // NUL-terminated entries ended by an empty one; "+prefix" copies the names that start
+  // with prefix, "-name" excepts that exact name (it wins over any "+").
+  const char *attrs = nullptr;
 };
 // Writes data to a new temp file (O_EXCL: EEXIST from the "open" call means the temp
 // name is taken) and commits it over or at the target. Returns 0 or a negative error.
 int AtomicWrite(const AtomicWriteArgs &a, const char **sc);
+// The existing target's metadata onto the new file `fd` (also the node:fs sequence's
+// descriptor): with kKeepOwner its owner (where permitted: EPERM is not an error) and,
+// unless kChmod, its mode; with kKeepAttrs its extended attributes as `attrs` lists
+// (failures to set one are not errors: the file is written without it); with kChmod
+// `mode` exactly, last. Nothing is copied from a target that does not exist, nor from
+// a symlink (kNoSymlink: kSymlinkResult instead). POSIX ACLs are the xattr
+// system.posix_acl_access on Linux: copied, the new file's mode group bits become its
+// mask as before; when it cannot be set, the group bits (the old ACL's mask, not a
+// group's right) are cleared so that nothing is widened; an ACL the new file inherited
+// from its directory's default ACL, where the old file had none, is removed (the mode
+// is then set as a base ACL: one call). A new file keeps what it inherited. macOS:
+// its extended ACL (acl_get_link_np/acl_set_fd_np) besides the xattrs. Windows: 0.
+int CopyMeta(file_t fd, const pathchar *target, int mode, int flags, const char *attrs,
+             const char **sc);
 // rename(2), or a no-replace rename (renameat2 RENAME_NOREPLACE / MoveFileExW without
 // REPLACE_EXISTING). A filesystem without no-replace support fails with -EINVAL/-ENOSYS
 // (os::IsUnsupported) and TypeScript chooses another way.

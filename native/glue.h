@@ -107,5 +107,6 @@ inline Napi::Number Num(Napi::Env env, double v) {
 void InitLocks(Napi::Env env, Napi::Object exports);
 void InitWaiter(Napi::Env env, Napi::Object exports);
 void InitAtomic(Napi::Env env, Napi::Object exports);
+void InitLockCheck(Napi::Env env, Napi::Object exports);
 
 }  // namespace fslock

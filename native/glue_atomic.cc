@@ -28,14 +28,25 @@ void ViewBytes(Napi::Value v, const uint8_t **data, size_t *len) {
   }
 }
 
-// Arguments of atomicWrite(target, temp, dir, data, mode, flags[, callback]), owned so
-// that they outlive the JS call when the write runs on the threadpool.
+// The attribute list of os::AtomicWriteArgs::attrs: a JS string of NUL-terminated
+// entries (its NULs kept: Utf8Value has the length), ended by an empty one.
+std::string AttrList(Napi::Value v) {
+  if (!v.IsString()) return std::string();
+  std::string s = v.As<Napi::String>().Utf8Value();
+  s.push_back('\0');
+  s.push_back('\0');
+  return s;
+}
+
+// Arguments of atomicWrite(target, temp, dir, data, mode, flags, attrs[, callback]),
+// owned so that they outlive the JS call when the write runs on the threadpool.
 struct WriteJob {
   static constexpr int kDataArg = 3;
   PathString target, temp, dir;
   const uint8_t *data = nullptr;
   size_t len = 0;
   int mode = 0, flags = 0;
+  std::string attrs;
   bool tooLong = false;
 
   WriteJob(const Napi::CallbackInfo &info)
@@ -43,7 +54,8 @@ struct WriteJob {
         temp(ToPath(info.Env(), info[1])),
         dir(ToPath(info.Env(), info[2])),
         mode(I32(info, 4)),
-        flags(I32(info, 5)) {
+        flags(I32(info, 5)),
+        attrs(AttrList(info[6])) {
     ViewBytes(info[3], &data, &len);
     // Only an O_TMPFILE file linked at the target (kTmpFile | kLink) has no temp name.
     const int unnamed = os::kTmpFile | os::kLink;
@@ -54,8 +66,39 @@ struct WriteJob {
       *sc = "open";
       return os::NameTooLong();
     }
-    os::AtomicWriteArgs a{target.c_str(), temp.c_str(), dir.c_str(), data, len, mode, flags};
+    os::AtomicWriteArgs a{target.c_str(),
+                          temp.c_str(),
+                          dir.c_str(),
+                          data,
+                          len,
+                          mode,
+                          flags,
+                          attrs.empty() ? nullptr : attrs.c_str()};
     return os::AtomicWrite(a, sc);
+  }
+};
+
+// copyMeta(target, fd, mode, flags, attrs[, callback]): os::CopyMeta onto a descriptor
+// of the node:fs sequence (lib/atomic/atomic-ops.ts).
+struct CopyMetaJob {
+  static constexpr int kDataArg = -1;
+  PathString target;
+  int64_t fd;
+  int mode, flags;
+  std::string attrs;
+  CopyMetaJob(const Napi::CallbackInfo &info)
+      : target(ToPath(info.Env(), info[0])),
+        fd(I64(info, 1)),
+        mode(I32(info, 2)),
+        flags(I32(info, 3)),
+        attrs(AttrList(info[4])) {}
+  int Run(const char **sc) const {
+    if (target.empty()) {
+      *sc = "lstat";
+      return os::NameTooLong();
+    }
+    return os::CopyMeta(fd, target.c_str(), mode, flags, attrs.empty() ? nullptr : attrs.c_str(),
+                        sc);
   }
 };
 
@@ -129,8 +172,12 @@ Napi::Value Dispatch(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitAtomic(Napi::Env env, Napi::Object exports) {
-  // atomicWrite(target, temp, dir, data, mode, flags[, cb]) -> result | undefined
-  exports.Set("atomicWrite", Napi::Function::New(env, Dispatch<WriteJob, 6>, "atomicWrite"));
+  // atomicWrite(target, temp, dir, data, mode, flags, attrs[, cb]) -> result | undefined
+  exports.Set("atomicWrite", Napi::Function::New(env, Dispatch<WriteJob, 7>, "atomicWrite"));
+  // copyMeta(target, fd, mode, flags, attrs[, cb]) -> result | undefined
+  exports.Set("copyMeta", Napi::Function::New(env, Dispatch<CopyMetaJob, 5>, "copyMeta"));
+  exports.Set("SYMLINK", Napi::Number::New(env, os::kSymlinkResult));
+  exports.Set("NOT_REGULAR", Napi::Number::New(env, os::kNotRegularResult));
   // rename(from, to, noReplace[, cb]) -> result | undefined
   exports.Set("rename", Napi::Function::New(env, Dispatch<RenameJob, 3>, "rename"));
   // syncDir(dir[, cb]) -> result | undefined

@@ -58,6 +58,27 @@ void CloseTracked(Napi::Env env, file_t f) {
   Data(env)->openFiles.erase(f);
   os::Close(f);
 }
+// A FIFO, socket or device at the path, left unopened (os::kNotOpened).
+int NotOpened(double *out) {
+  out[6] = kOtherType;
+  out[0] = kNotRegular;
+  return 0;
+}
+// What was opened is not a regular file (a name replaced between the type check and the
+// open, or Windows): closed, nothing written; its lock, if taken, goes with the close.
+int NotRegularClose(Napi::Env env, file_t f, const FileInfo &fi) {
+  CloseTracked(env, f);
+  double *out = Data(env)->out;
+  out[6] = fi.type;
+  out[0] = kNotRegular;
+  return 0;
+}
+// The file was removed meanwhile (nlink 0): closed, start again (never wait on it).
+int GoneClose(Napi::Env env, file_t f) {
+  CloseTracked(env, f);
+  Data(env)->out[0] = kRetry;
+  return 0;
+}
 // Closes a failed attempt's file and passes the error through.
 int FailClose(Napi::Env env, file_t f, int err, const char *sc) {
   CloseTracked(env, f);
@@ -120,6 +141,7 @@ int AfterLock(Napi::Env env, file_t f, const Commit &c) {
   FileInfo fi;
   int r = os::Stat(f, &fi, &sc);
   if (r < 0) return FailClose(env, f, r, sc);
+  if (fi.type != kRegular) return NotRegularClose(env, f, fi);  // replaced before the open
   if (fi.nlink == 0) {
     CloseTracked(env, f);
     Data(env)->out[0] = kRetry;
@@ -214,6 +236,7 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   const char *sc = nullptr;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), 0, 0, &f, &sc);
+  if (r == kNotOpened) return Num(env, NotOpened(out));
   if (r < 0) {
     if (r != os::NotFound()) return Num(env, Fail(env, r, sc));
     StrArg content(env, info[3]);
@@ -226,23 +249,29 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   }
   TrackOpen(env, f);
   FileInfo fi;
+#ifdef _WIN32
+  // POSIX checked the type before opening (os::OpenLockFile); the fstat after the lock
+  // (AfterLock, or the busy branch below) checks what was opened.
   r = os::Stat(f, &fi, &sc);
   if (r < 0) return Num(env, FailClose(env, f, r, sc));
-  out[6] = fi.type;
-  if (fi.type != kRegular || fi.nlink == 0) {
-    CloseTracked(env, f);
-    out[0] = fi.type != kRegular ? kNotRegular : kRetry;
-    return Num(env, 0);
-  }
+  if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+  if (fi.nlink == 0) return Num(env, GoneClose(env, f));
+#endif
   r = os::LockFile(f, type, false, &sc);
   if (r < 0) {
     if (!os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
+    r = os::Stat(f, &fi, &sc);
+    if (r < 0) return Num(env, FailClose(env, f, r, sc));
+    if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+    if (fi.nlink == 0) return Num(env, GoneClose(env, f));
     Report(out, fi);
     out[0] = kBusy;
     return Num(env, static_cast<double>(f));
   }
   r = AfterLock(env, f, Commit{info[3], I64(info, 5)});
-  return Num(env, r < 0 ? r : out[0] == kRetry ? 0 : static_cast<double>(f));
+  return Num(env, r < 0                                       ? r
+                  : out[0] == kRetry || out[0] == kNotRegular ? 0
+                                                              : static_cast<double>(f));
 }
 
 // pathAfterWait(fd, content, commitLen) -> 0 | -err; status in out[0] (kLocked,
@@ -375,6 +404,7 @@ Napi::Value PathProbe(const Napi::CallbackInfo &info) {
   double *out = Data(env)->out;
   file_t f = -1;
   int r = os::OpenLockFile(path.get(), os::kOpenReadOnly, 0, &f, &sc);
+  if (r == kNotOpened) return Num(env, NotOpened(out));
   if (r < 0) return Num(env, Fail(env, r, sc));
   TrackOpen(env, f);
   FileInfo fi;
@@ -430,6 +460,41 @@ Napi::Value PathOpenDir(const Napi::CallbackInfo &info) {
   if (r < 0 && !os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
   out[0] = r < 0 ? kBusy : kLocked;
   return Num(env, static_cast<double>(f));
+}
+
+// pathOpenRead(path, type) -> fd | -err; out[0] kLocked (held, its head read) or kBusy
+// (fd returned), kNotRegular or kRetry (closed), with out[1..] (Report). An existing
+// file this process may read but not write (a root-owned script), locked as flock(1)
+// locks it: through a read-only descriptor, `type` kShared or kExclusiveRead. Nothing
+// is written (TypeScript never commits a record on it).
+Napi::Value PathOpenRead(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  PathArg path(env, info[0]);
+  if (path.truncated()) return Num(env, Fail(env, os::NameTooLong(), "open"));
+  int type = I32(info, 1);
+  double *out = Data(env)->out;
+  const char *sc = nullptr;
+  file_t f = -1;
+  int r = os::OpenLockFile(path.get(), os::kOpenReadOnly, 0, &f, &sc);
+  if (r == kNotOpened) return Num(env, NotOpened(out));
+  if (r < 0) return Num(env, Fail(env, r, sc));
+  TrackOpen(env, f);
+  r = os::LockFile(f, type, false, &sc);
+  FileInfo fi;
+  if (r < 0) {
+    if (!os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
+    r = os::Stat(f, &fi, &sc);
+    if (r < 0) return Num(env, FailClose(env, f, r, sc));
+    if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
+    if (fi.nlink == 0) return Num(env, GoneClose(env, f));
+    Report(out, fi);
+    out[0] = kBusy;
+    return Num(env, static_cast<double>(f));
+  }
+  r = AfterLock(env, f, Commit{info[0], 0});
+  return Num(env, r < 0                                       ? r
+                  : out[0] == kRetry || out[0] == kNotRegular ? 0
+                                                              : static_cast<double>(f));
 }
 
 // statFd(fd) -> 0 | -err; out[1..] as Report (a directory lock after its wait).
@@ -510,6 +575,7 @@ void InitLocks(Napi::Env env, Napi::Object exports) {
   exports.Set("pathRelease", Napi::Function::New(env, PathRelease, "pathRelease"));
   exports.Set("pathProbe", Napi::Function::New(env, PathProbe, "pathProbe"));
   exports.Set("pathOpenDir", Napi::Function::New(env, PathOpenDir, "pathOpenDir"));
+  exports.Set("pathOpenRead", Napi::Function::New(env, PathOpenRead, "pathOpenRead"));
   exports.Set("statFd", Napi::Function::New(env, StatFd, "statFd"));
   exports.Set("readAt", Napi::Function::New(env, ReadAt, "readAt"));
   exports.Set("closeFile", Napi::Function::New(env, CloseFile, "closeFile"));

@@ -79,6 +79,19 @@ int Commit(const AtomicWriteArgs &a, const char **sc) {
   return MoveFileExW(a.temp, a.target, flags) ? 0 : Err("rename", sc);
 }
 
+// kNoSymlink: whether the target is a symbolic link (a reparse point tagged
+// IO_REPARSE_TAG_SYMLINK; other reparse points, such as cloud-file placeholders and
+// deduplicated files, are files to replace like any other).
+bool IsSymlink(const wchar_t *path) {
+  DWORD attrs = GetFileAttributesW(path);
+  if (attrs == INVALID_FILE_ATTRIBUTES || !(attrs & FILE_ATTRIBUTE_REPARSE_POINT)) return false;
+  WIN32_FIND_DATAW fd;
+  HANDLE h = FindFirstFileW(path, &fd);
+  if (h == INVALID_HANDLE_VALUE) return false;
+  FindClose(h);
+  return fd.dwReserved0 == IO_REPARSE_TAG_SYMLINK;
+}
+
 }  // namespace
 
 bool IsUnsupported(int err) {
@@ -89,6 +102,10 @@ int SyncDir(const pathchar *, const char **) {
   return 0;
 }  // NTFS journals renames itself
 
+int CopyMeta(file_t, const pathchar *, int, int, const char *, const char **) {
+  return 0;  // the node:fs sequence on Windows copies nothing more (see AtomicWrite)
+}
+
 int Rename(const pathchar *from, const pathchar *to, bool noReplace, const char **sc) {
   DWORD flags = MOVEFILE_WRITE_THROUGH | (noReplace ? 0 : MOVEFILE_REPLACE_EXISTING);
   return MoveFileExW(from, to, flags) ? 0 : Err("rename", sc);
@@ -98,6 +115,10 @@ int AtomicWrite(const AtomicWriteArgs &a, const char **sc) {
   if (a.flags & kTmpFile) {
     *sc = "open";
     return -static_cast<int>(ERROR_NOT_SUPPORTED);
+  }
+  if (!(a.flags & kCommitOnly)) {
+    if ((a.flags & kRegularOnly) && win32::IsDeviceName(a.target)) return kNotRegularResult;
+    if ((a.flags & kNoSymlink) && IsSymlink(a.target)) return kSymlinkResult;
   }
   HANDLE h = INVALID_HANDLE_VALUE;
   int r = 0;

@@ -19,6 +19,10 @@ constexpr DWORD kErrDirectory = 0x20000001;  // a directory: LockFileEx locks fi
 constexpr DWORD kErrDevice = 0x20000002;     // a device name (NUL, COM1, AUX.txt, \\.\pipe\x)
 constexpr DWORD kErrOwnRange = 0x20000003;   // overlaps a lock this handle holds
 
+// A name that opens a device instead of a file (CON, NUL, COM1, AUX.txt before Windows
+// 11, \\.\pipe\x): such a path is never opened, locked or replaced (win32_locks.cc).
+bool IsDeviceName(const wchar_t *path);
+
 // Names the failing call and returns -e (the contract of native/fslock.h). `e` is the
 // GetLastError() read right after the failing call, before any other call can change
 // it (GetProcAddress, GetFileAttributesW and CloseHandle all may).

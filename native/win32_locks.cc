@@ -178,28 +178,6 @@ bool IsDriveLetter(wchar_t c) {
   return (c >= L'A' && c <= L'Z') || (c >= L'a' && c <= L'z');
 }
 
-// A name that opens a device instead of a file: the reserved DOS device names (CON,
-// PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$/CONOUT$), which Windows resolves in every
-// directory and, before Windows 11, with any extension (nul.lock, AUX.txt) — the OS's
-// own rule, RtlIsDosDeviceName_U —, and paths in the \\.\ or \\?\ device namespace
-// other than a drive (X:\), a UNC share or a volume GUID path (\\.\pipe\x, \\.\COM1,
-// \\.\PhysicalDrive0). Refused before any open: opening a serial port or a pipe has
-// effects on whoever serves it, and may block.
-bool IsDeviceName(const wchar_t *p) {
-  if (kIsDosDeviceName && kIsDosDeviceName(p) != 0) return true;
-  bool ns = (p[0] == L'\\' || p[0] == L'/') && (p[1] == L'\\' || p[1] == L'/' || p[1] == L'?') &&
-            (p[2] == L'.' || p[2] == L'?') && (p[3] == L'\\' || p[3] == L'/');
-  if (!ns) return false;
-  const wchar_t *r = p + 4;
-  if (IsDriveLetter(r[0]) && r[1] == L':' && (r[2] == L'\\' || r[2] == L'/')) return false;
-  if (_wcsnicmp(r, L"UNC\\", 4) == 0 || _wcsnicmp(r, L"Volume{", 7) == 0) {
-    const wchar_t *s = r + 4;
-    while (*s && *s != L'\\' && *s != L'/') s++;  // "UNC\server" or "Volume{guid}"
-    return *s == 0;                               // the volume or server itself
-  }
-  return true;
-}
-
 // A directory (not a junction or a directory symlink: those are links, reported as
 // such by lstat), looked up by name after an open refused it with access denied.
 bool IsPlainDirectory(const wchar_t *path) {
@@ -224,6 +202,28 @@ HANDLE OpenHandle(const wchar_t *path, DWORD access, DWORD disposition) {
 }
 
 }  // namespace
+
+// A name that opens a device instead of a file: the reserved DOS device names (CON,
+// PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$/CONOUT$), which Windows resolves in every
+// directory and, before Windows 11, with any extension (nul.lock, AUX.txt) — the OS's
+// own rule, RtlIsDosDeviceName_U —, and paths in the \\.\ or \\?\ device namespace
+// other than a drive (X:\), a UNC share or a volume GUID path (\\.\pipe\x, \\.\COM1,
+// \\.\PhysicalDrive0). Refused before any open: opening a serial port or a pipe has
+// effects on whoever serves it, and may block.
+bool win32::IsDeviceName(const wchar_t *p) {
+  if (kIsDosDeviceName && kIsDosDeviceName(p) != 0) return true;
+  bool ns = (p[0] == L'\\' || p[0] == L'/') && (p[1] == L'\\' || p[1] == L'/' || p[1] == L'?') &&
+            (p[2] == L'.' || p[2] == L'?') && (p[3] == L'\\' || p[3] == L'/');
+  if (!ns) return false;
+  const wchar_t *r = p + 4;
+  if (IsDriveLetter(r[0]) && r[1] == L':' && (r[2] == L'\\' || r[2] == L'/')) return false;
+  if (_wcsnicmp(r, L"UNC\\", 4) == 0 || _wcsnicmp(r, L"Volume{", 7) == 0) {
+    const wchar_t *s = r + 4;
+    while (*s && *s != L'\\' && *s != L'/') s++;  // "UNC\server" or "Volume{guid}"
+    return *s == 0;                               // the volume or server itself
+  }
+  return true;
+}
 
 void Init() {}
 
@@ -258,7 +258,7 @@ int NotFound() {
 
 int OpenLockFile(const pathchar *path, int flags, int mode, file_t *out, const char **sc) {
   (void)mode;
-  if (IsDeviceName(path)) return Fail(win32::kErrDevice, "open", sc);
+  if (win32::IsDeviceName(path)) return Fail(win32::kErrDevice, "open", sc);
   DWORD access = (flags & kOpenReadOnly) ? GENERIC_READ : GENERIC_READ | GENERIC_WRITE;
   bool create = flags & kOpenCreateNew;
   HANDLE h = OpenHandle(path, access, create ? CREATE_NEW : OPEN_EXISTING);
@@ -296,7 +296,7 @@ int LinkLockFile(file_t, const pathchar *, const char **sc) {
 }
 
 int PathInfo(const pathchar *path, FileInfo *info, const char **sc) {
-  if (IsDeviceName(path)) return Fail(win32::kErrDevice, "lstat", sc);
+  if (win32::IsDeviceName(path)) return Fail(win32::kErrDevice, "lstat", sc);
   HANDLE h = CreateFileW(
       path, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
       OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);

@@ -12,6 +12,7 @@ const DROP_INS = ['proper-lockfile', 'write-file-atomic'];
 const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
 fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: ['ignore', 2, 2], cwd: root }); // stdout stays clean under `npm pack --json`
+require('./build-cli').build(); // dist/cjs/cli-bundle.js: the fslock command's start-up
 
 // Entry points: [esm file name, cjs module it re-exports].
 const entries = [['index', 'index']];

@@ -29,6 +29,7 @@ function main() {
     'wait_pool.cc',
     'glue_locks.cc',
     'glue_atomic.cc',
+    'lock_check.cc',
     'win32_locks.cc',
     'win32_ranges.cc',
     'win32_atomic.cc',

@@ -508,7 +508,61 @@ function down(setup = { volume: `${PREFIX}cli` }) {
   return Date.now() - t0;
 }
 
-module.exports = { up, down, readThroughFd, COHERENT_OPTIONS, COHERENT_MOUNT };
+// --- faults (test/gluster-faults.test.js) ---------------------------------------------
+
+/** The pid of the brick process (glusterfsd) serving `setup`'s volume, or undefined. */
+function brickPid(setup) {
+  return strays(setup.volume).find((p) => path.basename(cmdline(p)[0] || '') === 'glusterfsd');
+}
+
+/**
+ * SIGKILLs the brick process of `setup`'s volume (a server crash): every client loses
+ * its connection, and the brick its locks. Returns once the process is gone, reaped:
+ * glusterd takes a brick whose /proc entry remains (a zombie not yet reaped by init,
+ * about a second here) for a running one, and `volume start force` then does nothing.
+ */
+function killBrick(setup) {
+  const pid = brickPid(setup);
+  if (!pid) throw new Error(`no brick process for ${setup.volume}`);
+  process.kill(pid, 'SIGKILL');
+  waitFor(() => !fs.existsSync(`/proc/${pid}`), 30_000, `brick ${pid} of ${setup.volume} to be reaped`);
+  return pid;
+}
+
+/** `gluster volume start VOL force`: starts the killed brick again; returns its new pid. */
+function startBrick(setup) {
+  gluster(['volume', 'start', setup.volume, 'force']);
+  return waitFor(() => brickPid(setup), 30_000, `the brick of ${setup.volume} to start`);
+}
+
+/**
+ * `gluster volume set VOL key value`, then both mounts again: a mounted client takes
+ * up a changed option on its own, but some time later, and nothing tells when.
+ */
+function setOption(setup, key, value) {
+  gluster(['volume', 'set', setup.volume, key, value]);
+  const opts = setup.coherent ? ['-o', COHERENT_MOUNT] : [];
+  for (const m of setup.mounts) {
+    unmount(m);
+    waitFor(
+      () => (sh('mount', ['-t', 'glusterfs', ...opts, `127.0.0.1:/${setup.volume}`, m], 60_000), true),
+      60_000,
+      `mount ${m}`,
+    );
+  }
+  waitFor(() => mountsWork(setup.mounts[0], setup.mounts[1]), 60_000, 'both mounts to work');
+}
+
+module.exports = {
+  up,
+  down,
+  readThroughFd,
+  killBrick,
+  startBrick,
+  setOption,
+  COHERENT_OPTIONS,
+  COHERENT_MOUNT,
+};
 
 if (require.main === module) {
   const cmd = process.argv[2];

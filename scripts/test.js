@@ -2,9 +2,10 @@
 // `npm test`: builds the TypeScript, then runs the whole suite twice, against the
 // native backend and with FSLOCK_BACKEND=fallback. `--backend X` runs one; `--stress`
 // sets FSLOCK_STRESS=1 (long soak versions of the concurrency tests). As root on
-// Debian it installs the mkfs tools that test/filesystems.test.js needs and the
-// GlusterFS server and client for test/gluster.test.js, and the other lockers of
-// test/interop.test.js (flock(1), Perl, a C compiler, Python's filelock).
+// Debian it installs the mkfs tools that test/filesystems.test.js needs, the
+// GlusterFS server and client for test/gluster.test.js, the other lockers of
+// test/interop.test.js (flock(1), Perl, a C compiler, Python's filelock), and acl and
+// attr (setfacl, setfattr) for test/atomic-metadata.test.js.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -58,6 +59,10 @@ function filesystemTools() {
     const py = () => spawnSync('/usr/bin/python3', ['-c', 'import filelock'], { stdio: 'ignore' }).status === 0;
     needs.push(['flock', 'util-linux'], ['perl', 'perl'], ['cc', 'gcc'], [py, 'python3-filelock']);
   }
+  // test/atomic-metadata.test.js: ACLs and extended attributes carried across a replace.
+  if (wanted('atomic')) needs.push(['setfacl', 'acl'], ['setfattr', 'attr']);
+  // test/cli-flock.test.js runs util-linux flock(1) and a Python lockf user beside fslock.
+  if (wanted('cli')) needs.push(['flock', 'util-linux'], ['python3', 'python3']);
   try {
     require('./tooling').ensurePackages(needs);
   } catch (e) {

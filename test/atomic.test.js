@@ -361,7 +361,8 @@ test('bad input: clear errors, nothing written', async (t) => {
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { encoding: 'klingon' }), { code: 'ERR_INVALID_ARG_VALUE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: -1 }), { code: 'ERR_INVALID_ARG_VALUE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: 0o10000 }), { code: 'ERR_INVALID_ARG_VALUE' });
-  await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: '644' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: 'rw-r--r--' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  await rejectsWith(fslock.writeFileAtomic(p, 'x', { mode: true }), { code: 'ERR_INVALID_ARG_TYPE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { fsync: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' });
   await rejectsWith(fslock.writeFileAtomic(p, 'x', { signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' });
   await rejectsWith(fslock.writeFileAtomic('a\0b', 'x'), { code: 'ERR_INVALID_ARG_VALUE' });
@@ -384,4 +385,77 @@ test('failures: a directory as target, a missing directory — the right error, 
   assert.deepEqual(fs.readdirSync(dir), ['sub']);
   assert.deepEqual(fs.readdirSync(path.join(dir, 'sub')), ['inside']);
   assert.equal(openFds(), before);
+});
+
+test('a device, FIFO or socket at the target is refused at once, not replaced (Windows: a DOS device name)', async (t) => {
+  const dir = tmpdir(t);
+  const targets = [];
+  if (win32) {
+    // Windows 10 and Wine take a device name with an extension as the device too.
+    targets.push(path.join(dir, 'COM1'), path.join(dir, 'AUX.txt'), path.join(dir, 'nul'));
+  } else {
+    const fifo = path.join(dir, 'fifo');
+    require('node:child_process').execFileSync('mkfifo', [fifo]);
+    targets.push(fifo);
+    if (process.getuid() === 0) {
+      const dev = path.join(dir, 'null-device');
+      require('node:child_process').execFileSync('mknod', [dev, 'c', '1', '3']);
+      targets.push(dev);
+    }
+  }
+  for (const p of targets) {
+    for (const write of [() => fslock.writeFileAtomic(p, 'x'), async () => fslock.writeFileAtomicSync(p, 'x')]) {
+      const t0 = Date.now();
+      const e = await rejectsWith(write(), { code: 'EINVAL', path: p });
+      assert.match(e.message, /not a regular file/);
+      // Not a timing measurement: a retried refusal would take the whole 10 s bound.
+      assert.ok(Date.now() - t0 < 5000, `${p}: refused only after ${Date.now() - t0} ms`);
+    }
+  }
+  if (!win32) for (const p of targets) assert.ok(!fs.lstatSync(p).isFile(), `${p} is still what it was`);
+  assert.deepEqual(
+    fs.readdirSync(dir).sort(),
+    targets
+      .filter(() => !win32)
+      .map((p) => path.basename(p))
+      .sort(),
+  );
+});
+
+test('moveAtomic over a target that a reader holds open (Windows: retried until it closes)', async (t) => {
+  const dir = tmpdir(t);
+  const p = path.join(dir, 'held');
+  fs.writeFileSync(p, 'old');
+  for (const [i, move] of [
+    (from) => fslock.moveAtomic(from, p),
+    async (from) => fslock.moveAtomicSync(from, p),
+  ].entries()) {
+    const from = path.join(dir, `new${i}`);
+    fs.writeFileSync(from, `new ${i}`);
+    // Under Wine the replace is refused while the handle is open: it must be retried
+    // (as writeFileAtomic's), not fail with EPERM at once. The promise form has this
+    // process's reader closed meanwhile by a timer; the sync form blocks this thread,
+    // so the reader is another process, which closes the file 300 ms after it opened it.
+    if (i === 0) {
+      const reader = fs.openSync(p, 'r');
+      const closing = new Promise((r) => setTimeout(r, 300)).then(() => fs.closeSync(reader));
+      await move(from);
+      await closing;
+    } else {
+      const code = `const fs = require('node:fs'); const fd = fs.openSync(process.argv[1], 'r');
+        process.stdout.write('open\\n'); setTimeout(() => fs.closeSync(fd), 300);`;
+      const child = require('node:child_process').spawn(process.execPath, ['-e', code, p], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise((resolve, reject) => {
+        child.stdout.once('data', resolve);
+        child.once('exit', () => reject(new Error('the reader exited before it opened the file')));
+      });
+      await move(from);
+      assert.equal(await exited, 0);
+    }
+    assert.equal(read(p), `new ${i}`);
+    assert.ok(!fs.existsSync(from));
+  }
 });

@@ -10,8 +10,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
-const { fslock, native, spawnFixture, stress } = require('./helpers');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
+const { fslock, native, spawnFixture, stress, within } = require('./helpers');
 
 const KINDS = [
   { name: 'ext4', mkfs: ['mkfs.ext4', '-q', '-F'], size: 64 },
@@ -106,6 +106,51 @@ for (const kind of KINDS) {
     );
     checked++;
   });
+}
+
+/** Another process tries the lock without waiting: 'granted' or the error code. */
+function otherTries(file) {
+  const code = `require('fslock').lock(process.argv[1], { wait: false })
+    .then((l) => { console.log('granted'); return l.release(); }, (e) => console.log(e.code))`;
+  return execFileSync(process.execPath, ['-e', code, file], {
+    cwd: path.join(__dirname, '..'),
+    encoding: 'utf8',
+    timeout: 60_000,
+  }).trim();
+}
+
+const haveFlock = spawnSync('flock', ['--version'], { stdio: 'ignore' }).status === 0;
+
+for (const kind of KINDS) {
+  test(
+    `${kind.name}: isLocked and lockHolder see a flock(1) holder`,
+    { skip: !haveFlock && 'flock(1) not installed' },
+    async (t) => {
+      // /proc/locks names a file by its superblock's device; btrfs reports the subvolume's
+      // anonymous device in stat(2) instead, so matching by st_dev saw nothing there.
+      const m = mount(t, kind);
+      if (m.skip) return t.skip(m.skip);
+      const file = path.join(m.dir, 'x.lock');
+      const holder = spawn('flock', [file, 'sh', '-c', 'echo held; exec cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      t.after(() => holder.exitCode === null && holder.kill('SIGKILL'));
+      await within(new Promise((r) => holder.stdout.once('data', r)), 60_000, 'flock(1) holding');
+      try {
+        assert.equal(await fslock.isLocked(file), true, 'isLocked while flock(1) holds the file');
+        const h = await fslock.lockHolder(file);
+        assert.equal(h?.record, false);
+        assert.equal(h?.pid, holder.pid);
+        if (native) assert.equal(otherTries(file), 'ELOCKED'); // the lock itself excludes (control)
+      } finally {
+        holder.stdin.end();
+        await within(new Promise((r) => holder.on('exit', r)));
+      }
+      // Released: free again (nothing else on this filesystem is taken for it). Aged first:
+      // to the fallback a young empty file may be a native creator's in the making (held).
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      fs.utimesSync(file, hourAgo, hourAgo);
+      assert.equal(await fslock.isLocked(file), false);
+    },
+  );
 }
 
 test('at least one real filesystem was checked', () => {

@@ -11,7 +11,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fslock, stress } = require('./helpers');
+const { fslock, stress, within } = require('./helpers');
 const gluster = require('../scripts/gluster');
 const { HOST_B, LIMIT, spawnOn } = require('./gluster-clients');
 
@@ -327,7 +327,7 @@ test(
     if (skip) return t.skip(skip);
     if (fslock.backend !== 'native')
       return t.skip('the fallback takes no kernel lock (what it sees and does not exclude: test/interop.test.js)');
-    const { execFileSync } = require('node:child_process');
+    const { execFileSync, spawn } = require('node:child_process');
     const bin = path.join(require('node:os').tmpdir(), `fslock-interop-locker-${process.pid}`);
     execFileSync('cc', [path.join(__dirname, 'fixtures', 'interop-locker.c'), '-o', bin]);
     t.after(() => fs.rmSync(bin, { force: true }));

@@ -329,4 +329,46 @@ suite(`other programs' locks on the same file (${fslock.backend})`, { skip: !lin
     await again.release();
     assert.equal(tries(l, 'ex', p), 'free');
   });
+
+  test('isLocked and lockHolder see flock(1) holding the file it created, also once that file is old', async (t) => {
+    // docs/path-locks.md: isLocked/lockHolder look at whatever is at the path; the
+    // fallback, which cannot lock a file that is not fslock's, still sees its kernel
+    // holder (it threw ENOTSUP once the empty file was 2 s old), and a free data file is
+    // free (false), not an error.
+    if (!have('flock')) return t.skip('flock(1) (util-linux) is not installed');
+    const dir = tmpdir(t);
+    const file = path.join(dir, 'job.lock');
+    const holder = spawn('flock', [file, 'sh', '-c', 'echo held; exec cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    t.after(() => holder.exitCode === null && holder.kill('SIGKILL'));
+    await within(new Promise((r) => holder.stdout.once('data', r)), 60_000, 'flock(1) holding');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    fs.utimesSync(file, hourAgo, hourAgo); // as old as the lock file of a long job
+    const data = path.join(dir, 'data.txt');
+    fs.writeFileSync(data, 'not a lock file\n');
+    fs.utimesSync(data, hourAgo, hourAgo);
+    const problems = [];
+    const look = async (what, fn) => {
+      try {
+        return await fn();
+      } catch (e) {
+        problems.push(`${what} threw ${e.code}`);
+        return undefined;
+      }
+    };
+    try {
+      if ((await look('isLocked(held)', () => fslock.isLocked(file))) !== true)
+        problems.push('isLocked(held) is not true');
+      const h = await look('lockHolder(held)', () => fslock.lockHolder(file));
+      if (h?.pid !== holder.pid) problems.push(`lockHolder(held).pid is ${h?.pid}, not flock's ${holder.pid}`);
+      if (h && (h.record !== false || h.name !== 'flock')) problems.push(`lockHolder(held): ${JSON.stringify(h)}`);
+      if ((await look('isLocked(free data file)', () => fslock.isLocked(data))) !== false)
+        problems.push('isLocked(free data file) is not false');
+      if ((await look('lockHolder(free data file)', () => fslock.lockHolder(data))) !== undefined)
+        problems.push('lockHolder(free data file) is not undefined');
+    } finally {
+      holder.stdin.end();
+      await within(new Promise((r) => holder.on('exit', r)));
+    }
+    assert.deepEqual(problems, []);
+  });
 });

@@ -1,10 +1,11 @@
 'use strict';
 // Lock-file content is untrusted input (issue 13, "Must show"): ≥ 10,000 fuzzed
 // contents (random bytes, truncated and garbled records, extreme numbers, huge
-// hostnames, deep nesting, many lines, files over 64 KB and one of 10 MB). For each:
+// hostnames and holder names, deep nesting, many lines, files over 64 KB and one of 10 MB). For each:
 // lock({wait:false}), lockSync({wait:false}), lock({timeout: 0 or a few ms}),
-// isLocked() and lockHolder() only ever succeed or fail with documented codes;
-// lockHolder() gives undefined or a Holder (with a record: its `since` a valid Date); a content
+// isLocked(), lockHolder() and lockHolder({ stale: true }) only ever succeed or fail with documented codes;
+// lockHolder() gives undefined or a Holder (with a record: its `since` a valid Date; a name,
+// if any, 1-64 characters without control characters); a content
 // that is not an fslock lock file is left byte-identical; no descriptor leaks and
 // nothing is thrown outside a call. Deterministic: the seed is printed on failure
 // (FSLOCK_FUZZ_SEED=n repeats a run; FSLOCK_FUZZ_COUNT=n changes its size;
@@ -105,7 +106,26 @@ const weird = {
   id: ['"a"', '""', 'null', '1', JSON.stringify('i'.repeat(50_000)), '"__proto__"', '"constructor"', '{}'],
   lease: [10_000, 0, -1, 1e20, 'NaN', 'null', '"10"', 1, 1e-9],
   v: [1, 2, 0, -1, '"1"', 'null', 1e20],
+  name: [
+    '"jest"',
+    '""',
+    JSON.stringify('n'.repeat(64)),
+    JSON.stringify('n'.repeat(65)),
+    JSON.stringify('n'.repeat(70_000)),
+    '"\\u001b[2J\\u001b[31mred"',
+    '"\\ud800"',
+    JSON.stringify('a\u202ecba'),
+    '"a\\nb"',
+    JSON.stringify('é💥'),
+    'null',
+    '42',
+    '{}',
+    '["jest"]',
+  ],
 };
+
+/** Holder names are drawn from a PRNG of their own: the other fields' sequence stays that of before. */
+const names = prng(SEED ^ 0x5a5a);
 
 /** A record line with each field drawn normally or from `weird`, sometimes dropped or doubled. */
 function record(r, hostile, small = false) {
@@ -127,6 +147,7 @@ function record(r, hostile, small = false) {
     ['since', field('since', Date.now() - r.int(100_000))],
     ['lease', field('lease', 10_000)],
   ].filter(() => !hostile || r.next() > 0.05);
+  if (names.next() < 0.6) parts.push(['name', hostile && names.next() < 0.5 ? names.pick(weird.name) : '"build.js"']);
   if (hostile && r.next() < 0.1) parts.push(parts[r.int(parts.length)] ?? ['x', 1]); // duplicate key
   if (hostile && r.next() < 0.05) parts.push(['__proto__', '{"pid":1}']);
   return `{${parts.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
@@ -255,6 +276,7 @@ const allowed = {
   'lock({timeout})': ['ELOCKED', 'ETIMEDOUT'],
   'isLocked()': [],
   'lockHolder()': [],
+  'lockHolder({stale})': [],
 };
 // The fallback has no kernel locks: a file that is not fslock's is ENOTSUP for it.
 if (!native) for (const k of Object.keys(allowed)) allowed[k] = [...allowed[k], 'ENOTSUP'];
@@ -374,7 +396,13 @@ test(`${COUNT} fuzzed lock-file contents: documented errors only, no leak, nothi
     );
     const locked = await check('isLocked()', i, c, foreign, () => fslock.isLocked(file));
     if (locked !== undefined && typeof locked !== 'boolean') fail('isLocked()', c, i, `returned ${typeof locked}`);
-    const h = await check('lockHolder()', i, c, foreign, () => fslock.lockHolder(file));
+    const h0 = await check('lockHolder()', i, c, foreign, () => fslock.lockHolder(file));
+    // With { stale: true }, a free file's last record (stale: true), or the same answer.
+    const h = await check('lockHolder({stale})', i, c, foreign, () => fslock.lockHolder(file, { stale: true }));
+    if (h0 !== undefined && (h === undefined || h.stale))
+      fail('lockHolder({stale})', c, i, 'a held lock was given as stale or free', 'held given as stale');
+    if (h !== undefined && h.stale !== undefined && (h.stale !== true || h.record !== true))
+      fail('lockHolder({stale})', c, i, `gave ${JSON.stringify(h)}`, 'an invalid stale holder');
     if (h !== undefined) {
       // A holder with a record is named by it; one without (a kernel lock, or a file in
       // the making) is `record: false` and names only what the OS tells.
@@ -387,7 +415,14 @@ test(`${COUNT} fuzzed lock-file contents: documented errors only, no leak, nothi
             !Number.isNaN(h.since.getTime()) &&
             typeof h.pid === 'number' &&
             typeof h.hostname === 'string'
-          : h.record === false && h.since === undefined && (h.pid === undefined || Number.isInteger(h.pid)));
+          : h.record === false && h.since === undefined && (h.pid === undefined || Number.isInteger(h.pid))) &&
+        (h.name === undefined ||
+          (typeof h.name === 'string' &&
+            h.name.length >= 1 &&
+            h.name.length <= 64 &&
+            h.name.isWellFormed() &&
+            // eslint-disable-next-line no-control-regex -- what must never reach a terminal
+            !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(h.name)));
       if (!okHolder)
         fail('lockHolder()', c, i, `gave ${JSON.stringify(h)} (since ${h && h.since})`, 'gave an invalid Holder');
       else stats.kinds.holder = (stats.kinds.holder ?? 0) + 1;

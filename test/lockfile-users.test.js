@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { fslock, native, tmpdir, rejectsWith } = require('./helpers');
-const { NOBODY, usersSkip, spawnAs, sharedDir, setSysctl } = require('./users');
+const { NOBODY, usersSkip, spawnAs, runAsNobody, sharedDir, setSysctl } = require('./users');
 
 const skip = usersSkip();
 const perm = (file) => fs.statSync(file).mode & 0o7777;
@@ -79,6 +79,46 @@ suite(`other users (${fslock.backend})`, { skip }, () => {
     assert.equal(await fslock.isLocked(file), false);
     (await fslock.lock(file, { wait: false })).releaseSync();
   });
+
+  test(
+    'nobody locks a file it may read but not write (a root-owned script: the flock "$0" habit), as flock(1) does',
+    {
+      skip: (!native || process.platform !== 'linux') && 'native, Linux (the fallback refuses files it did not create)',
+    },
+    async (t) => {
+      // flock(1) opens the file read-only; fslock opened every existing lock path for
+      // writing, so nobody got EACCES (with advice to remove the file: a script). On a
+      // read-only descriptor: flock(2) as asked and an OFD read lock (docs/path-locks.md).
+      const dir = sharedDir(t, 'nobody');
+      const script = path.join(dir, 'job.sh');
+      fs.writeFileSync(script, '#!/bin/sh\necho job\n', { mode: 0o755 });
+      fs.chownSync(script, 0, 0);
+      const body = fs.readFileSync(script);
+      const flock1 = runAsNobody('flock', ['-n', script, 'true']);
+      assert.equal(flock1.status, 0, `flock(1) as nobody locks the script (control): ${flock1.stderr}`);
+      for (const shared of [false, true]) {
+        const mode = shared ? 'shared' : 'exclusive';
+        for (const op of ['lock', 'lockSync']) {
+          const child = spawnAs(t, 'nobody', 'lock-op.js', [op, script, JSON.stringify({ hold: true, shared })]);
+          const m = await child.next(['granted', 'failed'], 30_000);
+          assert.equal(m.type, 'granted', `${op} ${mode}: ${m.code} ${m.message}`);
+          // Root sees nobody's hold, and is kept out as flock(1) would be.
+          assert.equal(await fslock.isLocked(script), true, `${op} ${mode}: isLocked`);
+          const h = await fslock.lockHolder(script);
+          assert.deepEqual([h?.pid, h?.record, h?.shared], [child.pid, false, shared], `${op} ${mode}: lockHolder`);
+          await rejectsWith(fslock.lock(script, { wait: false }), { code: 'ELOCKED' });
+          const other = runAsNobody('flock', ['-n', '-x', script, 'true']);
+          assert.equal(other.status, 1, `${op} ${mode}: flock(1) -x -n is refused (${other.stderr})`);
+          if (shared) (await fslock.lock(script, { shared: true, wait: false })).releaseSync();
+          child.send({ type: 'release' });
+          assert.equal((await child.next(['released', 'release-failed'])).type, 'released');
+          assert.equal((await child.exited()).code, 0);
+          (await fslock.lock(script, { wait: false })).releaseSync(); // free again
+        }
+      }
+      assert.deepEqual(fs.readFileSync(script), body, 'the script is byte-identical');
+    },
+  );
 
   test('EACCES on a lock file nobody may not open names its owner and mode', async (t) => {
     const dir = sharedDir(t, 'sticky');

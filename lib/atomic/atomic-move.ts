@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import { toBool, toFsPath, toOptions, type FsPath, type PathLike } from '../common/args';
 import { type FsLockError } from '../common/errors';
 import { ops } from './atomic-ops';
-import { code, report, type MoveOptions } from './atomic-run';
+import { code, report, retryableMove, backoff, type MoveOptions } from './atomic-run';
+import { checkAccess, checkReadWrite } from '../common/permission';
+import { sleep, sleepSync } from '../protocol/lock-backend';
 
 // ---- moveAtomic ----------------------------------------------------------------------
 
@@ -87,6 +89,9 @@ export function moveNoReplaceSync(from: FsPath, to: FsPath, file = false): void 
 }
 
 function moveArgs(from: unknown, to: unknown, options: unknown): [FsPath, FsPath, boolean] {
+  // What node:fs's rename checks: reading and writing `from`, writing `to`.
+  checkReadWrite(from);
+  checkAccess('fs.write', to);
   const f = toFsPath(from, 'from');
   const t = toFsPath(to, 'to');
   return [f, t, toBool(toOptions<MoveOptions>(options).overwrite, 'options.overwrite', true)];
@@ -96,24 +101,37 @@ function moveArgs(from: unknown, to: unknown, options: unknown): [FsPath, FsPath
  * Renames `from` to `to` atomically. With `overwrite: false` it fails with `EEXIST`
  * instead of replacing, using a real no-replace rename (renameat2 RENAME_NOREPLACE on
  * Linux, renamex_np RENAME_EXCL on macOS, MoveFileExW on Windows), emulated with
- * link/mkdir where the filesystem lacks it.
+ * link/mkdir where the filesystem lacks it. On Windows a rename that a reader or a
+ * scanner holding `to` open refuses for a moment (a sharing violation) is retried for
+ * up to 10 s, as writeFileAtomic's.
  */
 export async function moveAtomic(from: PathLike, to: PathLike, options?: MoveOptions): Promise<void> {
   const [f, t, overwrite] = moveArgs(from, to, options);
-  try {
-    await (overwrite ? ops.rename(f, t, false) : moveNoReplace(f, t));
-  } catch (e) {
-    throw report(e, f, t);
+  let since = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await (overwrite ? ops.rename(f, t, false) : moveNoReplace(f, t));
+    } catch (e) {
+      since ||= Date.now();
+      if (!retryableMove(e, t, since)) throw report(e, f, t);
+      await sleep(backoff(attempt), undefined, () => undefined);
+    }
   }
 }
 
 /** Synchronous {@link moveAtomic}. */
 export function moveAtomicSync(from: PathLike, to: PathLike, options?: MoveOptions): void {
   const [f, t, overwrite] = moveArgs(from, to, options);
-  try {
-    if (overwrite) ops.renameSync(f, t, false);
-    else moveNoReplaceSync(f, t);
-  } catch (e) {
-    throw report(e, f, t);
+  let since = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (overwrite) ops.renameSync(f, t, false);
+      else moveNoReplaceSync(f, t);
+      return;
+    } catch (e) {
+      since ||= Date.now();
+      if (!retryableMove(e, t, since)) throw report(e, f, t);
+      sleepSync(backoff(attempt));
+    }
   }
 }

@@ -6,6 +6,7 @@ import { basenameOf, joinName, toFsPath, toFunction, type FsPath, type PathLike 
 import { AtomicFlags } from '../native/binding';
 import { abortReason, invalidArgValue } from '../common/errors';
 import { ops } from './atomic-ops';
+import { checkAccess } from '../common/permission';
 import { moveNoReplace, moveNoReplaceSync } from './atomic-move';
 import {
   code,
@@ -94,7 +95,7 @@ function uniqueName(dir: FsPath, name: (attempt: number) => string, attempt: num
 function uniqueSetup(dirArg: unknown, name: unknown, data: unknown, options: unknown, iterable: boolean) {
   const dir = toFsPath(dirArg, 'dir');
   const fn = toFunction<(attempt: number) => string>(name, 'name');
-  const c = exclusiveOptions(options);
+  const c = exclusiveOptions(options, !iterable);
   const bytes =
     iterable && isIterable(data) && typeof data !== 'string' ? new Uint8Array(0) : toBytes(data, c.encoding);
   const j = job(uniqueName(dir, fn, 0), bytes, c, 0);
@@ -137,6 +138,7 @@ export async function createUnique(
   try {
     for (let target = u.j.target; ;) {
       u.c.signal?.throwIfAborted();
+      checkAccess('fs.write', target);
       try {
         await moveNoReplace(temp, target, true);
       } catch (e) {
@@ -177,10 +179,11 @@ export function createUniqueSync(
   options?: Omit<WriteOptions, 'signal'>,
 ): FsPath {
   const u = uniqueSetup(dir, name, data, options, false);
-  const { temp } = runSync(u.j);
+  const { temp } = runSync(u.j, u.c);
   const names = new UniqueNames(u.dir, u.fn);
   try {
     for (let target = u.j.target; ;) {
+      checkAccess('fs.write', target);
       try {
         moveNoReplaceSync(temp, target, true);
       } catch (e) {

@@ -1,44 +1,37 @@
 // Atomic files: the public API. Decisions and the retry loop live in lib/atomic/atomic-run.ts,
 // the sequences themselves in lib/atomic/atomic-ops.ts (native: one crossing per job), temp
-// names and the removal of dead writers' temps in lib/atomic/atomic-temp.ts.
-import * as fs from 'node:fs';
-import {
-  dirnameOf,
-  displayPath,
-  toFsPath,
-  toFunction,
-  toOptions,
-  toTimeout,
-  type FsPath,
-  type PathLike,
-} from '../common/args';
-import { abortReason, codeError } from '../common/errors';
+// names and the removal of dead writers' temps in lib/atomic/atomic-temp.ts, symlinks in
+// lib/atomic/atomic-links.ts, the read that pairs with them in lib/atomic/atomic-read.ts.
+import { besideName, displayPath, toFsPath, toFunction, toOptions, toTimeout, type PathLike } from '../common/args';
+import { fsErrorCode } from '../common/errors';
+import { checkReadWrite } from '../common/permission';
 import { writeChunks, writeSyncJs, type AtomicJob } from './atomic-ops';
-import { sweep, sweepSync, tempPath } from './atomic-temp';
-import { onSharedFs } from '../common/fstype';
+import { resolveLink } from './atomic-links';
+import { readCurrent } from './atomic-read';
 import { inScopeOf, lock } from '../locks/locks';
 import {
   checkOptions,
-  code,
   exclusiveCommit,
   exclusiveOptions,
   job,
   named,
-  report,
   run,
   runData,
+  runJs,
+  runJsSync,
   runSync,
-  tempTaken,
   toBytes,
   type Data,
   type DataSource,
   type UpdateOptions,
   type WriteOptions,
 } from './atomic-run';
+import { AtomicFlags } from '../native/binding';
 
 export type { Data, DataSource, WriteOptions, UpdateOptions, MoveOptions } from './atomic-run';
 export { createUnique, createUniqueSync } from './atomic-unique';
 export { moveAtomic, moveAtomicSync } from './atomic-move';
+export { readFile, readFileSync, type ReadOptions } from './atomic-read';
 
 // ---- writeFileAtomic ---------------------------------------------------------------
 
@@ -60,8 +53,8 @@ export async function writeFileAtomic(path: PathLike, data: DataSource, options?
 /** Synchronous {@link writeFileAtomic} (string or ArrayBufferView data). */
 export function writeFileAtomicSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
   const target = toFsPath(path);
-  const c = checkOptions(options);
-  runSync(job(target, toBytes(data, c.encoding), c, 0));
+  const c = checkOptions(options, true);
+  runSync(job(target, toBytes(data, c.encoding), c, 0), c);
 }
 
 // ---- createExclusive -----------------------------------------------------------------
@@ -79,8 +72,8 @@ export async function createExclusive(path: PathLike, data: DataSource, options?
 /** Synchronous {@link createExclusive}. */
 export function createExclusiveSync(path: PathLike, data: Data, options?: Omit<WriteOptions, 'signal'>): void {
   const target = toFsPath(path);
-  const c = exclusiveOptions(options);
-  runSync(job(target, toBytes(data, c.encoding), c, exclusiveCommit));
+  const c = exclusiveOptions(options, true);
+  runSync(job(target, toBytes(data, c.encoding), c, exclusiveCommit), c);
 }
 
 // ---- update -------------------------------------------------------------------------
@@ -92,95 +85,44 @@ export type Updater = (current: Buffer | undefined) => Data | undefined | Promis
  * Locked read-modify-write: holds `path + '.lock'`, reads `path` (`undefined` if it does
  * not exist), and writes what `fn` returns atomically (returning `undefined` leaves the
  * file as it was), then releases. Every process that changes `path` through `update`
- * sees the previous one's result: no update is ever lost.
+ * sees the previous one's result: no update is ever lost. A symlink at `path` is
+ * resolved once, first: the file it names is read and replaced (the lock stays the one
+ * of the name given). A name too long for `.lock` gets a shortened lock name
+ * (`besideName`: a hash of the name, then `.lock`).
  */
 export async function update(path: PathLike, fn: Updater, options?: UpdateOptions): Promise<void> {
-  const target = toFsPath(path);
+  checkReadWrite(path);
+  const given = toFsPath(path);
   const f = toFunction<Updater>(fn, 'fn');
   const c = checkOptions(options);
-  const timeout = toTimeout(toOptions<UpdateOptions>(options).timeout);
-  const lockPath = typeof target === 'string' ? `${target}.lock` : Buffer.concat([target, Buffer.from('.lock')]);
-  const held = await lock(lockPath, { timeout, signal: c.signal });
+  const o = toOptions<UpdateOptions>(options);
+  const timeout = toTimeout(o.timeout);
+  const lockPath = besideName(given, '', '.lock');
+  checkReadWrite(lockPath);
+  const held = await lock(lockPath, {
+    timeout,
+    signal: c.signal,
+    createParents: c.parents,
+    onWait: o.onWait,
+    name: o.name,
+  });
   try {
-    const current = await readCurrent(target);
+    const target = c.flags & AtomicFlags.NoSymlink ? await resolveLink(given) : given;
+    if (target !== given) checkReadWrite(target);
+    let current: Buffer | undefined;
+    try {
+      current = await readCurrent(target);
+    } catch (e) {
+      if (fsErrorCode(e) !== 'ENOENT') throw e;
+    }
     // fn runs in an async context that holds the lock: an update() or lock of the same
     // file inside it fails at once with EDEADLK instead of waiting for itself.
     const result = await inScopeOf(held, () => f(current));
     if (result === undefined) return;
-    await run(job(target, toBytes(result, c.encoding, 'the value returned by fn'), c, 0), c.signal);
+    await run(job(target, toBytes(result, c.encoding, 'the value returned by fn'), c, 0), c);
   } finally {
     await held.release();
   }
-}
-
-/**
- * The current content, or undefined when there is none. On NFS and FUSE filesystems a
- * file another machine replaced can still be found under its old entry for about a
- * second: reading it then fails with ESTALE (at open, read or close), and what was read
- * may be the old file. It is read again, by name, until it is the current one.
- */
-async function readCurrent(target: FsPath): Promise<Buffer | undefined> {
-  const shared = typeof target === 'string' && onSharedFs(target);
-  for (let attempt = 0; ; attempt++) {
-    let stale: unknown;
-    try {
-      const data = shared ? await readPastCaches(target) : await fs.promises.readFile(target);
-      if (data !== REPLACED) return data;
-      stale = codeError(
-        'ESTALE',
-        'read',
-        displayPath(target),
-        undefined,
-        'the file kept being replaced while it was read',
-      );
-    } catch (e) {
-      if (code(e) === 'ENOENT') return undefined;
-      if (code(e) !== 'ESTALE') throw e;
-      stale = e;
-    }
-    if (attempt >= 200) throw stale;
-    // FUSE (GlusterFS): listing the directory (READDIRPLUS) replaces the stale entry at
-    // once; NFS revalidates it on the next open.
-    await fs.promises.readdir(dirnameOf(target)).catch(() => undefined);
-    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(attempt, 20)));
-  }
-}
-
-/** What {@link readPastCaches} gives when the name denoted a file since replaced. */
-const REPLACED = Symbol('replaced');
-
-/**
- * Reads a file on a shared filesystem as it is on the server now. GlusterFS clients
- * serve a version another client has since replaced or rewritten from their caches
- * (open-behind, quick-read, kernel FUSE caches): in the suite's cross-client counter,
- * 3 of 120 increments were lost that way although no two critical sections overlapped.
- * fsync(2) makes the client open the file for real and fetch its attributes; fstat(2)
- * then drops content cached for an older version. ENOENT or ESTALE once the file is
- * open (the client opens lazily: fsync is the first call to reach the server), or from
- * close: the name denoted a replaced file, and the caller reads again.
- */
-async function readPastCaches(target: string): Promise<Buffer | typeof REPLACED> {
-  const fh = await fs.promises.open(target, 'r');
-  const replaced = (e: unknown) => code(e) === 'ENOENT' || code(e) === 'ESTALE';
-  let data: Buffer;
-  try {
-    await fh.sync().catch((e: unknown) => {
-      if (replaced(e)) throw e; // other failures (EINVAL: no fsync here) change nothing
-    });
-    await fh.stat();
-    data = await fh.readFile();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    if (replaced(e)) return REPLACED;
-    throw e;
-  }
-  try {
-    await fh.close();
-  } catch (e) {
-    if (replaced(e)) return REPLACED;
-    throw e;
-  }
-  return data;
 }
 
 // ---- for the write-file-atomic drop-in --------------------------------------------------
@@ -194,7 +136,7 @@ export interface FsHooks {
 /**
  * writeFileAtomic / writeFileAtomicSync with write-file-atomic's `chown` and
  * `tmpfileCreated`: those need the temp file's name and descriptor between steps, so
- * this runs the node:fs sequence (same guarantees, more crossings).
+ * this runs the node:fs sequence (same guarantees and metadata, more crossings).
  * @internal
  */
 export function writeWithHooks(
@@ -219,7 +161,7 @@ export function writeWithHooks(
   sync: boolean,
 ): void | Promise<void> {
   const target = toFsPath(path);
-  const c = checkOptions(options);
+  const c = checkOptions(options, sync);
   const onTemp = hooks.onTemp;
   const j: AtomicJob = {
     ...named(job(target, toBytes(data, c.encoding), c, 0)),
@@ -227,30 +169,8 @@ export function writeWithHooks(
     onTemp: onTemp && ((temp) => onTemp(displayPath(temp))),
   };
   if (sync) {
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return writeSyncJs(attempt ? { ...j, temp: tempPath(j.dir, target) } : j);
-        } catch (e) {
-          if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
-        }
-      }
-    } finally {
-      sweepSync(j.dir);
-    }
+    runJsSync(j, c, writeSyncJs);
+    return;
   }
-  return (async () => {
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await writeChunks(attempt ? { ...j, temp: tempPath(j.dir, target) } : j, [j.data], c.signal);
-        } catch (e) {
-          if (c.signal?.aborted) throw abortReason(c.signal);
-          if (!(tempTaken(e, j) && attempt < 1000)) throw report(e, target);
-        }
-      }
-    } finally {
-      await sweep(j.dir);
-    }
-  })();
+  return runJs(j, c, (jt) => writeChunks(jt, [jt.data], c.signal)).then(() => undefined);
 }

@@ -1,132 +1,46 @@
 // Running the fslock command's COMMAND while the lock is held: handing the lock to it
 // (so that the lock lives as long as either of them holds it) and passing on the
 // signals it did not already receive. See README "Command line" and issue 14, item 5.
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as os from 'node:os';
-import * as nodePath from 'node:path';
 import type { Lock } from '../locks/locks';
 import { adoptHolder, lockDescriptor } from '../locks/cli-hooks';
-
-/**
- * Signals fslock catches while the command runs: those whose default action would
- * end fslock and that someone may mean for the job (terminal keys, hangup, kill,
- * supervisors, alarms). Not SIGUSR1 (Node reserves it for the inspector), not the job
- * control signals (SIGTSTP, SIGCONT...: the command shares fslock's process group,
- * so the shell stops and continues both), not SIGPIPE (Node ignores it).
- */
-export const CAUGHT: NodeJS.Signals[] =
-  process.platform === 'win32'
-    ? ['SIGINT', 'SIGBREAK', 'SIGHUP']
-    : ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR2', 'SIGALRM'];
-
-export function signalNumber(sig: NodeJS.Signals): number {
-  return (os.constants.signals as Record<string, number>)[sig] ?? 1;
-}
-
-type Counts = Record<string, number>;
-
-/**
- * The witness process (lib/cli/cli-witness.ts) and what fslock learnt from it. POSIX gives
- * a process no way to tell whether a kill(2) named its pid or its process group
- * (siginfo says SI_USER with the sender's pid for both), so a second member of the
- * group is asked whether it received the signal too.
- */
-class Witness {
-  private readonly child: ChildProcess | undefined;
-  private counts: Counts | undefined;
-  private readonly answers: Array<(c: Counts | undefined) => void> = [];
-  private gone = false;
-  /** Resolves once the witness counts (or is gone). */
-  readonly ready: Promise<void>;
-
-  constructor(signals: NodeJS.Signals[]) {
-    let onReady = (): void => {};
-    this.ready = new Promise<void>((resolve) => (onReady = resolve));
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS; // no --inspect or --require of the user's in the witness
-    try {
-      this.child = spawn(process.execPath, [nodePath.join(__dirname, 'cli-witness.js'), ...signals], {
-        stdio: ['pipe', 'pipe', 'ignore'],
-        env,
-        windowsHide: true,
-      });
-    } catch {
-      this.gone = true;
-      onReady();
-      return;
-    }
-    const child = this.child;
-    child.on('error', () => this.end(undefined, onReady));
-    child.on('exit', (_code, signal) => this.end(signal ?? undefined, onReady));
-    child.stdin!.on('error', () => {});
-    let buf = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      buf += d;
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let m: { ready?: Counts; counts?: Counts };
-        try {
-          m = JSON.parse(line) as typeof m;
-        } catch {
-          continue;
-        }
-        if (m.ready) {
-          this.counts = m.ready;
-          onReady();
-        } else if (m.counts) {
-          this.counts = m.counts;
-          this.answers.shift()?.(this.counts);
-        }
-      }
-    });
-  }
-
-  /** The witness ended: killed by `signal` (a group signal before it could count) or otherwise. */
-  private end(signal: NodeJS.Signals | undefined, onReady: () => void): void {
-    if (this.gone) return;
-    this.gone = true;
-    if (signal && this.counts) this.counts[signal] = (this.counts[signal] ?? 0) + 1;
-    else if (signal) this.counts = { [signal]: 1 };
-    for (const a of this.answers.splice(0)) a(this.counts);
-    onReady();
-  }
-
-  /** What the witness has received so far (undefined: no witness to ask). */
-  query(): Promise<Counts | undefined> {
-    if (this.gone || !this.child) return Promise.resolve(this.counts);
-    return new Promise((resolve) => {
-      this.answers.push(resolve);
-      this.child!.stdin!.write('?\n');
-    });
-  }
-
-  stop(): void {
-    if (this.gone || !this.child) return;
-    this.child.stdin!.end();
-  }
-}
+import { CAUGHT, signalNumber } from './cli-signals';
+import { type Child, spawnCommand } from './cli-spawn';
+import { type Counts, type Witness, startWitness } from './witness';
 
 export interface RunOptions {
   /** -o/--close: the command does not get the lock (if fslock dies, the lock goes). */
   close: boolean;
   /** Called just before the spawn: false means "do not run it" (a signal came first). */
   start: () => boolean;
+  /** -c: `command` is one shell command line. */
+  shell: boolean;
+}
+
+/**
+ * What runs for -c: flock(1) runs `$SHELL -c COMMAND` ($SHELL unset or empty:
+ * /bin/sh). On Windows, cmd.exe as Node's `shell: true` runs it (%ComSpec% /d /s /c
+ * "COMMAND"): $SHELL there is usually a POSIX path of an MSYS or Cygwin shell.
+ */
+export function shellCommand(command: string): { file: string; args: string[]; shell: boolean } {
+  if (process.platform === 'win32') return { file: command, args: [], shell: true };
+  return { file: process.env.SHELL || '/bin/sh', args: ['-c', command], shell: false };
 }
 
 export interface Runner {
   /** Resolves with the status fslock exits with. */
   run(command: string[], held: Lock, o: RunOptions): Promise<number>;
+  /** Resolves once the witness has ended and been reaped (after run). */
+  ended(): Promise<void>;
 }
 
 /**
  * Prepares running a command: on POSIX the witness starts now; the command starts once
- * the witness counts (one Node start-up, while the lock is already held), so that no
- * signal sent to the group before can go unaccounted.
+ * the witness counts (native: at once; without the addon, one Node start-up later), so
+ * that no signal sent to the group meanwhile can go unaccounted.
  */
 export function runner(): Runner {
-  const witness = process.platform === 'win32' ? undefined : new Witness(CAUGHT);
+  const witness = startWitness(CAUGHT);
+  let ended = Promise.resolve();
   return {
     run: async (command, held, o) => {
       await witness?.ready;
@@ -134,9 +48,11 @@ export function runner(): Runner {
         if (!o.start()) return 1;
         return await runCommand(command, held, o, witness);
       } finally {
-        witness?.stop();
+        // The witness ends while fslock releases the lock; fslock exits after both.
+        if (witness) ended = witness.stop();
       }
     },
+    ended: () => ended,
   };
 }
 
@@ -146,11 +62,10 @@ function runCommand(command: string[], held: Lock, o: RunOptions, witness: Witne
     // backend, POSIX): as fd 3 of the command, sharing the open file description that
     // carries the lock, so the kernel keeps it until both have closed it.
     const fd = o.close ? undefined : lockDescriptor(held);
-    const stdio: Array<'inherit' | number> = ['inherit', 'inherit', 'inherit'];
-    if (fd !== undefined) stdio.push(fd);
-    let child: ChildProcess;
+    const run = o.shell ? shellCommand(command[0]) : { file: command[0], args: command.slice(1), shell: false };
+    let child: Child;
     try {
-      child = spawn(command[0], command.slice(1), { stdio });
+      child = spawnCommand(run.file, run.args, { fd3: fd, shell: run.shell });
     } catch (e) {
       process.stderr.write(`fslock: cannot run ${command[0]}: ${(e as Error).message}\n`);
       resolve(126);

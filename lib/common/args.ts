@@ -1,7 +1,6 @@
 // Argument checks shared by every public function: bad input fails before anything
 // touches the disk, with Node's own codes.
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
@@ -187,9 +186,13 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /**
    * Called when this call has to wait (not when the lock is free, nor with `wait:
-   * false`), with what is known of the holder, and again whenever the holder changes
-   * while it waits. An exception it throws ends the call with that exception (nothing
-   * held).
+   * false` or `timeout: 0`), with what is known of the holder, and again when a later
+   * attempt finds another holder: the fallback backend looks at every poll; a kernel
+   * wait (native path locks, descriptor locks) does not say when its holder changes,
+   * so those tell again only when their wait ends without the lock (a lock file
+   * removed or replaced under it). An exception it throws ends the call with that
+   * exception (nothing held). Also published on `fslock:lock:wait`
+   * (docs/diagnostics.md).
    */
   onWait?: (info: WaitInfo) => void;
 }
@@ -233,6 +236,9 @@ export function besideName(path: FsPath, prefix: string, suffix: string): FsPath
   const base = typeof path === 'string' ? Buffer.from(nodePath.basename(path)) : Buffer.from(basenameOf(path));
   const name = Buffer.concat([Buffer.from(prefix), base, Buffer.from(suffix)]);
   if (name.length <= NAME_MAX) return joinName(dirnameOf(path), name);
+  // node:crypto only here, for names this long: loading it costs every start-up.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const hash = createHash('sha256').update(base).digest('hex').slice(0, 24);
   return joinName(dirnameOf(path), `${prefix}${hash}${suffix}`);
 }

@@ -2,7 +2,12 @@
 // like Node's own (lib/internal/errors.js uvException): `CODE: description, syscall
 // 'path'` with code, errno, syscall and path.
 import * as util from 'node:util';
+import { hostname } from 'node:os';
 import { extraErrno } from './errno-names';
+import { holderPhrase } from './diagnostics';
+import type { Holder } from './holder';
+
+const thisHost = hostname();
 
 export interface FsLockError extends Error {
   code: string;
@@ -98,22 +103,56 @@ export function fsErrorCode(e: unknown): string | undefined {
   return err.code;
 }
 
-/** `ELOCKED`: the lock is held and the caller asked not to wait. */
-export function lockedError(path: string, holder?: string): FsLockError {
-  const err = codeError('ELOCKED', 'lock', path, undefined, `lock is held${holder ? ` by ${holder}` : ''}`);
+/** Who holds it, for the advice of ELOCKED and ETIMEDOUT: "pid 4121 (jest)", or undefined when unknown. */
+function whoShort(h: Holder): string | undefined {
+  return h.pid === undefined ? undefined : `pid ${h.pid}${h.name ? ` (${h.name})` : ''}`;
+}
+
+function isSelf(h: Holder): boolean {
+  return h.pid === process.pid && h.hostname === thisHost;
+}
+
+/**
+ * `ELOCKED`: the lock is held and the caller asked not to wait. `holder`: who holds it
+ * (a Holder, or a description); `option`: what made the call give up (its name in
+ * the message, e.g. `options.wait` or the command's `-n`; default `options.wait` when
+ * the holder is known; without either the message is the bare "lock is held" that the
+ * proper-lockfile entry point gives).
+ */
+export function lockedError(path: string, holder?: Holder | string, option?: string): FsLockError {
+  let detail: string;
+  if (holder === undefined && option !== undefined)
+    detail = `lock is held, and ${option} is false: try again later or wait for it (with a timeout)`;
+  else if (holder === undefined || typeof holder === 'string') detail = `lock is held${holder ? ` by ${holder}` : ''}`;
+  else {
+    const why = `lock is held by ${holderPhrase(holder)}, and ${option ?? 'options.wait'} is false`;
+    const who = whoShort(holder);
+    detail = isSelf(holder)
+      ? `${why}: this process holds it (another Lock, thread or call of it); release that lock first`
+      : `${why}: try again later or wait for it (with a timeout), or find out why ${who ?? 'its holder'} holds it`;
+  }
+  const err = codeError('ELOCKED', 'lock', path, undefined, detail);
   delete err.errno;
   return err;
 }
 
-/** `ETIMEDOUT`: the wait outlasted its `timeout`. */
-export function timeoutError(path: string | undefined, ms: number, holder?: string): FsLockError {
-  return codeError(
-    'ETIMEDOUT',
-    'lock',
-    path,
-    undefined,
-    `lock not acquired within ${ms} ms${holder ? `, held by ${holder}` : ''}`,
-  );
+/** `ETIMEDOUT`: the wait outlasted its `timeout` (`option` names it in the message). */
+export function timeoutError(
+  path: string | undefined,
+  ms: number,
+  holder?: Holder | string,
+  option = 'options.timeout',
+): FsLockError {
+  let detail = `lock not acquired within ${ms} ms (${option})`;
+  if (typeof holder === 'string') detail += `, held by ${holder}`;
+  else if (holder === undefined) detail += `; raise ${option}, or find out who holds it`;
+  else if (isSelf(holder))
+    detail += `, held by ${holderPhrase(holder)}: this process waited for a lock it holds itself (another Lock, thread or call of it); release that lock first`;
+  else {
+    const who = whoShort(holder);
+    detail += `, held by ${holderPhrase(holder)}; raise ${option}, or find out why ${who ?? 'its holder'} holds it`;
+  }
+  return codeError('ETIMEDOUT', 'lock', path, undefined, detail);
 }
 
 /** `ELOCKLOST`: the lock was taken by another host while this holder's lease lapsed. */

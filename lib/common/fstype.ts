@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { type FsPath, dirnameOf, displayPath, pathKey } from './args';
+import { debug, debugOn } from './diagnostics';
 
 // statfs(2) f_type magics (linux/magic.h) of filesystems whose files other machines
 // (or other kernels: FUSE daemons, virtiofs hosts) can reach.
@@ -58,7 +59,14 @@ function probeShared(dir: FsPath): boolean {
   if (process.platform !== 'linux') return false; // macOS/BSD: statfs types are not stable numbers
   try {
     const t = fs.statfsSync(dir).type;
-    return SHARED_MAGIC.has(t) || SHARED_MAGIC.has(t >>> 0);
+    const shared = SHARED_MAGIC.has(t) || SHARED_MAGIC.has(t >>> 0);
+    if (debugOn && shared)
+      debug(
+        "'%s': shared filesystem (statfs type 0x%s): lock files kept, caches read past",
+        displayPath(dir),
+        (t >>> 0).toString(16),
+      );
+    return shared;
   } catch {
     return false; // the lock call reports what is wrong with the directory
   }
@@ -71,6 +79,8 @@ export interface Mount {
   source: string;
   /** The filesystem's own options (mountinfo's super options), e.g. 'rw,vers=3,…,local_lock=all'. */
   options: string;
+  /** Its superblock's device as mountinfo prints it ('major:minor', decimal): what /proc/locks names. */
+  dev: string;
 }
 
 /** The mount holding `dir` (Linux: the longest mount point of /proc/self/mountinfo). */
@@ -89,11 +99,12 @@ export function mountOf(dir: string): Mount | undefined {
     // id parent major:minor root mountpoint options [optional...] - fstype source superopts
     const [left, right] = line.split(' - ');
     if (!right) continue;
-    const mountPoint = unescape(left.split(' ')[4] ?? '');
+    const fields = left.split(' ');
+    const mountPoint = unescape(fields[4] ?? '');
     const [fsType, source, options] = right.split(' ');
     const inside = real === mountPoint || real.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`);
     if (inside && (!best || mountPoint.length >= best.mountPoint.length))
-      best = { fsType, mountPoint, source: unescape(source ?? ''), options: options ?? '' };
+      best = { fsType, mountPoint, source: unescape(source ?? ''), options: options ?? '', dev: fields[2] ?? '' };
   }
   return best;
 }

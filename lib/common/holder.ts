@@ -18,8 +18,20 @@ export interface Holder {
   shared: boolean;
   /** Whether it left an fslock record (false: seen only as a kernel lock on the file). */
   record: boolean;
-  /** What the holder is, when known: for a holder without a record, its command (Linux: /proc/PID/comm). */
+  /**
+   * What the holder is, as a person knows it, when known: the name its record gives
+   * (the program's `process.title`, else its script: `jest`, `build.js`; or the lock
+   * call's `name` option), or for a holder without a record its command (Linux:
+   * /proc/PID/comm). At most 64 characters, never control characters: a name read from
+   * a lock file that is anything else is dropped.
+   */
   name?: string;
+  /**
+   * Only from `lockHolder(path, { stale: true })` for a lock that nobody holds: `true`
+   * on the holder whose record is still in the lock file although it is gone (it
+   * crashed, or was killed, while it held the lock; a lock file that stays keeps it).
+   */
+  stale?: boolean;
 }
 
 /** What a waiting call tells its `onWait` callback (see {@link WaitOptions.onWait}). */

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import { type FsPath, besideName, dirnameOf, displayPath } from '../common/args';
 import { codeError, fsErrorCode } from '../common/errors';
-import { openError } from '../protocol/lockfile';
-import { type Step, close, fchmod, fstat, fsync, link, open, readdir, unlink, write } from './fallback-io';
+import { kindOf, notRegularError, openError, otherKindName } from '../protocol/lockfile';
+import { type Step, close, fchmod, fstat, fsync, link, lstat, open, readdir, unlink, write } from './fallback-io';
 
 export const C = fs.constants;
 // O_NOFOLLOW: never follow a planted link; O_NONBLOCK: a FIFO never blocks the open.
@@ -187,8 +187,22 @@ export function* refreshFd(fd: number, shared: boolean): Step<void> {
   }
 }
 
-/** Opens a lock path for reading without following or blocking; undefined if gone. */
+/**
+ * Opens a lock path for reading without following or blocking; undefined if gone. A
+ * FIFO, socket or device is refused (EINVAL) without being opened: opening a FIFO
+ * completes the open(2) another program's reader or writer is blocked in, and our close
+ * then gives it EOF or SIGPIPE. A name replaced by one between the lstat and the open is
+ * the window left (docs/path-locks.md); the caller's fstat checks what was opened.
+ */
 export function* openExisting(path: FsPath): Step<number | undefined> {
+  let st: fs.Stats;
+  try {
+    st = yield* lstat(path);
+  } catch (e) {
+    if (isGoneCode(e)) return undefined;
+    throw asLockError(e, path);
+  }
+  if (kindOf(st) === 'other') throw notRegularError(displayPath(path), 'other', otherKindName(st));
   try {
     return yield* open(path, C.O_RDONLY | NOFOLLOW);
   } catch (e) {

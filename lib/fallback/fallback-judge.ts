@@ -8,7 +8,16 @@ import { type FsPath, besideName, displayPath } from '../common/args';
 import { codeError } from '../common/errors';
 import { fileKey } from '../protocol/lock-backend';
 import { kindOf, notRegularError, otherKindName } from '../protocol/lockfile';
-import { HEADER, READ_MAX, type HolderRecord, isLockFileContent, parseRecords, recordLive } from '../protocol/record';
+import {
+  HEADER,
+  READ_MAX,
+  type HolderRecord,
+  isLockFileContent,
+  parseRecords,
+  recordLive,
+  staleHolder,
+} from '../protocol/record';
+import { retried } from '../common/diagnostics';
 import {
   type Claim,
   asLockError,
@@ -60,6 +69,7 @@ export function* attempt(
   // A live reclaimer's claim: it is about to hold the file.
   if ('kind' in r) return r;
   // Reclaimed: the file of holders that are all gone is ours now.
+  retried('lock', displayPath(path), 'reclaim', undefined, () => staleHolder(j.text));
   return { kind: 'mine', ...r };
 }
 

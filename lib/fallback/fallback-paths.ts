@@ -16,7 +16,7 @@
 // first sleep on, so that nothing run from a timer blocks the event loop.
 import * as fs from 'node:fs';
 import { type CheckedWait, type FsPath, displayPath } from '../common/args';
-import { abortReason, codeError, lockedError, timeoutError } from '../common/errors';
+import { abortReason, codeError, fsErrorCode, lockedError, timeoutError } from '../common/errors';
 import { onSharedFs } from '../common/fstype';
 import { commandName, kernelLocks } from '../common/proc-locks';
 import {
@@ -27,7 +27,8 @@ import {
   type Probe,
   pollDelay,
 } from '../protocol/lock-backend';
-import { HEADER, describeHolder, hostname, newId, recordLine, toHolder } from '../protocol/record';
+import { HEADER, hostname, newId, recordLine, toHolder } from '../protocol/record';
+import { acquiredFile, debugOn, retried } from '../common/diagnostics';
 import { type Claim, closeQuietly } from './fallback-files';
 import {
   type FallbackHeld,
@@ -38,7 +39,7 @@ import {
   stopHeartbeat,
 } from './fallback-heartbeat';
 import { type Step, ftruncate, pause, runSync, runUntilSleep, unlink } from './fallback-io';
-import { attempt, judge, nativesInside, statKey } from './fallback-judge';
+import { type Judgement, attempt, judge, nativesInside, statKey } from './fallback-judge';
 
 /**
  * Attempts that find the lock file gone (replaced or removed under their hands: ENOENT,
@@ -72,7 +73,7 @@ function* acquiring(
   const id = newId();
   const display = displayPath(path);
   const sharedFs = onSharedFs(path); // learnt once, in the caller's call (statfs, cached)
-  const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease);
+  const record = recordLine(id, 'fallback', shared ? 'shared' : 'exclusive', o.lease, o.name);
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   const willWait = w.wait && w.timeout !== 0;
   let gone = 0; // attempts that found the file gone under their hands
@@ -112,9 +113,10 @@ function* acquiring(
         }
       }
       // The file went under our hands (ENOENT, ESTALE): try again.
+      if (r.kind === 'gone') retried('lock', display, 'gone');
       if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
       if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
-      const holder = r.kind === 'held' ? describeHolder(r.holder && toHolder(r.holder)) : undefined;
+      const holder = r.kind === 'held' ? r.holder && toHolder(r.holder) : undefined;
       if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
       const left = deadline === undefined ? Infinity : deadline - Date.now();
       if (left <= 0) throw timeoutError(display, w.timeout!, holder);
@@ -156,6 +158,7 @@ function newHeld(
     beating: false,
     released: false,
   };
+  if (debugOn) acquiredFile(h.display, shared, true, !h.keep, o.keep);
   startHeartbeat(h, o.lease);
   return h;
 }
@@ -191,16 +194,20 @@ function* releasing(h: FallbackHeld): Step<void> {
   }
 }
 
-/** A kernel lock (flock(1), Python...) seen on a file only the fallback could not take. */
-function kernelHolder(path: FsPath): Probe | undefined {
+/**
+ * A kernel lock (flock(1), Python...) seen on a file only the fallback could not take:
+ * undefined when there is none, null when the kernel's table cannot be read (not Linux).
+ */
+function kernelHolder(path: FsPath): Probe | undefined | null {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(path);
   } catch {
     return undefined;
   }
-  const locks = kernelLocks(st.dev, String(st.ino));
-  if (!locks?.length) return undefined;
+  const locks = kernelLocks(st.dev, String(st.ino), { path });
+  if (locks === undefined) return null;
+  if (!locks.length) return undefined;
   const k = locks.find((x) => x.pid !== undefined);
   const shared = locks.every((x) => x.shared);
   const pid = k?.pid;
@@ -237,7 +244,19 @@ class FallbackLocks implements PathLockBackend {
   }
 
   probe(path: FsPath): Probe {
-    const j = runSync(judge(path, onSharedFs(path)));
+    let j: Judgement;
+    try {
+      j = runSync(judge(path, onSharedFs(path)));
+    } catch (e) {
+      // Someone else's file, or a directory: the fallback cannot lock it (ENOTSUP), but
+      // isLocked/lockHolder look at whatever is at the path: a program holding it with a
+      // kernel lock (flock(1) on the file it created, however old) is seen; none, free.
+      // Where the kernel's table cannot be read, nothing can be told: ENOTSUP stands.
+      if (fsErrorCode(e) !== 'ENOTSUP') throw e;
+      const k = kernelHolder(path);
+      if (k === null) throw e;
+      return k ?? { state: 0, holder: undefined };
+    }
     if (j.kind === 'held' && j.holder) return { state: j.holder.mode === 'shared' ? 1 : 2, holder: toHolder(j.holder) };
     // An empty file in the making (a native creator, or a program that locks without a
     // record): the kernel's table may say who.

@@ -11,7 +11,12 @@ import {
   toWait,
   toBool,
 } from '../common/args';
-import { type Binding, LockType, WaitKind, binding } from '../native/binding';
+import { type Binding, LockType, WaitKind, binding, out } from '../native/binding';
+import type { Holder, WaitInfo } from '../common/holder';
+import { waitWatched, waiting } from '../common/diagnostics';
+import { type KernelLock, commandName, kernelLocks, ownOfdLocks } from '../common/proc-locks';
+import { processName } from '../common/holder-name';
+import { hostname } from '../protocol/record';
 import { waitChunk } from '../common/long-timer';
 import {
   abortReason,
@@ -50,6 +55,52 @@ function bindingFor(syscall: string): Binding {
   return binding!;
 }
 
+/**
+ * Who holds the lock that a request on `fd` waits for, as the kernel tells (Linux:
+ * /proc/locks, the pid of a flock(2) or POSIX lock holder; an OFD lock's holder is
+ * shown without a pid, and found only when it is this process). Elsewhere undefined.
+ */
+function fdHolder(fd: number, kind: WaitKind, type: LockType, start: number, length: number): Holder | undefined {
+  if (process.platform !== 'linux' || binding!.statFd(fd) < 0) return undefined;
+  const dev = out[1];
+  const ino = ((BigInt(out[8]) << 32n) | BigInt(out[9])).toString();
+  const end = length === 0 ? Infinity : start + length - 1;
+  const shared = type === LockType.Shared;
+  // What conflicts: flock(2) with flock(2); byte-range (POSIX, OFD) with byte-range
+  // locks that overlap; a shared request only with exclusive holders.
+  const conflicts = (k: KernelLock) =>
+    (kind === WaitKind.Flock ? k.kind === 'flock' : k.kind !== 'flock' && k.start <= end && k.end >= start) &&
+    !(shared && k.shared);
+  const locks = (kernelLocks(dev, ino) ?? []).filter(conflicts);
+  if (!locks.length) return undefined;
+  // A holder with a pid first (OFD holders have none), and another process before this one
+  // (a lock being converted shows this process's own entry too).
+  let k = locks.find((x) => x.pid !== undefined && x.pid !== process.pid) ?? locks.find((x) => x.pid !== undefined);
+  if (!k && kind === WaitKind.Range) k = ownOfdLocks(dev, ino, fd).filter(conflicts)[0];
+  const pid = k?.pid;
+  return {
+    pid,
+    hostname: pid === undefined ? undefined : hostname,
+    since: undefined,
+    shared: (k ?? locks[0]).shared,
+    record: false,
+    name: pid === undefined ? undefined : pid === process.pid ? processName() : commandName(pid),
+  };
+}
+
+/**
+ * A descriptor lock has to wait: tells `onWait`, the wait channel and NODE_DEBUG, once
+ * (the kernel's wait does not say when the holder changes). Nothing is held yet: an
+ * exception from `onWait` ends the call.
+ */
+function tellWait(fd: number, kind: WaitKind, type: LockType, start: number, length: number, w: CheckedWait): void {
+  if (!w.onWait && !waitWatched()) return;
+  const holder = fdHolder(fd, kind, type, start, length);
+  const info: WaitInfo = { fd, shared: type === LockType.Shared, holder, waited: 0 };
+  waiting(info);
+  w.onWait?.(info);
+}
+
 /** Gives an fd lock request that would block: ELOCKED, ETIMEDOUT, or a wait. */
 async function waitFd(
   kind: WaitKind,
@@ -61,10 +112,13 @@ async function waitFd(
   syscall: string,
 ): Promise<void> {
   const { n, b } = nativeOnly(syscall);
-  if (!w.wait) throw lockedError(`fd ${fd}`);
+  if (!w.wait) throw lockedError(`fd ${fd}`, undefined, 'options.wait');
   if (w.timeout === 0) throw timeoutError(`fd ${fd}`, 0);
+  tellWait(fd, kind, type, start, length, w);
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
-  const o = await n.wait(kind, fd, type, start, length, deadline, w.signal, () => timeoutError(`fd ${fd}`, w.timeout!));
+  const o = await n.wait(kind, fd, type, start, length, deadline, w.signal, () =>
+    timeoutError(`fd ${fd}`, w.timeout!, fdHolder(fd, kind, type, start, length)),
+  );
   if (o.cancelled !== undefined) {
     // Granted just as it was cancelled: undo, so that a cancelled call holds nothing.
     if (o.result === 0) {
@@ -100,14 +154,15 @@ function refuseSelfWait(fd: number, type: LockType, syscall: string): void {
 function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, length: number, w: CheckedWait): void {
   const syscall = kind === WaitKind.Flock ? 'flock' : 'fcntl';
   const { b } = nativeOnly(syscall);
-  if (!w.wait) throw lockedError(`fd ${fd}`);
+  if (!w.wait) throw lockedError(`fd ${fd}`, undefined, 'options.wait');
   if (w.signal) throw invalidArgValue('options.signal', w.signal, 'is not supported by the Sync forms');
   refuseSelfWait(fd, type, syscall);
+  if (w.timeout !== 0) tellWait(fd, kind, type, start, length, w);
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   let r: number;
   do r = b.waitSync(kind, fd, type, start, length, waitChunk(deadline));
   while (r === b.INTERRUPTED && Date.now() < deadline!);
-  if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!);
+  if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!, fdHolder(fd, kind, type, start, length));
   if (r < 0) throw osError(r, b.lastSyscall());
   fdLocks.add(fd);
 }

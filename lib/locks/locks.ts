@@ -19,10 +19,16 @@ import {
 import { backendName } from '../native/binding';
 import { type LongTimer, clearLongTimeout, setLongTimeout } from '../common/long-timer';
 import { abortReason, deadlockError, invalidArgValue, lockLostError, outOfRange, timeoutError } from '../common/errors';
-import type { Holder } from '../common/holder';
+import type { Holder, WaitInfo } from '../common/holder';
+import { toName } from '../common/holder-name';
+import { debugOn, lockTraced, releaseChannel, released, waitWatched, waiting } from '../common/diagnostics';
+import { type Traced, logged, loggedSync, traceLock, traceLockSync } from './lock-trace';
 import type { BusyHooks, FileOptions, Held } from '../protocol/lock-backend';
-import { DEFAULT_LEASE_MS, MIN_LEASE_MS } from '../protocol/record';
+import { DEFAULT_LEASE_MS, MIN_LEASE_MS, staleHolder } from '../protocol/record';
+import { readLockFile } from '../protocol/lockfile';
 import { backend } from './backends';
+import { checkAccess, checkLockAccess } from '../common/permission';
+import { explainDirError, explainDirErrorSync, makeParents, makeParentsSync } from '../common/dirs';
 import {
   type Copy,
   type Hold,
@@ -86,6 +92,21 @@ export interface LockOptions extends WaitOptions {
    * is always refused. Default `false`.
    */
   reentrant?: boolean;
+  /**
+   * Create the lock file's directory, and its missing parents, when it does not exist
+   * (like `mkdir -p`: mode `0o777` minus the umask). Default `false`: `ENOENT`, whose
+   * message names the missing directory.
+   */
+  createParents?: boolean;
+  /**
+   * The holder name this lock's record gives, which `lockHolder()`, error messages,
+   * wait callbacks and `fslock -H` of other processes show ("held by pid 4121 (jest)"):
+   * 1 to 64 characters, no control characters. Default: the program's `process.title`
+   * when it set one (not on Windows), else the script it runs — the command a package
+   * installs it as (`jest` for `node …/node_modules/jest/bin/jest.js`), else its file
+   * name (`build.js`); none for `node -e` and the REPL.
+   */
+  name?: string;
 }
 
 /** A held lock. Release it with `release()`, `releaseSync()`, or `await using`. */
@@ -101,8 +122,9 @@ export interface Lock extends AsyncDisposable, Disposable {
   /**
    * Aborts (reason: an error with code `ELOCKLOST`) the moment this holder can know that
    * its lock was lost — a fallback holder whose lease lapsed and whose lock another host
-   * took. Pass it on to the work done under the lock. Kernel locks on local filesystems
-   * are never lost.
+   * took, or a native lock on NFS or GlusterFS that the server dropped (a restart, a lost
+   * connection: checked every 0.5 s while held). Pass it on to the work done under the
+   * lock. Kernel locks on local filesystems are never lost.
    */
   readonly signal: AbortSignal;
   /** Releases the lock; idempotent. Rejects with `ELOCKLOST` (after cleaning up) if it was lost. */
@@ -152,6 +174,8 @@ class PathLock implements Lock {
     if (--h.count === 0) {
       dropHold(h);
       backend().release(h.held);
+      if (h.at !== undefined || releaseChannel.hasSubscribers)
+        released(h.held.display, h.held.shared, h.at ?? 0, h.held.lost !== undefined);
     }
     if (h.held.lost) throw lockLostError(h.held.display);
   }
@@ -198,11 +222,12 @@ class Nest {
  * lock, refuse to block this thread on its own lock or its own waiter (lockSync), tell
  * `onWait`. One object per call, and nothing more unless the lock is busy.
  */
-class LockCall implements BusyHooks {
+class LockCall implements BusyHooks, Traced {
   readonly path: FsPath;
   readonly display: string;
   readonly shared: boolean;
   readonly reentrant: boolean;
+  parents: boolean;
   readonly w: CheckedWait;
   readonly f: FileOptions;
   /** The withLock callbacks this call runs in (set when it is made, see lock()). */
@@ -212,6 +237,10 @@ class LockCall implements BusyHooks {
   sync = false;
   /** The hold of a lock the backend granted after a wait (granted()). */
   hold: Hold | undefined;
+  /** The call's context on the `fslock:lock` TracingChannel, when traced (lib/locks/lock-trace.ts). */
+  trace: Traced['trace'];
+  /** When the call first found the lock held (performance.now(); 0: it did not), for the trace. */
+  busyAt = 0;
   private told: string | undefined;
   private waitStart = 0;
 
@@ -225,8 +254,14 @@ class LockCall implements BusyHooks {
     this.display = displayPath(p);
     this.shared = toBool(o.shared, 'options.shared', false);
     this.reentrant = toBool(o.reentrant, 'options.reentrant', false);
+    this.parents = toBool(o.createParents, 'options.createParents', false);
     this.w = toWait(o);
-    this.f = { keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true), mode, lease };
+    this.f = {
+      keep: o.keep === undefined ? undefined : toBool(o.keep, 'options.keep', true),
+      mode,
+      lease,
+      name: toName(o.name),
+    };
   }
 
   busy(key: string, holder: () => Holder | undefined, willWait: boolean): void {
@@ -256,16 +291,33 @@ class LockCall implements BusyHooks {
       if (fdLocks.size && native && key && fdLocksOn(key, (fd) => native!.keyOf(fd)))
         throw deadlockError(this.display, 'descriptor');
     }
-    if (willWait && this.w.onWait) this.tell(holder());
+    const trace = this.trace;
+    if (trace && !willWait) trace.holder = holder(); // for the ELOCKED or ETIMEDOUT it ends with
+    if (willWait && this.watched()) this.tell(holder());
   }
 
-  /** Tells onWait who holds the file, unless it was told of that holder last. */
-  private tell(h: Holder | undefined): void {
+  /** Whether anyone hears of this call's waits: onWait, the trace, the wait channel, NODE_DEBUG. */
+  watched(): boolean {
+    return this.w.onWait !== undefined || this.trace !== undefined || waitWatched();
+  }
+
+  /**
+   * Tells onWait, the wait channel and NODE_DEBUG who holds the file, unless they were
+   * told of that holder last; the trace keeps the holder and when the wait began.
+   */
+  tell(h: Holder | undefined): void {
+    const trace = this.trace;
+    if (trace) {
+      trace.holder = h;
+      this.busyAt ||= performance.now();
+    }
     const id = h ? `${h.pid}|${h.hostname}|${h.since?.getTime()}|${h.record}|${h.shared}` : '';
     if (id === this.told) return;
     if (this.told === undefined) this.waitStart = Date.now();
     this.told = id;
-    this.w.onWait!({ path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart });
+    const info: WaitInfo = { path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart };
+    waiting(info);
+    this.w.onWait?.(info);
   }
 
   kernelWait(key: string): () => void {
@@ -274,17 +326,17 @@ class LockCall implements BusyHooks {
   }
 
   granted(held: Held): void {
-    this.hold = addHold(held);
+    this.hold = newHold(held);
   }
 
   /** The Lock of a grant: its hold if granted() made it, else a new one. */
   lockOf(held: Held): PathLock {
-    return new PathLock(this.hold?.held === held ? this.hold : addHold(held));
+    return new PathLock(this.hold?.held === held ? this.hold : newHold(held));
   }
 
-  /** Tells onWait, once, that this call queues behind an earlier lock() of this thread. */
+  /** Tells (as {@link tell}), once, that this call queues behind an earlier lock() of this thread. */
   tellQueued(): void {
-    if (!this.w.onWait) return;
+    if (!this.watched()) return;
     const p = backend().probe(this.path);
     if (p.state === 0) return; // the call ahead is being granted: this one will find out
     const h = p.holder ?? {
@@ -296,6 +348,12 @@ class LockCall implements BusyHooks {
     };
     this.tell(h);
   }
+}
+
+function newHold(held: Held): Hold {
+  const h = addHold(held);
+  if (releaseChannel.hasSubscribers) h.at = performance.now();
+  return h;
 }
 
 /**
@@ -335,65 +393,88 @@ function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
  * nothing. Inside a withLock callback that holds the same file it fails at once with
  * `EDEADLK`, or nests with `reentrant: true`.
  */
-export async function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
-  const a = new LockCall(path, options);
-  if (a.w.signal?.aborted) throw abortReason(a.w.signal);
-  const scope = (a.scope = currentScope());
-  a.others = otherCopies();
-  // Inside a callback that holds locks a call never queues behind this thread's other
-  // waiters (one of them may wait for this context's lock): it tries at once, and finds
-  // out whether it would wait for its own context.
-  if (!a.w.wait || scope?.holds.length) {
-    const l = take(a, a.w);
-    return l instanceof Promise ? await l : l;
+export function lock(path: string | Buffer | URL, options?: LockOptions): Promise<Lock> {
+  let a: LockCall;
+  try {
+    checkLockAccess(path);
+    a = new LockCall(path, options);
+  } catch (e) {
+    return Promise.reject(e);
   }
-  const queueKey = pathKey(a.path);
-  const s = queueOf(queueKey);
-  if (!s.busy) {
-    // Nobody of this thread is waiting for this path: try at once.
-    s.busy = true;
-    try {
+  // Traced or logged calls go through a wrapper (lib/locks/lock-trace.ts); the others pay one check.
+  if (lockTraced()) return traceLock(a, lockWith);
+  return debugOn ? logged(lockWith(a), a) : lockWith(a);
+}
+
+async function lockWith(a: LockCall): Promise<Lock> {
+  try {
+    if (a.w.signal?.aborted) throw abortReason(a.w.signal);
+    const scope = (a.scope = currentScope());
+    a.others = otherCopies();
+    // Inside a callback that holds locks a call never queues behind this thread's other
+    // waiters (one of them may wait for this context's lock): it tries at once, and finds
+    // out whether it would wait for its own context.
+    if (!a.w.wait || scope?.holds.length) {
       const l = take(a, a.w);
+      return l instanceof Promise ? await l : l;
+    }
+    const queueKey = pathKey(a.path);
+    const s = queueOf(queueKey);
+    if (!s.busy) {
+      // Nobody of this thread is waiting for this path: try at once.
+      s.busy = true;
+      try {
+        const l = take(a, a.w);
+        return l instanceof Promise ? await l : l;
+      } finally {
+        nextWaiter(queueKey, s);
+      }
+    }
+    // Queue behind this thread's earlier waiters for the same path.
+    const start = Date.now();
+    if (a.trace) a.busyAt ||= performance.now();
+    await new Promise<void>((resolve, reject) => {
+      let timer: LongTimer | undefined;
+      const signal = a.w.signal;
+      const leave = (err: unknown) => {
+        const i = s.queue.indexOf(turn);
+        if (i >= 0) s.queue.splice(i, 1);
+        clearLongTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      const onAbort = () => leave(abortReason(signal!));
+      const turn = () => {
+        clearLongTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      s.queue.push(turn);
+      a.tellQueued();
+      if (a.w.timeout !== undefined)
+        timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    // Our turn: s.busy stays true for us.
+    const w = {
+      ...a.w,
+      timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
+    };
+    try {
+      if (w.timeout === 0) throw timeoutError(a.display, a.w.timeout!);
+      const l = take(a, w);
       return l instanceof Promise ? await l : l;
     } finally {
       nextWaiter(queueKey, s);
     }
-  }
-  // Queue behind this thread's earlier waiters for the same path.
-  const start = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    let timer: LongTimer | undefined;
-    const signal = a.w.signal;
-    const leave = (err: unknown) => {
-      const i = s.queue.indexOf(turn);
-      if (i >= 0) s.queue.splice(i, 1);
-      clearLongTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      reject(err);
-    };
-    const onAbort = () => leave(abortReason(signal!));
-    const turn = () => {
-      clearLongTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    s.queue.push(turn);
-    a.tellQueued();
-    if (a.w.timeout !== undefined)
-      timer = setLongTimeout(() => leave(timeoutError(a.display, a.w.timeout!)), a.w.timeout);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  // Our turn: s.busy stays true for us.
-  const w = {
-    ...a.w,
-    timeout: a.w.timeout === undefined ? undefined : Math.max(0, a.w.timeout - (Date.now() - start)),
-  };
-  try {
-    if (w.timeout === 0) throw timeoutError(a.display, a.w.timeout!);
-    const l = take(a, w);
-    return l instanceof Promise ? await l : l;
-  } finally {
-    nextWaiter(queueKey, s);
+  } catch (e) {
+    // Only after a failure: a missing directory is made (createParents) and the call
+    // made again, once; otherwise an error the directory causes names it.
+    if (a.parents && (await makeParents(e, a.path))) {
+      a.parents = false;
+      return lockWith(a);
+    }
+    throw await explainDirError(e, a.path, 'create');
   }
 }
 
@@ -404,21 +485,35 @@ export async function lock(path: string | Buffer | URL, options?: LockOptions): 
  * abort a blocked thread.
  */
 export function lockSync(path: string | Buffer | URL, options?: Omit<LockOptions, 'signal'>): Lock {
+  checkLockAccess(path);
   const a = new LockCall(path, options);
   if (a.w.signal) throw invalidArgValue('options.signal', a.w.signal, 'is not supported by lockSync');
+  if (lockTraced()) return traceLockSync(a, lockSyncWith);
+  return debugOn ? loggedSync(a, lockSyncWith) : lockSyncWith(a);
+}
+
+function lockSyncWith(a: LockCall): Lock {
   a.scope = currentScope();
   a.others = otherCopies();
   a.sync = true;
-  for (;;) {
-    try {
-      return a.lockOf(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
-    } catch (e) {
-      // A hold this call nests in cannot be released while it runs (nothing else runs).
-      if (!(e instanceof Nest)) throw e;
-      if (e.hold.count === 0) continue;
-      e.hold.count++;
-      return new PathLock(e.hold);
+  try {
+    for (;;) {
+      try {
+        return a.lockOf(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+      } catch (e) {
+        // A hold this call nests in cannot be released while it runs (nothing else runs).
+        if (!(e instanceof Nest)) throw e;
+        if (e.hold.count === 0) continue;
+        e.hold.count++;
+        return new PathLock(e.hold);
+      }
     }
+  } catch (e) {
+    if (a.parents && makeParentsSync(e, a.path)) {
+      a.parents = false;
+      return lockSyncWith(a);
+    }
+    throw explainDirErrorSync(e, a.path, 'create');
   }
 }
 
@@ -450,18 +545,48 @@ export function inScopeOf<T>(l: Lock, fn: () => T): T {
 
 /** Whether anyone (any process, thread or call, or another program) holds a lock on `path`. Takes nothing. */
 export async function isLocked(path: string | Buffer | URL): Promise<boolean> {
+  checkAccess('fs.read', path);
   return backend().probe(toFsPath(path)).state !== 0;
+}
+
+/** Options of {@link lockHolder}. */
+export interface LockHolderOptions {
+  /**
+   * When nobody holds the lock, return the holder whose record is still in the lock
+   * file although it is gone (it crashed or was killed while holding the lock; kept
+   * lock files keep such records until the next holder replaces them), with `stale:
+   * true`, instead of undefined. Default `false`.
+   */
+  stale?: boolean;
 }
 
 /**
  * Who holds the lock on `path` (one of the holders when shared), or undefined when it
  * is free. A holder that left no record (another program, or a file that is not an
- * fslock lock file) comes back with `record: false` and what the OS tells of it.
+ * fslock lock file) comes back with `record: false` and what the OS tells of it. With
+ * `{ stale: true }`, a free lock whose file still names a holder that is gone gives
+ * that holder, marked `stale: true` ("not locked; pid 123 (jest) held it and is gone").
  */
-export async function lockHolder(path: string | Buffer | URL): Promise<Holder | undefined> {
-  const p = backend().probe(toFsPath(path));
-  if (p.state === 0) return undefined;
-  return p.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: p.state === 1, record: false };
+export async function lockHolder(
+  path: string | Buffer | URL,
+  options?: LockHolderOptions,
+): Promise<Holder | undefined> {
+  checkAccess('fs.read', path);
+  const p = toFsPath(path);
+  const stale = toBool(toOptions<LockHolderOptions>(options).stale, 'options.stale', false);
+  let probe = backend().probe(p);
+  if (probe.state === 0) {
+    if (!stale) return undefined;
+    const text = readLockFile(p);
+    const h = text === undefined ? undefined : staleHolder(text);
+    if (!h) return undefined;
+    // Read without taking the lock: a holder that took it meanwhile is who holds it.
+    probe = backend().probe(p);
+    if (probe.state === 0) return h;
+  }
+  return (
+    probe.holder ?? { pid: undefined, hostname: undefined, since: undefined, shared: probe.state === 1, record: false }
+  );
 }
 
 export { backendName };

@@ -9,6 +9,7 @@
 // directory, a hard link, another case or short name on Windows.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Held } from '../protocol/lock-backend';
+import { lost } from '../common/diagnostics';
 import { fdHoldsLock } from '../common/proc-locks';
 
 /** A lock this thread holds: one backend lock, shared by the Locks nested in it. */
@@ -20,6 +21,8 @@ export interface Hold {
   count: number;
   /** AbortControllers of Locks whose `signal` was asked for: aborted if the lock is lost. */
   listeners: AbortController[] | undefined;
+  /** When it was granted (performance.now()), set only while fslock:lock:release has subscribers. */
+  at?: number;
 }
 
 /**
@@ -39,6 +42,7 @@ export function setIdentify(fn: (h: Held) => string): void {
 export function addHold(held: Held): Hold {
   const h: Hold = { held, key: held.key, count: 1, listeners: undefined };
   held.onLost = (err) => {
+    lost(held.display, held.shared, err);
     for (const c of h.listeners ?? []) c.abort(err);
   };
   holds.add(h);

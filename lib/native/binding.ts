@@ -42,6 +42,8 @@ export const enum LockType {
   Unlock = 0,
   Shared = 1,
   Exclusive = 2,
+  /** A path lock through a read-only descriptor (POSIX): flock(2) exclusive, an OFD read lock. */
+  ExclusiveRead = 3,
 }
 
 export const enum WaitKind {
@@ -63,6 +65,10 @@ export const enum AtomicFlags {
   CommitOnly = 256,
   LinkEmptyPath = 512,
   FlushBeforeLink = 1024,
+  NoSymlink = 2048,
+  KeepAttrs = 4096,
+  RegularOnly = 8192,
+  ChownAlways = 16384,
 }
 
 /** A path argument of the binding: a string, or (POSIX) a Buffer of the path's exact bytes (native/glue.h PathArg). */
@@ -104,6 +110,12 @@ export interface Binding {
    * PathStatus.Locked (held) or Busy, with out[1..] filled; NotRegular if it is not one.
    */
   pathOpenDir(path: NativePath, type: LockType): number;
+  /**
+   * An existing file locked through a read-only descriptor (POSIX; `type` Shared or
+   * ExclusiveRead), nothing written: PathStatus.Locked (held, its head read) or Busy
+   * (fd returned), NotRegular or Retry (closed), with out[1..] filled.
+   */
+  pathOpenRead(path: NativePath, type: LockType): number;
   /** fstat into out[1..] (0 or -err). */
   statFd(fd: number): number;
   /** The checks after a granted wait, as after pathOpen's lock (`commitLen` likewise). */
@@ -136,7 +148,11 @@ export interface Binding {
     done: (result: number, syscall: string) => void,
   ): WaitHandle;
   cancel(handle: WaitHandle): void;
-  /** One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool. */
+  /**
+   * One atomic write (see os::AtomicWrite); with a callback it runs on the threadpool.
+   * `attrs`: the extended attributes to copy with AtomicFlags.KeepAttrs (os::AtomicWriteArgs).
+   * SYMLINK: the target is a symlink (AtomicFlags.NoSymlink); nothing was created.
+   */
   atomicWrite(
     target: NativePath,
     temp: NativePath,
@@ -144,6 +160,7 @@ export interface Binding {
     data: ArrayBufferView,
     mode: number,
     flags: number,
+    attrs?: string,
   ): number;
   atomicWrite(
     target: NativePath,
@@ -152,8 +169,23 @@ export interface Binding {
     data: ArrayBufferView,
     mode: number,
     flags: number,
+    attrs: string | undefined,
     done: NativeCallback,
   ): void;
+  /** os::CopyMeta: the target's owner, mode and attributes onto `fd` (a node:fs descriptor). */
+  copyMeta(target: NativePath, fd: number, mode: number, flags: number, attrs: string | undefined): number;
+  copyMeta(
+    target: NativePath,
+    fd: number,
+    mode: number,
+    flags: number,
+    attrs: string | undefined,
+    done: NativeCallback,
+  ): void;
+  /** What atomicWrite and copyMeta return for a target that is a symlink (not an OS error). */
+  readonly SYMLINK: number;
+  /** ...for a target that is a device, FIFO or socket (Windows: a DOS device name). */
+  readonly NOT_REGULAR: number;
   rename(from: NativePath, to: NativePath, noReplace: boolean): number;
   rename(from: NativePath, to: NativePath, noReplace: boolean, done: NativeCallback): void;
   syncDir(dir: NativePath): number;
@@ -191,10 +223,8 @@ function load(): { binding: Binding | undefined; error: Error | undefined } {
   }
   if (forced === 'fallback') return { binding: undefined, error: new Error('FSLOCK_BACKEND=fallback') };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const gypBuild = require('node-gyp-build') as (dir: string) => Binding;
-    const binding = gypBuild(nodePath.join(__dirname, '..', '..', '..'));
-    return { binding, error: undefined };
+    const root = nodePath.join(__dirname, '..', '..', '..');
+    return { binding: localBuild(root) ?? gypBuild(root), error: undefined };
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
     if (forced === 'native') {
@@ -208,6 +238,28 @@ function load(): { binding: Binding | undefined; error: Error | undefined } {
     }
     return { binding: undefined, error };
   }
+}
+
+/**
+ * build/Release/fslock.node, which node-gyp-build would pick first too, without loading
+ * node-gyp-build (its resolution and probes: several ms of the `fslock` command's
+ * start-up, bench/cli.bench.js); undefined where there is none, or where node-gyp-build's
+ * own overrides are set (FSLOCK_PREBUILD, PREBUILDS_ONLY).
+ */
+function localBuild(root: string): Binding | undefined {
+  if (process.env.FSLOCK_PREBUILD || process.env.PREBUILDS_ONLY) return undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(nodePath.join(root, 'build', 'Release', 'fslock.node')) as Binding;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined;
+    throw e;
+  }
+}
+
+function gypBuild(root: string): Binding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node-gyp-build') as (dir: string) => Binding)(root);
 }
 
 const loaded = load();

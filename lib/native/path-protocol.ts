@@ -17,7 +17,9 @@ import { type FsPath, dirnameOf, displayPath, pathKey } from '../common/args';
 import { errorCode, osError } from '../common/errors';
 import { SHARING_VIOLATION } from './win32-errors';
 import { onSharedFs } from '../common/fstype';
-import { commandName, kernelLocks } from '../common/proc-locks';
+import { acquiredFile, debug, debugOn } from '../common/diagnostics';
+import { type KernelLock, commandName, kernelLocks } from '../common/proc-locks';
+import { unwatch, watchHeld } from './lock-watch';
 import { type FileOptions, type Held, type Probe, fileKey } from '../protocol/lock-backend';
 import { notRegularError, openError, otherKindName } from '../protocol/lockfile';
 import {
@@ -75,6 +77,12 @@ export interface Request {
   record: string;
   tombstone: string;
   o: FileOptions;
+  /**
+   * This attempt opened the file read-only (it may not be written: EACCES, EROFS), as
+   * flock(1) does: `type` is then Shared or ExclusiveRead, `commitLen` 0, and no record
+   * is written. Set by each attempt (open()).
+   */
+  readOnly: boolean;
 }
 
 /** What an attempt came to: held, a wait on a busy fd, a fallback holder, or retry. */
@@ -121,7 +129,7 @@ export class PathProtocol {
 
   protected request(path: FsPath, shared: boolean, o: FileOptions): Request {
     const id = newId();
-    const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease);
+    const record = recordLine(id, 'native', shared ? 'shared' : 'exclusive', o.lease, o.name);
     const type = shared ? LockType.Shared : LockType.Exclusive;
     const commitLen = shared ? 0 : HEADER_BYTES.length;
     const display = displayPath(path);
@@ -135,6 +143,7 @@ export class PathProtocol {
       record,
       tombstone: tombstoneLine(id),
       o,
+      readOnly: false,
     };
   }
 
@@ -147,12 +156,15 @@ export class PathProtocol {
   /** Opens (or creates) the lock file and tries the lock once. */
   protected open(q: Request): Step {
     const b = this.b;
+    if (q.readOnly) this.readOnly(q, false); // the last attempt's file could not be written
     const dir = anonDir(q.path);
     let fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, dir, q.commitLen);
     let sc = fd < 0 ? b.lastSyscall() : '';
     if (fd < 0 && dir !== undefined && (sc === 'tmpfile' || (sc === 'linkat' && errorCode(fd) !== 'EEXIST'))) {
       // No O_TMPFILE here (or no /proc to link it through): create it by name instead.
       if (ANON_UNSUPPORTED.has(errorCode(fd)) || sc === 'linkat') noAnon.add(pathKey(dir));
+      if (debugOn)
+        debug("lock '%s': no O_TMPFILE here (%s %s): lock files created by name", q.display, sc, errorCode(fd));
       fd = b.pathOpen(q.path, q.type, q.o.mode, q.content, undefined, q.commitLen);
       sc = fd < 0 ? b.lastSyscall() : '';
     }
@@ -165,6 +177,12 @@ export class PathProtocol {
       // A directory (opening it for writing failed): it is locked as itself. Windows
       // cannot (the binding's EISDIR says so, lib/native/win32-errors.ts).
       if (code === 'EISDIR' && sc === 'open' && process.platform !== 'win32') return this.openDir(q);
+      // An existing file this process may read but not write: locked read-only, as
+      // flock(1) locks it (the running script of another user, a read-only mount).
+      if ((code === 'EACCES' || code === 'EROFS') && sc === 'open' && process.platform !== 'win32') {
+        const s = this.openRead(q);
+        if (s) return s;
+      }
       const afterOpen =
         code === 'ENOENT' && (sc === 'fcntl' || sc === 'fstat' || sc === 'flock' || sc === 'read' || sc === 'write');
       if (fd === DELETE_PENDING || code === 'ESTALE' || code === 'EEXIST' || afterOpen) return { kind: 'retry' };
@@ -184,6 +202,45 @@ export class PathProtocol {
         return { kind: 'busy', fd, created: false, key: reportedKey(), dir: false };
       case PathStatus.CreatedBusy:
         return { kind: 'busy', fd, created: true, key: this.keyOf(fd), dir: false };
+      default:
+        return this.settle(q, fd, false);
+    }
+  }
+
+  private readOnly(q: Request, on: boolean): void {
+    q.readOnly = on;
+    q.type = !on
+      ? q.shared
+        ? LockType.Shared
+        : LockType.Exclusive
+      : q.shared
+        ? LockType.Shared
+        : LockType.ExclusiveRead;
+    q.commitLen = on || q.shared ? 0 : HEADER_BYTES.length;
+  }
+
+  /**
+   * An existing file that cannot be opened for writing, locked through a read-only
+   * descriptor: flock(2) as asked and an OFD read lock (an OFD write lock needs a
+   * descriptor open for writing), so it excludes every flock(2) user and POSIX
+   * write-lockers, not POSIX read-lockers (docs/path-locks.md). No record can be written:
+   * held as someone else's file. Undefined when this open fails too (the caller's error
+   * stands: a file gone meanwhile, or not readable either).
+   */
+  private openRead(q: Request): Step | undefined {
+    this.readOnly(q, true);
+    const fd = this.b.pathOpenRead(q.path, q.type);
+    if (fd < 0) {
+      this.readOnly(q, false);
+      return undefined;
+    }
+    switch (out[0] as PathStatus) {
+      case PathStatus.NotRegular:
+        throw this.notRegular(q.path);
+      case PathStatus.Retry:
+        return { kind: 'retry' };
+      case PathStatus.Busy:
+        return { kind: 'busy', fd, created: false, key: reportedKey(), dir: false };
       default:
         return this.settle(q, fd, false);
     }
@@ -222,8 +279,9 @@ export class PathProtocol {
     return { kind: 'held', held: this.dirHeld(q, fd) };
   }
 
+  // Not watched: flock(2) on a directory of NFS or FUSE stays on the local kernel.
   private dirHeld(q: Request, fd: number): NativeHeld {
-    return { ...this.held(q, fd, false, false), dir: true };
+    return { ...this.heldState(q, fd, false, false), dir: true };
   }
 
   /** After a granted wait: the file is re-checked and judged like a fresh open. */
@@ -234,6 +292,7 @@ export class PathProtocol {
       throw osError(r, this.b.lastSyscall(), q.display);
     }
     if (out[0] === PathStatus.Retry) return { kind: 'retry' };
+    if (out[0] === PathStatus.NotRegular) throw this.notRegular(q.path); // replaced meanwhile (closed)
     if (out[0] === PathStatus.Acquired) return { kind: 'held', held: this.held(q, fd, true, true) };
     return this.settle(q, fd, created);
   }
@@ -258,6 +317,8 @@ export class PathProtocol {
       b.closeFile(fd);
       return { kind: 'fallback-holds', key };
     }
+    // Opened read-only: no record can be written, held as someone else's file is.
+    if (q.readOnly) return { kind: 'held', held: this.held(q, fd, false, false) };
     // A file that is exactly its header (seen under the lock) needs no cut before the
     // record: ftruncate to the same size would still update and dirty the inode.
     const commit = !v2
@@ -276,11 +337,17 @@ export class PathProtocol {
   }
 
   private held(q: Request, fd: number, ours: boolean, v2: boolean): NativeHeld {
+    // lib/native/lock-watch.ts: on NFS and GlusterFS, the holder learns when the server drops it.
+    return watchHeld(this.heldState(q, fd, ours, v2));
+  }
+
+  private heldState(q: Request, fd: number, ours: boolean, v2: boolean): NativeHeld {
     // Lock files on network and FUSE filesystems stay: another machine may have them
     // open, and removing them there gives its holders ESTALE (docs/protocol.md).
     // Kept unless asked (keep: false): other programs lock the same file without
     // checking after their grant that the name still names it (docs/path-locks.md).
     const remove = ours && q.o.keep === false && !onSharedFs(q.display);
+    if (debugOn) acquiredFile(q.display, q.shared, ours, remove, q.o.keep);
     const { path, display, shared, type, tombstone } = q;
     // The identity the last call reported (none for a file created unnamed), turned into
     // a key only if another lock call of this thread ever needs it (identify()).
@@ -342,7 +409,7 @@ export class PathProtocol {
       const live = records.filter((x) => recordLive(x, undefined));
       if (live.length) return toHolder(live[live.length - 1]);
     }
-    return this.b.statFd(fd) < 0 ? undefined : withoutRecord(undefined);
+    return this.b.statFd(fd) < 0 ? undefined : withoutRecord(kernelLocks(out[1], inoText(), { fd }));
   }
 
   release(held: Held): void {
@@ -351,8 +418,10 @@ export class PathProtocol {
       this.b.pathRelease(h.path, h.fd, h.type, h.handedOut ? ReleaseFlags.Unlock : 0, HEADER, h.tombstone, false);
       return;
     }
+    // A lost lock's file may be someone else's now: closed, never retracted from or cut.
+    const lost = unwatch(h) !== undefined;
     const flags =
-      (h.ours ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
+      (h.ours && !lost ? ReleaseFlags.Retract | (h.remove ? ReleaseFlags.Remove : 0) : 0) |
       (h.handedOut ? ReleaseFlags.Unlock : 0);
     // The lock is released (the fd closed) whatever happens to the file: a file that
     // cannot be removed (EPERM in a sticky directory, ESTALE, EIO) stays, and release
@@ -383,8 +452,10 @@ export class PathProtocol {
       let holder: HolderRecord | undefined;
       // F_OFD_GETLK sees POSIX and OFD locks (every native fslock holder has one); a
       // holder with flock(2) alone (flock(1), Python...) only the kernel's table shows.
-      const kernel = state === 0 || !live.length ? kernelLocks(out[1], inoText()) : undefined;
-      if (state === 0 && kernel?.length) state = kernel.some((k) => !k.shared) ? 2 : 1;
+      const kernel = state === 0 || !live.length ? kernelLocks(out[1], inoText(), { path }) : undefined;
+      // The stronger of the two: a holder through a read-only descriptor (flock(2)
+      // exclusive, an OFD read lock) shows as shared to F_OFD_GETLK.
+      if (kernel?.length) state = Math.max(state, kernel.some((k) => !k.shared) ? 2 : 1) as 1 | 2;
       if (state === 0) {
         // No kernel lock: only a fallback process can hold it, by its record.
         holder = live.filter((x) => x.backend === 'fallback').pop();
@@ -394,7 +465,7 @@ export class PathProtocol {
         holder = live.filter((x) => x.mode === mode).pop();
       }
       if (holder || state === 0) return { state, holder: holder && toHolder(holder) };
-      return { state, holder: withoutRecord(kernel, state === 1) };
+      return { state, holder: withoutRecord(kernel ?? kernelLocks(out[1], inoText(), { path }), state === 1) };
     }
   }
 }
@@ -405,10 +476,10 @@ function inoText(): string {
 }
 
 /**
- * A holder that left no record, described by the kernel's lock table (reported in
- * out[] by the last call): its pid and command on this host when it shows one.
+ * A holder that left no record, described by the kernel's lock table (`kernel`, the
+ * file's entries): its pid and command on this host when it shows one.
  */
-function withoutRecord(kernel = kernelLocks(out[1], inoText()), shared?: boolean): Holder {
+function withoutRecord(kernel: KernelLock[] | undefined, shared?: boolean): Holder {
   const k = kernel?.find((x) => x.pid !== undefined && (shared === undefined || x.shared === shared));
   const pid = k?.pid;
   return {

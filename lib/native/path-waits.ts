@@ -16,7 +16,7 @@ import {
 } from '../protocol/lock-backend';
 import { type WaitOutcome, waitOnThread } from './native-wait';
 import { waitChunk } from '../common/long-timer';
-import { describeHolder } from '../protocol/record';
+import { retried } from '../common/diagnostics';
 import { PathProtocol, type Request, type Step, isGone } from './path-protocol';
 import { WOULD_BLOCK } from './win32-errors';
 
@@ -57,7 +57,7 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
 
   /** Closes a failed attempt's fd and builds its error (ELOCKED, or ETIMEDOUT). */
   private giveUp(fd: number, q: Request, timeout: number | undefined, dir: boolean): Error {
-    const holder = describeHolder(this.holderOf(fd, dir));
+    const holder = this.holderOf(fd, dir);
     this.b.closeFile(fd);
     return timeout === undefined ? lockedError(q.display, holder) : timeoutError(q.display, timeout, holder);
   }
@@ -84,7 +84,7 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
   private fallbackGiveUp(q: Request, w: CheckedWait, deadline: number | undefined, s?: Step): Error | undefined {
     const expired = deadline !== undefined && Date.now() >= deadline;
     if (w.wait && !expired) return undefined;
-    const holder = s?.kind === 'in-use' ? IN_USE : describeHolder(this.probe(q.path).holder);
+    const holder = s?.kind === 'in-use' ? IN_USE : this.probe(q.path).holder;
     return w.wait ? timeoutError(q.display, w.timeout!, holder) : lockedError(q.display, holder);
   }
 
@@ -117,7 +117,7 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         let r: WaitOutcome;
         try {
           r = await this.wait(dir ? WaitKind.Flock : WaitKind.PathLock, fd, q.type, 0, 0, deadline, w.signal, () =>
-            timeoutError(q.display, w.timeout!, describeHolder(this.holderOf(fd, dir))),
+            timeoutError(q.display, w.timeout!, this.holderOf(fd, dir)),
           );
         } finally {
           waitEnds();
@@ -125,7 +125,10 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         if (r.cancelled !== undefined || r.result < 0) {
           // Granted just as it was cancelled: close, which drops it (no record yet).
           b.closeFile(fd);
-          if (r.cancelled === undefined && isGone(r.result)) continue;
+          if (r.cancelled === undefined && isGone(r.result)) {
+            retried('lock', q.display, 'gone', errorCode(r.result));
+            continue;
+          }
           throw r.cancelled ?? osError(r.result, r.syscall, q.display);
         }
         s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
@@ -134,6 +137,9 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         hooks.granted(s.held);
         return s.held;
       }
+      if (s.kind === 'retry') retried('lock', q.display, 'gone');
+      // Windows: another program has the lock file open without sharing it.
+      if (s.kind === 'in-use') retried('lock', q.display, 'busy');
       if (s.kind === 'fallback-holds' || s.kind === 'in-use') {
         if (s.kind === 'fallback-holds') hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
         const e = this.fallbackGiveUp(q, w, deadline, s);
@@ -175,12 +181,18 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         if (r < 0) {
           const err = osError(r, b.lastSyscall(), q.display);
           b.closeFile(fd);
-          if (isGone(r)) continue;
+          if (isGone(r)) {
+            retried('lock', q.display, 'gone', errorCode(r));
+            continue;
+          }
           throw err;
         }
         s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
       }
       if (s.kind === 'held') return s.held;
+      if (s.kind === 'retry') retried('lock', q.display, 'gone');
+      // Windows: another program has the lock file open without sharing it.
+      if (s.kind === 'in-use') retried('lock', q.display, 'busy');
       if (s.kind === 'fallback-holds' || s.kind === 'in-use') {
         if (s.kind === 'fallback-holds') hooks.busy(s.key, () => this.probe(q.path).holder, willWait);
         const e = this.fallbackGiveUp(q, w, deadline, s);

@@ -30,6 +30,8 @@ export interface FileOptions {
   mode: number;
   /** Fallback records: ms they stay valid for other hosts without a refresh. */
   lease: number;
+  /** The holder name the record gives (checked; undefined: this process's own). */
+  name: string | undefined;
 }
 
 /**

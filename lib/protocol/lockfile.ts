@@ -2,6 +2,7 @@
 // name what is there (a symlink, a FIFO, another user's file) and what to do.
 import * as fs from 'node:fs';
 import { codeError, type FsLockError } from '../common/errors';
+import { READ_MAX, isLockFileContent } from './record';
 
 export type PathKind = 'directory' | 'symlink' | 'other';
 
@@ -62,4 +63,29 @@ export function openError(code: string, syscall: string, path: string): FsLockEr
     }
   }
   return undefined;
+}
+
+/**
+ * The head (at most READ_MAX bytes) of an fslock lock file at `path` as text, or
+ * undefined when there is none: no file, not a regular file (opened without following
+ * or blocking), or content that is not fslock's (lockHolder's stale holder reads it).
+ */
+export function readLockFile(path: string | Buffer): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(st.size, READ_MAX));
+    const n = buf.length ? fs.readSync(fd, buf, 0, buf.length, 0) : 0;
+    return isLockFileContent(buf, n, st.size) ? buf.toString('utf8', 0, n) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -5,8 +5,8 @@
 // holders are *defined* by their record. Everything read from a lock file is untrusted
 // input: parsing is bounded and every field is checked.
 import * as os from 'node:os';
-import * as crypto from 'node:crypto';
 import type { Holder } from '../common/holder';
+import { cleanName, processName } from '../common/holder-name';
 
 export type Backend = 'native' | 'fallback';
 export type Mode = 'exclusive' | 'shared';
@@ -32,13 +32,21 @@ export interface HolderRecord {
   since: number;
   /** ms a fallback record stays valid for other hosts after its last refresh */
   lease: number;
+  /** The holder's name as a person knows it (lib/common/holder-name.ts); absent in records of fslock 0.1 and 0.2. */
+  name?: string;
 }
 
 export type { Holder } from '../common/holder';
 
 export const hostname = os.hostname();
 const hostnameJson = JSON.stringify(hostname);
-const idPrefix = `${process.pid.toString(36)}.${crypto.randomBytes(6).toString('hex')}`;
+// Ids must be unique, not secret (an id names a record for its own retraction; whoever
+// can write the lock file can write anything in it): V8 seeds each isolate's
+// Math.random from Node's CSPRNG, and node:crypto would cost the `fslock` command
+// several ms of start-up to load (bench/cli.bench.js). 48 random bits, as before.
+const idPrefix = `${process.pid.toString(36)}.${Math.floor(Math.random() * 2 ** 48)
+  .toString(16)
+  .padStart(12, '0')}`;
 let idCounter = 0;
 
 /** A fresh id, unique across processes, threads (ids carry a random prefix) and calls. */
@@ -46,14 +54,20 @@ export function newId(): string {
   return `${idPrefix}.${(idCounter++).toString(36)}`;
 }
 
-export function recordLine(
-  id: string,
-  backend: Backend,
-  mode: Mode,
-  lease = DEFAULT_LEASE_MS,
-  since = Date.now(),
-): string {
-  return `{"v":1,"id":"${id}","backend":"${backend}","mode":"${mode}","pid":${process.pid},"hostname":${hostnameJson},"since":${since},"lease":${lease}}\n`;
+/** `,"name":...` of this process's own name, or '' (undefined: not learnt yet). */
+let ownNameJson: string | undefined;
+
+/**
+ * This holder's record line. `name`: the holder name given to the lock call (checked),
+ * else this process's own (learnt once, lib/common/holder-name.ts).
+ */
+export function recordLine(id: string, backend: Backend, mode: Mode, lease = DEFAULT_LEASE_MS, name?: string): string {
+  if (ownNameJson === undefined) {
+    const own = processName();
+    ownNameJson = own === undefined ? '' : `,"name":${JSON.stringify(own)}`;
+  }
+  const n = name === undefined ? ownNameJson : `,"name":${JSON.stringify(name)}`;
+  return `{"v":1,"id":"${id}","backend":"${backend}","mode":"${mode}","pid":${process.pid},"hostname":${hostnameJson},"since":${Date.now()},"lease":${lease}${n}}\n`;
 }
 
 export function tombstoneLine(id: string): string {
@@ -75,7 +89,7 @@ function parseLine(line: string): HolderRecord | { release: string } | undefined
   const r = o as Record<string, unknown>;
   if (r.v !== 1) return undefined;
   if (typeof r.release === 'string' && r.release.length <= 256) return { release: r.release };
-  const { id, pid, hostname: host, since, mode, backend, lease } = r;
+  const { id, pid, hostname: host, since, mode, backend, lease, name } = r;
   if (
     typeof id !== 'string' ||
     id.length > 256 ||
@@ -94,7 +108,13 @@ function parseLine(line: string): HolderRecord | { release: string } | undefined
   )
     return undefined;
   const l = lease === undefined ? DEFAULT_LEASE_MS : Math.min(Math.max(lease, MIN_LEASE_MS), MAX_LEASE_MS);
-  return { v: 1, id, pid, hostname: host, since, mode, backend, lease: l };
+  const record: HolderRecord = { v: 1, id, pid, hostname: host, since, mode, backend, lease: l };
+  // A name is decoration: one that is not a short plain string is dropped, the record
+  // kept (refusing the record would hide its holder from the fallback, which would then
+  // take a held lock — and a later version may write names this one finds too long).
+  const n = cleanName(name);
+  if (n !== undefined) record.name = n;
+  return record;
 }
 
 /** The records of a lock file's content that no tombstone retracted (garbage skipped). */
@@ -161,12 +181,33 @@ export function recordLive(r: HolderRecord, mtimeMs: number | undefined): boolea
 }
 
 export function toHolder(r: HolderRecord): Holder {
-  return { pid: r.pid, hostname: r.hostname, since: new Date(r.since), shared: r.mode === 'shared', record: true };
+  const h: Holder = {
+    pid: r.pid,
+    hostname: r.hostname,
+    since: new Date(r.since),
+    shared: r.mode === 'shared',
+    record: true,
+  };
+  if (r.name !== undefined) h.name = r.name;
+  return h;
 }
 
 /**
- * "pid 123 on host h since <iso>", or for a holder without a record "pid 123 (flock) on
- * host h that left no record (...)", for messages.
+ * The holder whose record a lock file that nobody holds still carries: the last record
+ * no tombstone retracted, unless its process (on this host) is alive — then it has
+ * just released, or just taken the lock, and is not "gone". Such a record is what a
+ * holder that crashed leaves in a kept lock file.
+ */
+export function staleHolder(text: string): Holder | undefined {
+  const records = parseRecords(text).filter((r) => r.hostname !== hostname || !processAlive(r.pid));
+  const r = records[records.length - 1];
+  return r && { ...toHolder(r), stale: true };
+}
+
+/**
+ * "pid 123 (jest) on host h since <iso>", or for a holder without a record "pid 123
+ * (flock) on host h that left no record (...)": the fslock command's -H line. Error
+ * messages and NODE_DEBUG say it in local time (lib/common/diagnostics.ts holderPhrase).
  */
 export function describeHolder(h: Holder | undefined): string | undefined {
   if (!h) return undefined;
