@@ -3,6 +3,7 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const {
@@ -17,9 +18,11 @@ const {
   assertFree,
 } = require('./helpers');
 
-const { BIN, fslockCli, run } = require('./fixtures/cli-util');
+const { BIN, fslockCli, run, start } = require('./fixtures/cli-util');
 const CMD = path.join(__dirname, 'fixtures', 'cli-cmd.js');
 const node = (...a) => [process.execPath, CMD, ...a];
+/** `s` as a regular expression that matches it literally. */
+const re = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function holdLock(t, file) {
   const h = spawnFixture(t, 'holder.js', [file, 'exclusive']);
@@ -70,13 +73,27 @@ test('-n and -w: exit 1 (or -E N) when the lock is held; who holds it is said', 
   const holder = await holdLock(t, lockFile);
   const n = await run(['-n', lockFile, 'true']);
   assert.equal(n.code, 1);
-  assert.match(n.stderr, /ELOCKED/);
-  assert.match(n.stderr, new RegExp(`pid ${holder.pid}`), 'the holder is named');
+  // The messages name the command's options (-n, -w), not the library's, and the holder.
+  const who = `pid ${holder.pid} \\(holder\\.js\\)`;
+  const since = `on ${re(os.hostname())} since [\\d:-]+( [\\d:]+)?`;
+  const at = `lock '${re(lockFile)}'`;
+  assert.match(
+    n.stderr,
+    new RegExp(
+      `^fslock: ELOCKED: lock is held by ${who} ${since}, and -n was given: try again later or wait for it \\(with a timeout\\), or find out why ${who} holds it, ${at}\n$`,
+    ),
+  );
+  assert.doesNotMatch(n.stderr, /options\./);
   assert.equal((await run(['--nonblock', '-E', '7', lockFile, 'true'])).code, 7);
   assert.equal((await run(['-n', '-q', lockFile, 'true'])).stderr, '', '-q keeps quiet');
   const w = await run(['-w', '0.3', lockFile, 'true']);
   assert.equal(w.code, 1);
-  assert.match(w.stderr, /ETIMEDOUT/);
+  assert.match(
+    w.stderr,
+    new RegExp(
+      `^fslock: ETIMEDOUT: lock not acquired within 300 ms \\(-w\\), held by ${who} ${since}; raise -w, or find out why ${who} holds it, ${at}\n$`,
+    ),
+  );
   assert.ok(w.ms >= 290, `gave up after ${w.ms} ms, before the 300 ms timeout`);
   assert.equal((await run(['--timeout=0.1', '--conflict-exit-code=9', lockFile, 'true'])).code, 9);
   // A long wait says whom it waits for (after 1 s), then runs once the lock is free.
@@ -458,6 +475,75 @@ test('-H/--holder: who holds a lock, or "not locked"; exit 0 / 1 / 2; takes and 
   // Usage: no command with -H, --json only with -H.
   assert.equal((await run(['-H', lockFile, 'true'])).code, 64);
   assert.equal((await run(['--json', lockFile, 'true'])).code, 64);
+});
+
+test('-H after a crash: the kept file still names the holder SIGKILLed while holding it: "not locked", the stale record shown; exit 1', async (t) => {
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'crash.lock');
+  const holder = await holdLock(t, lockFile);
+  holder.kill('SIGKILL');
+  assert.equal((await holder.exited()).signal, 'SIGKILL');
+  assert.match(
+    fs.readFileSync(lockFile, 'utf8'),
+    new RegExp(`"pid":${holder.pid}\\b`),
+    'cat LOCKFILE names the dead holder',
+  );
+  const r = await run(['-H', lockFile]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^${re(lockFile)}: not locked; its record names pid ${holder.pid} \\(holder\\.js\\) on ${re(os.hostname())} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, which is gone \\(stale\\)\n$`,
+    ),
+  );
+  const j = await run(['-H', '--json', lockFile]);
+  assert.equal(j.code, 1, j.stderr);
+  const o = JSON.parse(j.stdout);
+  assert.deepEqual(
+    { ...o, stale: { ...o.stale, since: typeof o.stale.since } },
+    { locked: false, stale: { pid: holder.pid, hostname: os.hostname(), since: 'string', name: 'holder.js' } },
+  );
+  assert.ok(Math.abs(Date.parse(o.stale.since) - Date.now()) < 600_000);
+  // The next holder takes it over (the kernel lock went with the dead process; the
+  // fallback reclaims the dead pid's record) and, released cleanly, leaves nothing stale.
+  const next = await run(['-n', lockFile, 'true']);
+  assert.equal(next.code, 0, next.stderr);
+  const after = await run(['-H', '--json', lockFile]);
+  assert.equal(after.code, 1, after.stderr);
+  assert.deepEqual(JSON.parse(after.stdout), { locked: false });
+});
+
+test("descriptor form: -n and -w name themselves and the holder, not the library's options", async (t) => {
+  if (!native || process.platform === 'win32') return t.skip('descriptor locks need the native backend on POSIX');
+  const dir = tmpdir(t);
+  const lockFile = path.join(dir, 'fd.lock');
+  const holder = await holdLock(t, lockFile);
+  // `fslock ARGS 9` with 9 opened on the lock file by the shell, as scripts do (>>: the
+  // holder's record stays).
+  const fd = (...args) =>
+    start(['sh', '-c', 'exec "$0" "$@" 9>>"$LOCKFILE"', process.execPath, BIN, ...args, '9'], {
+      env: { ...process.env, LOCKFILE: lockFile },
+    }).done;
+  const n = await fd('-n');
+  assert.equal(n.code, 1, n.stderr);
+  assert.equal(
+    n.stderr,
+    `fslock: ELOCKED: lock is held, and -n was given: try again later or wait for it (with a timeout), lock 'fd 9' (${lockFile})\n`,
+  );
+  const w = await fd('-w', '0.3');
+  assert.equal(w.code, 1, w.stderr);
+  // The holder as the kernel tells it (/proc/locks: its pid; no record is read from a
+  // descriptor), on Linux; elsewhere no holder is known.
+  const who =
+    process.platform === 'linux'
+      ? `, held by pid ${holder.pid} \\([^)]+\\) on ${re(os.hostname())}, which left no record \\([^)]+\\); raise -w, or find out why pid ${holder.pid} \\([^)]+\\) holds it`
+      : '; raise -w, or find out who holds it';
+  assert.match(
+    w.stderr,
+    new RegExp(
+      `^fslock: ETIMEDOUT: lock not acquired within 300 ms \\(-w\\)${who}, lock 'fd 9'( \\(${re(lockFile)}\\))?\n$`,
+    ),
+  );
 });
 
 test('background processes the command leaves behind do not keep the lock once fslock released it (native)', async (t) => {

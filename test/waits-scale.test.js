@@ -159,6 +159,12 @@ test('a thread that cannot start rejects the wait with EAGAIN, holding nothing (
   if (!cg) return t.skip(reason);
   const dir = tmpdir(t);
   const n = 200;
+  if (native) {
+    // Another process (this one) holds dir/other: the child's flockSync must wait for it.
+    const other = fs.openSync(path.join(dir, 'other'), 'w+');
+    fslock.flockSync(other, 'exclusive');
+    t.after(() => fs.closeSync(other));
+  }
   const child = spawnFixture(t, 'wait-cgroup.js', [dir, String(n)]);
   t.after(() => cg.remove(child));
   await child.next('ready');

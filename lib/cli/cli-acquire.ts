@@ -1,7 +1,7 @@
 // `fslock LOCKFILE COMMAND`: taking the path lock, telling whom it waits for, and the
 // exit status when the lock cannot be had (flock(1)'s, see exitFor).
 import * as nodePath from 'node:path';
-import { timeoutError } from '../common/errors';
+import { lockedError, timeoutError } from '../common/errors';
 import { clearLongTimeout, setLongTimeout } from '../common/long-timer';
 import { type Holder, type Lock, type WaitInfo, lock, lockHolder } from '../locks/locks';
 import { describeHolder } from '../protocol/record';
@@ -10,6 +10,7 @@ import { type RunOptions, exitFor, tookLine } from './cli-args';
 /**
  * Takes the lock, or resolves with the status to exit with. Waits of any length: the
  * -w timer is fslock's own (setLongTimeout), which aborts the wait and names the holder.
+ * Both ways of giving up name the command's option (`-n`, `-w`), not the library's.
  * The library's `onWait` tells who holds the lock, when the wait starts and whenever the
  * holder changes: after a second of waiting fslock says so on stderr, and again when
  * the holder changes.
@@ -38,7 +39,7 @@ export async function acquire(o: RunOptions, ac: AbortController): Promise<Lock 
       ? undefined
       : setLongTimeout(async () => {
           const h = holder ?? (await lockHolder(file).catch(() => undefined));
-          ac.abort(timeoutError(file, ms, describeHolder(h)));
+          ac.abort(timeoutError(file, ms, h, '-w'));
         }, ms);
   const started = process.hrtime.bigint();
   try {
@@ -47,7 +48,13 @@ export async function acquire(o: RunOptions, ac: AbortController): Promise<Lock 
     if (o.verbose) process.stdout.write(tookLine(started));
     return l;
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+    let err = e as NodeJS.ErrnoException;
+    if (err.code === 'ELOCKED' && o.nonblock && !o.quiet) {
+      // The library's message names `options.wait`; the user typed -n. The holder is
+      // asked again (it may have gone meanwhile: then the message names nobody).
+      const h = await lockHolder(file).catch(() => undefined);
+      err = lockedError(file, h, '-n');
+    }
     if (err.code === 'ELOCKED' || err.code === 'ETIMEDOUT') {
       if (o.verbose)
         process.stderr.write(

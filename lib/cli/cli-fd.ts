@@ -13,6 +13,8 @@
 // Elsewhere flock(2) alone (macOS and BSD have no OFD locks). Windows: not supported,
 // a LockFileEx lock ends with the process that took it.
 import * as fs from 'node:fs';
+import { lockedError, timeoutError } from '../common/errors';
+import type { Holder } from '../common/holder';
 import type { FlockMode } from '../locks/fd-locks';
 import { type FdOptions, EX_DATAERR, exitFor, tookLine } from './cli-args';
 import { onInterrupt, signalNumber } from './cli-signals';
@@ -78,10 +80,13 @@ export async function lockFd(o: FdOptions): Promise<number> {
   const ac = new AbortController();
   const interruptedBy = onInterrupt(ac);
   const deadline = o.timeout === undefined ? undefined : Date.now() + o.timeout;
+  // Who held the lock when the wait began (the library's onWait), for the -w message.
+  let holder: Holder | undefined;
   const wait = () => ({
     wait: !o.nonblock,
     timeout: deadline === undefined ? undefined : Math.max(0, deadline - Date.now()),
     signal: ac.signal,
+    onWait: (info: { holder: Holder | undefined }) => (holder = info.holder ?? holder),
   });
   const started = process.hrtime.bigint();
   let flocked = false;
@@ -110,7 +115,12 @@ export async function lockFd(o: FdOptions): Promise<number> {
     }
     const signal = interruptedBy();
     if (signal) return 128 + signalNumber(signal);
-    const err = e as NodeJS.ErrnoException;
+    let err = e as NodeJS.ErrnoException;
+    // The library's messages name options.wait and options.timeout (of one of the two
+    // calls, which share the -w deadline): the user typed -n or -w SECONDS.
+    if (err.code === 'ELOCKED') err = lockedError(`fd ${fd}`, undefined, '-n');
+    else if (err.code === 'ETIMEDOUT' && o.timeout !== undefined)
+      err = timeoutError(`fd ${fd}`, o.timeout, holder, '-w');
     if (err.code === 'ELOCKED' || err.code === 'ETIMEDOUT') {
       if (o.verbose)
         process.stderr.write(

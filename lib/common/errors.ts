@@ -115,17 +115,19 @@ function isSelf(h: Holder): boolean {
 /**
  * `ELOCKED`: the lock is held and the caller asked not to wait. `holder`: who holds it
  * (a Holder, or a description); `option`: what made the call give up (its name in
- * the message, e.g. `options.wait` or the command's `-n`; default `options.wait` when
+ * the message, e.g. `options.wait` "is false", or the command's `-n` "was given"; default `options.wait` when
  * the holder is known; without either the message is the bare "lock is held" that the
  * proper-lockfile entry point gives).
  */
 export function lockedError(path: string, holder?: Holder | string, option?: string): FsLockError {
+  // An option is false (`options.wait`); a command's flag (`-n`) was given.
+  const bound = (o: string) => (o.startsWith('-') ? `${o} was given` : `${o} is false`);
   let detail: string;
   if (holder === undefined && option !== undefined)
-    detail = `lock is held, and ${option} is false: try again later or wait for it (with a timeout)`;
+    detail = `lock is held, and ${bound(option)}: try again later or wait for it (with a timeout)`;
   else if (holder === undefined || typeof holder === 'string') detail = `lock is held${holder ? ` by ${holder}` : ''}`;
   else {
-    const why = `lock is held by ${holderPhrase(holder)}, and ${option ?? 'options.wait'} is false`;
+    const why = `lock is held by ${holderPhrase(holder)}, and ${bound(option ?? 'options.wait')}`;
     const who = whoShort(holder);
     detail = isSelf(holder)
       ? `${why}: this process holds it (another Lock, thread or call of it); release that lock first`
