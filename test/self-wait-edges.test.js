@@ -148,6 +148,91 @@ suite(`never waiting on yourself: the edges (${fslock.backend})`, () => {
     await other.next('released');
   });
 
+  test(
+    'lockSync in the turn after a waiting lock() of this thread put its record in the file, before its grant: EDEADLK, not a wait on itself',
+    {
+      skip:
+        native &&
+        "the fallback's window: its polls run as asynchronous fs calls (native grants in one synchronous run)",
+    },
+    async (t) => {
+      // A waiting lock() of the fallback polls on the threadpool: after its link(2) put
+      // its record at the path, the temp's unlink ran as one more asynchronous call
+      // before the grant, and a lockSync of this thread in between blocked on its own
+      // record until its timeout (the self-wait stress hung so). The real link runs;
+      // the wrapper only catches that turn.
+      const file = path.join(tmpdir(t), 'g.lock');
+      const other = spawnFixture(t, 'holder.js', [file, 'exclusive']);
+      await other.next('granted');
+      const waiting = fslock.lock(file);
+      const link = fs.link;
+      t.after(() => (fs.link = link));
+      const caught = new Promise((resolve) => {
+        fs.link = function (from, to, cb) {
+          return link.call(this, from, to, (err) => {
+            cb(err);
+            if (err || String(to) !== file) return;
+            fs.link = link;
+            setImmediate(() => {
+              try {
+                fslock.lockSync(file, { timeout: 10_000 }).releaseSync();
+                resolve('granted');
+              } catch (e) {
+                resolve(e.code);
+              }
+            });
+          });
+        };
+      });
+      other.send({ type: 'release' });
+      const got = await within(caught);
+      (await within(waiting)).releaseSync();
+      assert.equal(got, 'EDEADLK');
+    },
+  );
+
+  for (const [call, what] of [
+    ['link', 'its reclaim claim'],
+    ['rename', 'its record'],
+  ])
+    test(
+      `lockSync in the turn after a waiting lock() of this thread, taking over a kept lock file, put ${what} there: EDEADLK, not a wait on itself`,
+      { skip: native && 'the fallback takes a kept file over (reclaim); native locks it' },
+      async (t) => {
+        // keep: true leaves the file with no live record, which the next holder takes over:
+        // a claim file (link), then its record file renamed over the lock file. A lockSync
+        // of this thread that found either one blocked on it (the claim: as a file 'gone'
+        // again and again) until its timeout.
+        const file = path.join(tmpdir(t), 'k.lock');
+        const target = call === 'link' ? `${file}.reclaim` : file;
+        const a = fslock.lockSync(file, { keep: true });
+        const waiting = fslock.lock(file, { keep: true });
+        const real = fs[call];
+        t.after(() => (fs[call] = real));
+        const caught = new Promise((resolve) => {
+          fs[call] = function (from, to, cb) {
+            return real.call(this, from, to, (err) => {
+              cb(err);
+              if (err || String(to) !== target) return;
+              fs[call] = real;
+              setImmediate(() => {
+                try {
+                  fslock.lockSync(file, { timeout: 10_000 }).releaseSync();
+                  resolve('granted');
+                } catch (e) {
+                  resolve(e.code);
+                }
+              });
+            });
+          };
+        });
+        a.releaseSync();
+        const got = await within(caught);
+        (await within(waiting)).releaseSync();
+        assert.equal(got, 'EDEADLK');
+      },
+    );
+
   test('onWait of a lock() queued behind an earlier lock() of this thread is told while it waits, with the real holder', async (t) => {
     // WaitOptions.onWait: "Called when this call has to wait ... with what is known of the
     // holder". A call queued in this thread's FIFO waits without being told; it is told

@@ -73,19 +73,40 @@ export function* writeTemp(path: FsPath, id: string, text: string, mode: number)
 }
 
 /**
+ * Marks a file this call puts at a lock path (its record, or a reclaim claim) as this
+ * thread's, before the call that puts it there; the returned function ends the mark
+ * (idempotent). A waiting lock() makes that call on the threadpool, and other code of
+ * this thread runs until it holds the lock: a lockSync there that found this file would
+ * wait for its own thread (lib/fallback/fallback-paths.ts gives it BusyHooks.kernelWait).
+ */
+export type Claim = (st: fs.Stats) => () => void;
+
+/**
  * Creates `path` with `text` in one step: `link(temp, path)` fails with EEXIST if it
  * exists and never shows an empty or partial file. Filesystems without hard links get
  * `open(O_EXCL)` + write, whose empty instant readers treat as held (EMPTY_GRACE_MS).
- * Returns an fd of the created file, or undefined when `path` exists.
+ * Returns an fd of the created file and its stat, or undefined when `path` exists.
+ * `claim` marks the file before the link (and ends the mark if it fails).
  */
-export function* createWhole(path: FsPath, id: string, text: string, mode: number): Step<number | undefined> {
+export function* createWhole(
+  path: FsPath,
+  id: string,
+  text: string,
+  mode: number,
+  claim: Claim,
+): Step<{ fd: number; st: fs.Stats } | undefined> {
   const { temp, fd } = yield* writeTemp(path, id, text, mode);
   let keep = false;
+  let end: (() => void) | undefined;
   try {
+    // The temp's inode is what the link puts at `path`: known (and marked) before it is there.
+    const st = yield* fstat(fd);
+    end = claim(st);
     yield* link(temp, path);
     keep = true;
-    return fd;
+    return { fd, st };
   } catch (e) {
+    end?.();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return undefined;
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
@@ -96,19 +117,36 @@ export function* createWhole(path: FsPath, id: string, text: string, mode: numbe
         if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
         throw asLockError(e2, path);
       }
+      // Its inode is known only once it is there: marked at once. (A lockSync of this
+      // thread in the one turn between the open and the mark finds an empty young file,
+      // held, and fails with ENOTSUP after EMPTY_GRACE_MS: no hard links only.)
+      let end2: (() => void) | undefined;
       try {
+        const st2 = yield* fstat(fd2);
+        end2 = claim(st2);
         yield* write(fd2, text);
+        return { fd: fd2, st: st2 };
       } catch (e3) {
         yield* closeQuietly(fd2);
         yield* removeIfThere(path);
+        end2?.();
         throw asLockError(e3, path);
       }
-      return fd2;
     }
     throw asLockError(e, path);
   } finally {
     if (!keep) yield* closeQuietly(fd);
-    yield* removeIfThere(temp);
+    // Once linked, `path` holds our record: a temp that cannot be removed must not make
+    // the caller lose what it holds (nothing would ever release it).
+    yield* keep ? removeQuietly(temp) : removeIfThere(temp);
+  }
+}
+
+function* removeQuietly(path: FsPath): Step<void> {
+  try {
+    yield* removeIfThere(path);
+  } catch {
+    // Left behind.
   }
 }
 

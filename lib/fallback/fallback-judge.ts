@@ -19,6 +19,7 @@ import {
 } from '../protocol/record';
 import { retried } from '../common/diagnostics';
 import {
+  type Claim,
   asLockError,
   closeQuietly,
   createWhole,
@@ -48,15 +49,25 @@ export function statKey(st: fs.Stats): string {
 
 /**
  * One attempt at `path` (`shared`: on a shared filesystem): create it whole, or judge
- * what is there, and reclaim it when nobody holds it.
+ * what is there, and reclaim it when nobody holds it. `claim` marks each file of this
+ * call before it is put at the lock path or the claim path (fallback-files.ts Claim).
  */
-export function* attempt(path: FsPath, id: string, record: string, mode: number, shared: boolean): Step<Attempt> {
-  const fd = yield* createWhole(path, id, HEADER + record, mode);
-  if (fd !== undefined) return { kind: 'mine', fd, st: yield* fstat(fd) };
+export function* attempt(
+  path: FsPath,
+  id: string,
+  record: string,
+  mode: number,
+  shared: boolean,
+  claim: Claim,
+): Step<Attempt> {
+  const made = yield* createWhole(path, id, HEADER + record, mode, claim);
+  if (made) return { kind: 'mine', ...made };
   const j = yield* judge(path, shared);
   if (j.kind !== 'free') return j;
-  const r = yield* reclaim(path, j, record, id, mode, shared);
+  const r = yield* reclaim(path, j, record, id, mode, shared, claim);
   if (!r) return { kind: 'gone' };
+  // A live reclaimer's claim: it is about to hold the file.
+  if ('kind' in r) return r;
   // Reclaimed: the file of holders that are all gone is ours now.
   retried('lock', displayPath(path), 'reclaim', undefined, () => staleHolder(j.text));
   return { kind: 'mine', ...r };
@@ -140,8 +151,10 @@ function* liveNow(fd: number, shared: boolean): Step<HolderRecord | undefined> {
  *    so we hold the new one and wait until its record is retracted (it appends a
  *    tombstone on release) or its process is dead. Natives that check after step 3 see
  *    nlink 0 and retry on the new file, where our record stops them.
- * Returns the held fd and inode and the old inode's fd, or undefined when the situation
- * changed (the caller retries).
+ * Returns the held fd and inode and the old inode's fd; the claim's judgement when a
+ * live reclaimer holds it (this call waits for it as for a holder: the reclaimer may be
+ * a waiting lock() of this thread, which a lockSync must not wait for); or undefined
+ * when the situation changed (the caller retries).
  */
 function* reclaim(
   path: FsPath,
@@ -150,14 +163,16 @@ function* reclaim(
   id: string,
   mode: number,
   shared: boolean,
-): Step<{ fd: number; st: fs.Stats; oldFd: number; freeText: string } | undefined> {
+  mark: Claim,
+): Step<{ fd: number; st: fs.Stats; oldFd: number; freeText: string } | Judgement | undefined> {
   const claim = besideName(path, '', '.reclaim');
-  const claimFd = yield* createWhole(claim, id, HEADER + record, mode);
-  if (claimFd === undefined) {
-    yield* removeIfDead(claim, id, shared);
-    return undefined;
+  let unmarkClaim: (() => void) | undefined;
+  const made = yield* createWhole(claim, id, HEADER + record, mode, (st) => (unmarkClaim = mark(st)));
+  if (!made) {
+    const j = yield* removeIfDead(claim, id, shared);
+    return j?.kind === 'held' ? j : undefined;
   }
-  yield* closeQuietly(claimFd);
+  yield* closeQuietly(made.fd);
   let old: number | undefined;
   try {
     old = yield* openExisting(path);
@@ -166,10 +181,16 @@ function* reclaim(
     if (st.ino !== free.ino || (yield* read(old, st.size)) !== free.text || (yield* liveNow(old, shared)))
       return undefined;
     const { temp, fd } = yield* writeTemp(path, id, HEADER + record, mode);
+    let newSt: fs.Stats;
+    let unmark: (() => void) | undefined;
     try {
+      // The temp's inode is what the rename puts at `path`: marked before it is there.
+      newSt = yield* fstat(fd);
+      unmark = mark(newSt);
       if ((yield* fstat(old)).nlink === 0) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
       yield* rename(temp, path);
     } catch (e) {
+      unmark?.();
       yield* closeQuietly(fd);
       yield* removeIfThere(temp);
       if (isGoneCode(e)) return undefined; // a native holder released (removed) it meanwhile: retry
@@ -177,7 +198,7 @@ function* reclaim(
       if (code === 'EPERM' || code === 'EACCES') throw stickyError(displayPath(path), st.uid, code);
       throw asLockError(e, path);
     }
-    const result = { fd, st: yield* fstat(fd), oldFd: old, freeText: free.text };
+    const result = { fd, st: newSt, oldFd: old, freeText: free.text };
     old = undefined;
     return result;
   } catch (e) {
@@ -186,6 +207,7 @@ function* reclaim(
   } finally {
     if (old !== undefined) yield* closeQuietly(old);
     yield* removeIfMine(claim, id);
+    unmarkClaim?.();
   }
 }
 
@@ -218,22 +240,22 @@ export function* nativesInside(oldFd: number, freeText: string, shared: boolean)
   return parseRecords(text).some((r) => r.backend === 'native' && recordLive(r, undefined));
 }
 
-/** Removes a claim left by a dead reclaimer, without removing a live one. */
-function* removeIfDead(claim: FsPath, id: string, shared: boolean): Step<void> {
+/** Removes a claim left by a dead reclaimer, without removing a live one; returns how it was judged. */
+function* removeIfDead(claim: FsPath, id: string, shared: boolean): Step<Judgement | undefined> {
   let j: Judgement;
   try {
     j = yield* judge(claim, shared);
   } catch {
-    return;
+    return undefined;
   }
-  if (j.kind !== 'free') return;
+  if (j.kind !== 'free') return j;
   // Move it aside, then look at what was moved: only the judged dead claim is dropped;
   // a live claim moved by mistake (it replaced the dead one in between) goes back.
   const aside = besideName(claim, '', `.${id}.stale`);
   try {
     yield* rename(claim, aside);
   } catch {
-    return;
+    return undefined;
   }
   try {
     const fd = yield* openExisting(aside);
@@ -244,6 +266,7 @@ function* removeIfDead(claim: FsPath, id: string, shared: boolean): Step<void> {
   } finally {
     yield* removeIfThere(aside);
   }
+  return undefined;
 }
 
 function* readAndClose(fd: number): Step<string> {

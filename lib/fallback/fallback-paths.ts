@@ -29,7 +29,7 @@ import {
 } from '../protocol/lock-backend';
 import { HEADER, hostname, newId, recordLine, toHolder } from '../protocol/record';
 import { acquiredFile, debugOn, retried } from '../common/diagnostics';
-import { closeQuietly } from './fallback-files';
+import { type Claim, closeQuietly } from './fallback-files';
 import {
   type FallbackHeld,
   checkPath,
@@ -77,35 +77,60 @@ function* acquiring(
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   const willWait = w.wait && w.timeout !== 0;
   let gone = 0; // attempts that found the file gone under their hands
-  for (let n = 0; ; n++) {
-    if (w.signal?.aborted) throw abortReason(w.signal);
-    const r = yield* attempt(path, id, record, o.mode, sharedFs);
-    if (r.kind === 'mine') {
-      const held = newHeld(path, shared, id, r, o, sharedFs);
-      if (r.oldFd === undefined) return held;
-      try {
-        for (let i = 0; yield* nativesInside(r.oldFd, r.freeText!, sharedFs); i++) {
-          if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(display, w.timeout!);
-          yield* pause(pollDelay(i), w.signal, abortReason);
+  // Each file this call puts at the lock path (or the claim path) is a wait of this
+  // thread from just before the call that puts it there until the call ends: a waiting
+  // lock() makes that call on the threadpool, and until it holds the lock (granted(),
+  // in the same synchronous run as its return) or gave up and removed its record, other
+  // code of this thread runs — a lockSync of this thread that found the file would wait
+  // for it, and is refused (LockCall.busy, EDEADLK 'waiting') instead.
+  const marks = new Set<() => void>();
+  const claim: Claim = (st) => {
+    const end = hooks.kernelWait(statKey(st));
+    const unmark = () => {
+      if (marks.delete(unmark)) end();
+    };
+    marks.add(unmark);
+    return unmark;
+  };
+  try {
+    for (let n = 0; ; n++) {
+      if (w.signal?.aborted) throw abortReason(w.signal);
+      const r = yield* attempt(path, id, record, o.mode, sharedFs, claim);
+      if (r.kind === 'mine') {
+        const held = newHeld(path, shared, id, r, o, sharedFs);
+        if (r.oldFd === undefined) return granted(held, hooks);
+        try {
+          for (let i = 0; yield* nativesInside(r.oldFd, r.freeText!, sharedFs); i++) {
+            if (deadline !== undefined && Date.now() >= deadline) throw timeoutError(display, w.timeout!);
+            yield* pause(pollDelay(i), w.signal, abortReason);
+          }
+          return granted(held, hooks);
+        } catch (e) {
+          yield* releasing(held);
+          throw e;
+        } finally {
+          yield* closeQuietly(r.oldFd);
         }
-        return held;
-      } catch (e) {
-        yield* releasing(held);
-        throw e;
-      } finally {
-        yield* closeQuietly(r.oldFd);
       }
+      // The file went under our hands (ENOENT, ESTALE): try again.
+      if (r.kind === 'gone') retried('lock', display, 'gone');
+      if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
+      if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
+      const holder = r.kind === 'held' ? r.holder && toHolder(r.holder) : undefined;
+      if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
+      const left = deadline === undefined ? Infinity : deadline - Date.now();
+      if (left <= 0) throw timeoutError(display, w.timeout!, holder);
+      yield* pause(Math.min(pollDelay(n), left), w.signal, abortReason);
     }
-    // The file went under our hands (ENOENT, ESTALE): try again.
-    if (r.kind === 'gone') retried('lock', display, 'gone');
-    if (r.kind === 'gone' && (++gone <= GONE_AT_ONCE || (!w.wait && gone <= GONE_AT_ONCE * 4))) continue;
-    if (r.kind === 'held') hooks.busy(r.key, () => r.holder && toHolder(r.holder), willWait);
-    const holder = r.kind === 'held' ? r.holder && toHolder(r.holder) : undefined;
-    if (!w.wait) throw r.kind === 'gone' ? goneError(path) : lockedError(display, holder);
-    const left = deadline === undefined ? Infinity : deadline - Date.now();
-    if (left <= 0) throw timeoutError(display, w.timeout!, holder);
-    yield* pause(Math.min(pollDelay(n), left), w.signal, abortReason);
+  } finally {
+    for (const unmark of marks) unmark();
   }
+}
+
+/** The end of an acquisition: this thread learns that it holds the file before anything else of it runs. */
+function granted(held: FallbackHeld, hooks: BusyHooks): FallbackHeld {
+  hooks.granted(held);
+  return held;
 }
 
 function newHeld(

@@ -235,6 +235,8 @@ class LockCall implements BusyHooks, Traced {
   /** Other copies of fslock in this thread and their scopes here (see path-state.ts). */
   others: Array<[Copy, unknown]> | undefined;
   sync = false;
+  /** The hold of a lock the backend granted after a wait (granted()). */
+  hold: Hold | undefined;
   /** The call's context on the `fslock:lock` TracingChannel, when traced (lib/locks/lock-trace.ts). */
   trace: Traced['trace'];
   /** When the call first found the lock held (performance.now(); 0: it did not), for the trace. */
@@ -319,7 +321,17 @@ class LockCall implements BusyHooks, Traced {
   }
 
   kernelWait(key: string): () => void {
-    return kernelWait(key, this.shared);
+    // The fallback holds a shared lock exclusively until this thread knows of it.
+    return kernelWait(key, this.shared && backendName !== 'fallback');
+  }
+
+  granted(held: Held): void {
+    this.hold = newHold(held);
+  }
+
+  /** The Lock of a grant: its hold if granted() made it, else a new one. */
+  lockOf(held: Held): PathLock {
+    return new PathLock(this.hold?.held === held ? this.hold : newHold(held));
   }
 
   /** Tells (as {@link tell}), once, that this call queues behind an earlier lock() of this thread. */
@@ -338,10 +350,10 @@ class LockCall implements BusyHooks, Traced {
   }
 }
 
-function granted(held: Held): PathLock {
+function newHold(held: Held): Hold {
   const h = addHold(held);
   if (releaseChannel.hasSubscribers) h.at = performance.now();
-  return new PathLock(h);
+  return h;
 }
 
 /**
@@ -365,7 +377,12 @@ function take(a: LockCall, w: CheckedWait): PathLock | Promise<PathLock> {
   } catch (e) {
     return nested(e, again);
   }
-  return h instanceof Promise ? h.then(granted, (e) => nested(e, again)) : granted(h);
+  return h instanceof Promise
+    ? h.then(
+        (held) => a.lockOf(held),
+        (e) => nested(e, again),
+      )
+    : a.lockOf(h);
 }
 
 /**
@@ -482,7 +499,7 @@ function lockSyncWith(a: LockCall): Lock {
   try {
     for (;;) {
       try {
-        return granted(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
+        return a.lockOf(backend().acquireSync(a.path, a.shared, a.w, a.f, a));
       } catch (e) {
         // A hold this call nests in cannot be released while it runs (nothing else runs).
         if (!(e instanceof Nest)) throw e;

@@ -133,7 +133,10 @@ export class NativeLocks extends PathProtocol implements PathLockBackend {
         }
         s = dir ? this.afterDirWait(q, fd) : this.afterWait(q, fd, created);
       }
-      if (s.kind === 'held') return s.held;
+      if (s.kind === 'held') {
+        hooks.granted(s.held);
+        return s.held;
+      }
       if (s.kind === 'retry') retried('lock', q.display, 'gone');
       // Windows: another program has the lock file open without sharing it.
       if (s.kind === 'in-use') retried('lock', q.display, 'busy');

@@ -47,8 +47,18 @@ export interface BusyHooks {
    * `willWait` is false when the call gives up at once (`wait: false`, `timeout: 0`).
    */
   busy(key: string, holder: () => Holder | undefined, willWait: boolean): void;
-  /** A wait in the kernel on `key` starts (native); the returned function ends it. */
+  /**
+   * A wait on `key` starts whose end only this thread can take (native: a wait in the
+   * kernel; fallback: attempts and checks running over later event-loop turns, while
+   * the file may already hold its claim); the returned function ends it.
+   */
   kernelWait(key: string): () => void;
+  /**
+   * The lock is held, after a wait: called by the backend before it returns `held`, so
+   * that nothing else of this thread runs between the grant and this thread knowing it
+   * holds the file (a lockSync there would wait for it).
+   */
+  granted(held: Held): void;
 }
 
 /** The identity of a file, for Map keys: device and 64-bit inode (or volume and file index). */
