@@ -128,7 +128,7 @@ async function waitFd(
     throw o.cancelled;
   }
   if (o.result < 0) throw osError(o.result, o.syscall);
-  fdLocks.add(fd);
+  fdLocks.set(fd, true);
 }
 
 /**
@@ -164,13 +164,12 @@ function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, l
   while (r === b.INTERRUPTED && Date.now() < deadline!);
   if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!, fdHolder(fd, kind, type, start, length));
   if (r < 0) throw osError(r, b.lastSyscall());
-  fdLocks.add(fd);
+  fdLocks.set(fd, true);
 }
 
 /** Keeps fdLocks: a descriptor this thread locked, until flock(fd, 'unlock'). */
 function locked(fd: number, type: LockType): void {
-  if (type === LockType.Unlock) fdLocks.delete(fd);
-  else fdLocks.add(fd);
+  fdLocks.set(fd, type !== LockType.Unlock);
 }
 
 /**
