@@ -85,6 +85,20 @@ int FailClose(Napi::Env env, file_t f, int err, const char *sc) {
   return Fail(env, err, sc);
 }
 
+// A lock attempt found the file held: the open descriptor is kept for the wait, after a
+// check that it is still a regular file with a name (else closed, and said why).
+double BusyReport(Napi::Env env, file_t f, double *out) {
+  FileInfo fi;
+  const char *sc = nullptr;
+  int r = os::Stat(f, &fi, &sc);
+  if (r < 0) return FailClose(env, f, r, sc);
+  if (fi.type != kRegular) return NotRegularClose(env, f, fi);
+  if (fi.nlink == 0) return GoneClose(env, f);
+  Report(out, fi);
+  out[0] = kBusy;
+  return static_cast<double>(f);
+}
+
 int Append(file_t f, const StrArg &s) {
   const char *sc = nullptr;
   return s.size() > 0 ? os::WriteRecord(f, false, s.data(), s.size(), &sc) : 0;
@@ -260,13 +274,7 @@ Napi::Value PathOpen(const Napi::CallbackInfo &info) {
   r = os::LockFile(f, type, false, &sc);
   if (r < 0) {
     if (!os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
-    r = os::Stat(f, &fi, &sc);
-    if (r < 0) return Num(env, FailClose(env, f, r, sc));
-    if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
-    if (fi.nlink == 0) return Num(env, GoneClose(env, f));
-    Report(out, fi);
-    out[0] = kBusy;
-    return Num(env, static_cast<double>(f));
+    return Num(env, BusyReport(env, f, out));
   }
   r = AfterLock(env, f, Commit{info[3], I64(info, 5)});
   return Num(env, r < 0                                       ? r
@@ -480,16 +488,9 @@ Napi::Value PathOpenRead(const Napi::CallbackInfo &info) {
   if (r < 0) return Num(env, Fail(env, r, sc));
   TrackOpen(env, f);
   r = os::LockFile(f, type, false, &sc);
-  FileInfo fi;
   if (r < 0) {
     if (!os::IsWouldBlock(r)) return Num(env, FailClose(env, f, r, sc));
-    r = os::Stat(f, &fi, &sc);
-    if (r < 0) return Num(env, FailClose(env, f, r, sc));
-    if (fi.type != kRegular) return Num(env, NotRegularClose(env, f, fi));
-    if (fi.nlink == 0) return Num(env, GoneClose(env, f));
-    Report(out, fi);
-    out[0] = kBusy;
-    return Num(env, static_cast<double>(f));
+    return Num(env, BusyReport(env, f, out));
   }
   r = AfterLock(env, f, Commit{info[0], 0});
   return Num(env, r < 0                                       ? r
