@@ -28,6 +28,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "posix_common.h"
 #endif
 
 namespace fslock {
@@ -62,8 +64,9 @@ double ReadByte(int fd) {
   // A lock released while this check is out has its descriptor closed, and its number
   // may already name something else of the process: read only a regular file (a pread
   // of a device can have effects; of a regular file, none — the answer is dropped).
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return kNotRun;
+  // StatOf (statx), not fstat(2): glibc 2.33's versioned fstat would raise the floor.
+  os::posix::StatInfo st;
+  if (os::posix::StatOf(fd, nullptr, &st) != 0 || !S_ISREG(st.mode)) return kNotRun;
   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   char c;
   ssize_t n;
