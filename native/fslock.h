@@ -94,6 +94,8 @@ int NotFound();
 // ---- descriptor locks on user fds (POSIX fds; CRT fds on Windows) -------------
 int Flock(int64_t fd, int type, bool wait, const char **sc);
 int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char **sc);
+// Stat of a user fd (as Stat; on Windows the CRT fd is mapped to its handle first).
+int StatUserFd(int64_t fd, FileInfo *info, const char **sc);
 
 // ---- path locks on files this library opened ----------------------------------
 enum OpenFlags : int { kOpenCreateNew = 1, kOpenReadOnly = 2 };

@@ -508,6 +508,17 @@ Napi::Value StatFd(const Napi::CallbackInfo &info) {
   return Num(env, Fail(env, r, sc));
 }
 
+// statUserFd(fd) -> 0 | -err; out[1..] as Report: a user's descriptor (descriptor locks'
+// own-thread checks; on Windows a C runtime fd, not a handle of this library's).
+Napi::Value StatUserFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  FileInfo fi;
+  const char *sc = nullptr;
+  int r = os::StatUserFd(I64(info, 0), &fi, &sc);
+  if (r >= 0) Report(Data(env)->out, fi);
+  return Num(env, Fail(env, r, sc));
+}
+
 // readAt(fd, buffer, offset) -> bytes read | -err
 Napi::Value ReadAt(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -578,6 +589,7 @@ void InitLocks(Napi::Env env, Napi::Object exports) {
   exports.Set("pathOpenDir", Napi::Function::New(env, PathOpenDir, "pathOpenDir"));
   exports.Set("pathOpenRead", Napi::Function::New(env, PathOpenRead, "pathOpenRead"));
   exports.Set("statFd", Napi::Function::New(env, StatFd, "statFd"));
+  exports.Set("statUserFd", Napi::Function::New(env, StatUserFd, "statUserFd"));
   exports.Set("readAt", Napi::Function::New(env, ReadAt, "readAt"));
   exports.Set("closeFile", Napi::Function::New(env, CloseFile, "closeFile"));
   SetRaw(env, exports, "flock", Flock);

@@ -139,6 +139,10 @@ int Flock(int64_t fd, int type, bool wait, const char **sc) {
   return flock(static_cast<int>(fd), FlockOp(type, wait)) == 0 ? 0 : Err("flock", sc);
 }
 
+int StatUserFd(int64_t fd, FileInfo *info, const char **sc) {
+  return Stat(static_cast<file_t>(fd), info, sc);
+}
+
 int LockRange(int64_t fd, int type, int64_t start, int64_t len, bool wait, const char **sc) {
   return FcntlLock(static_cast<int>(fd), type, start, len, wait, sc);
 }

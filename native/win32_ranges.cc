@@ -123,6 +123,12 @@ HANDLE FromFd(int64_t fd) {
 
 }  // namespace
 
+int StatUserFd(int64_t fd, FileInfo *info, const char **sc) {
+  HANDLE h = FromFd(fd);
+  if (h == INVALID_HANDLE_VALUE) return Fail(ERROR_INVALID_HANDLE, "fstat", sc);
+  return Stat(static_cast<file_t>(reinterpret_cast<intptr_t>(h)), info, sc);
+}
+
 int Flock(int64_t fd, int type, bool wait, const char **sc) {
   HANDLE h = FromFd(fd);
   if (h == INVALID_HANDLE_VALUE) return Fail(ERROR_INVALID_HANDLE, "flock", sc);

@@ -31,6 +31,9 @@ import { isWouldBlock } from '../native/path-waits';
 import { native } from './backends';
 import { fdLocks, fdLocksOn, kernelWaiting, threadHolds } from './path-state';
 
+/** Where fdinfo tells whether a descriptor holds a lock (see locked()). */
+const LINUX = process.platform === 'linux';
+
 export type FlockMode = 'exclusive' | 'shared' | 'unlock';
 
 function toMode(mode: unknown): LockType {
@@ -128,7 +131,7 @@ async function waitFd(
     throw o.cancelled;
   }
   if (o.result < 0) throw osError(o.result, o.syscall);
-  fdLocks.set(fd, true);
+  locked(fd, type);
 }
 
 /**
@@ -138,14 +141,14 @@ async function waitFd(
  * opens of one file conflict even in one thread).
  */
 function refuseSelfWait(fd: number, type: LockType, syscall: string): void {
-  const key = native!.keyOf(fd);
+  const key = native!.keyOfUserFd(fd);
   if (!key) return;
   const shared = type === LockType.Shared;
   const why = threadHolds(key, shared)
     ? 'thread'
     : kernelWaiting(key, shared)
       ? 'waiting'
-      : fdLocksOn(key, (f) => native!.keyOf(f), fd)
+      : fdLocksOn(key, (f) => native!.keyOfUserFd(f), fd)
         ? 'descriptor'
         : undefined;
   if (why) throw deadlockError(`fd ${fd}`, why, syscall);
@@ -164,12 +167,16 @@ function waitFdSync(kind: WaitKind, fd: number, type: LockType, start: number, l
   while (r === b.INTERRUPTED && Date.now() < deadline!);
   if (r === b.INTERRUPTED) throw timeoutError(`fd ${fd}`, w.timeout!, fdHolder(fd, kind, type, start, length));
   if (r < 0) throw osError(r, b.lastSyscall());
-  fdLocks.set(fd, true);
+  locked(fd, type);
 }
 
-/** Keeps fdLocks: a descriptor this thread locked, until flock(fd, 'unlock'). */
+/**
+ * Keeps fdLocks: a descriptor this thread locked, until flock(fd, 'unlock'). Linux tells
+ * later whether the number still holds a lock (fdinfo); elsewhere the file's identity is
+ * noted now, so that a number closed and reused for another file is told apart.
+ */
 function locked(fd: number, type: LockType): void {
-  fdLocks.set(fd, type !== LockType.Unlock);
+  fdLocks.set(fd, type === LockType.Unlock ? false : LINUX ? '' : native!.keyOfUserFd(fd));
 }
 
 /**

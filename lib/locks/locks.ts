@@ -288,7 +288,7 @@ class LockCall implements BusyHooks, Traced {
       // behind a lock() of this thread whose grant only this thread can take.
       if (threadHolds(key, this.shared)) throw deadlockError(this.display, 'thread');
       if (kernelWaiting(key, this.shared)) throw deadlockError(this.display, 'waiting');
-      if (fdLocks.size && native && key && fdLocksOn(key, (fd) => native!.keyOf(fd)))
+      if (fdLocks.size && native && key && fdLocksOn(key, (fd) => native!.keyOfUserFd(fd)))
         throw deadlockError(this.display, 'descriptor');
     }
     const trace = this.trace;

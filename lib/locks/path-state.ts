@@ -91,23 +91,26 @@ export function threadHolds(key: string, shared: boolean): boolean {
 // ---- descriptor locks of this thread ------------------------------------------------
 
 /**
- * Descriptors this thread took a flock/lockRange lock on (lib/locks/fd-locks.ts): true
- * until it unlocks them with flock(fd, 'unlock'). A blocking call of this thread that
- * finds their file busy would wait for itself; identities are learnt only then. A
- * descriptor closed without unlocking stays listed until Linux's fdinfo shows that its
- * number names an open file without a lock (elsewhere it counts as locked: at worst a
- * blocking call is refused with EDEADLK instead of waiting). A Map updated in place:
- * adding and deleting Set entries on every lock/unlock pair cost 0.5 µs of a 3.3 µs pair.
+ * Descriptors this thread took a flock/lockRange lock on (lib/locks/fd-locks.ts), until
+ * it unlocks them with flock(fd, 'unlock') (then false). A blocking call of this thread
+ * that finds their file busy would wait for itself. A descriptor closed without
+ * unlocking stays listed: Linux's fdinfo shows whether its number still holds a lock
+ * (the value is ''); elsewhere the value is the file's identity when it was locked, and
+ * a number now naming another file is dropped (one reused for the same file counts as
+ * locked: at worst a blocking call is refused with EDEADLK instead of waiting). A Map
+ * updated in place: adding and deleting Set entries on every lock/unlock pair cost
+ * 0.5 µs of a 3.3 µs pair.
  */
-export const fdLocks = new Map<number, boolean>();
+export const fdLocks = new Map<number, string | false>();
 
 /** Whether a descriptor of this thread other than `except` holds a lock on the file `key`. */
 export function fdLocksOn(key: string, identifyFd: (fd: number) => string, except = -1): boolean {
-  for (const [fd, locked] of fdLocks) {
-    if (!locked || fd === except) continue;
-    const held = fdHoldsLock(fd);
-    if (held === false) fdLocks.delete(fd);
-    else if (identifyFd(fd) === key) return true;
+  for (const [fd, at] of fdLocks) {
+    if (at === false || fd === except) continue;
+    const held = at === '' ? fdHoldsLock(fd) : undefined;
+    const now = held === false ? '' : identifyFd(fd);
+    if (held === false || (at !== '' && at !== now)) fdLocks.delete(fd);
+    else if (now === key) return true;
   }
   return false;
 }

@@ -118,6 +118,8 @@ export interface Binding {
   pathOpenRead(path: NativePath, type: LockType): number;
   /** fstat into out[1..] (0 or -err). */
   statFd(fd: number): number;
+  /** statFd of a user's descriptor (on Windows a C runtime fd, mapped to its handle). */
+  statUserFd(fd: number): number;
   /** The checks after a granted wait, as after pathOpen's lock (`commitLen` likewise). */
   pathAfterWait(fd: number, content: string, commitLen: number): number;
   pathCommit(fd: number, type: LockType, content: string, record: string, tombstone: string, commit: number): number;

@@ -153,6 +153,12 @@ export class PathProtocol {
     return r < 0 ? '' : reportedKey();
   }
 
+  /** The identity of the file behind a user's descriptor ('' if it cannot be had). */
+  keyOfUserFd(fd: number): string {
+    const r = this.b.statUserFd(fd);
+    return r < 0 ? '' : reportedKey();
+  }
+
   /** Opens (or creates) the lock file and tries the lock once. */
   protected open(q: Request): Step {
     const b = this.b;
