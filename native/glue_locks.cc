@@ -498,25 +498,26 @@ Napi::Value PathOpenRead(const Napi::CallbackInfo &info) {
                                                               : static_cast<double>(f));
 }
 
-// statFd(fd) -> 0 | -err; out[1..] as Report (a directory lock after its wait).
-Napi::Value StatFd(const Napi::CallbackInfo &info) {
+// fd -> 0 | -err, out[1..] as Report, through `stat` (os::Stat or os::StatUserFd).
+Napi::Value StatReport(const Napi::CallbackInfo &info,
+                       int (*stat)(file_t, FileInfo *, const char **)) {
   Napi::Env env = info.Env();
   FileInfo fi;
   const char *sc = nullptr;
-  int r = os::Stat(I64(info, 0), &fi, &sc);
+  int r = stat(I64(info, 0), &fi, &sc);
   if (r >= 0) Report(Data(env)->out, fi);
   return Num(env, Fail(env, r, sc));
 }
 
-// statUserFd(fd) -> 0 | -err; out[1..] as Report: a user's descriptor (descriptor locks'
-// own-thread checks; on Windows a C runtime fd, not a handle of this library's).
+// statFd(fd): a descriptor this library opened (a directory lock after its wait).
+Napi::Value StatFd(const Napi::CallbackInfo &info) {
+  return StatReport(info, os::Stat);
+}
+
+// statUserFd(fd): a user's descriptor (descriptor locks' own-thread checks; on Windows a
+// C runtime fd, not a handle of this library's).
 Napi::Value StatUserFd(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  FileInfo fi;
-  const char *sc = nullptr;
-  int r = os::StatUserFd(I64(info, 0), &fi, &sc);
-  if (r >= 0) Report(Data(env)->out, fi);
-  return Num(env, Fail(env, r, sc));
+  return StatReport(info, os::StatUserFd);
 }
 
 // readAt(fd, buffer, offset) -> bytes read | -err
