@@ -313,9 +313,11 @@ class LockCall implements BusyHooks, Traced {
     }
     const id = h ? `${h.pid}|${h.hostname}|${h.since?.getTime()}|${h.record}|${h.shared}` : '';
     if (id === this.told) return;
-    if (this.told === undefined) this.waitStart = Date.now();
+    // One clock read: the first call says waited 0 even when the millisecond turns.
+    const now = Date.now();
+    if (this.told === undefined) this.waitStart = now;
     this.told = id;
-    const info: WaitInfo = { path: this.display, shared: this.shared, holder: h, waited: Date.now() - this.waitStart };
+    const info: WaitInfo = { path: this.display, shared: this.shared, holder: h, waited: now - this.waitStart };
     waiting(info);
     this.w.onWait?.(info);
   }
