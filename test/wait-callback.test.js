@@ -11,7 +11,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
-const { fslock, native, tmpdir, within, spawnFixture, rejectsWith, throwsWith } = require('./helpers');
+const { fslock, native, tmpdir, within, until, spawnFixture, rejectsWith, throwsWith } = require('./helpers');
 
 const linux = process.platform === 'linux';
 const HOST = os.hostname();
@@ -46,6 +46,16 @@ async function flockHolder(t, file, mode = '-x') {
       return new Promise((r) => child.once('exit', r));
     },
   };
+}
+
+/** Whether every thread of `pid` is stopped (Linux: /proc; elsewhere ps(1)'s state). */
+function stopped(pid) {
+  if (!linux) return /^T/.test(spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).stdout);
+  // The state follows the command's closing parenthesis: "pid (comm) T ...".
+  return fs.readdirSync(`/proc/${pid}/task`).every((tid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return 'Tt'.includes(stat[stat.lastIndexOf(')') + 2]);
+  });
 }
 
 /** Resolves once `arr` has `n` entries (polled: the callback runs on this thread). */
@@ -91,8 +101,12 @@ suite(`onWait on path locks (${fslock.backend})`, () => {
     assert.equal(first.info.holder.pid, aPid);
     assert.equal(first.info.waited, 0);
     // The waiter is stopped while A hands the lock to B: it cannot take it in between.
+    // kill() only queues the stop; until every thread has stopped, a waiter woken by A's
+    // release still takes the lock (the kernel checks the lock before the signal), and B
+    // would wait for a stopped holder.
     process.kill(w.pid, 'SIGSTOP');
     t.after(() => w.exitCode === null && w.signalCode === null && process.kill(w.pid, 'SIGCONT'));
+    await until(() => stopped(w.pid), 60_000, 'the waiter stopped');
     a.send({ type: 'release' });
     await a.next('released');
     const b = spawnFixture(t, 'lock-op.js', ['lock', file, JSON.stringify({ hold: true })]);
