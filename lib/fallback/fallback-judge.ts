@@ -51,6 +51,9 @@ export function statKey(st: fs.Stats): string {
  * One attempt at `path` (`shared`: on a shared filesystem): create it whole, or judge
  * what is there, and reclaim it when nobody holds it. `claim` marks each file of this
  * call before it is put at the lock path or the claim path (fallback-files.ts Claim).
+ * `judgeFirst` (a poll after a held finding) judges before it creates anything: a
+ * waiter makes no temp file while the lock stays held (5 calls a poll instead of 12,
+ * and a worker terminated while it waits leaves no temp file behind).
  */
 export function* attempt(
   path: FsPath,
@@ -59,10 +62,18 @@ export function* attempt(
   mode: number,
   shared: boolean,
   claim: Claim,
+  judgeFirst = false,
 ): Step<Attempt> {
-  const made = yield* createWhole(path, id, HEADER + record, mode, claim);
-  if (made) return { kind: 'mine', ...made };
-  const j = yield* judge(path, shared);
+  let j: Judgement | undefined;
+  if (judgeFirst) {
+    j = yield* judge(path, shared);
+    if (j.kind === 'held') return j;
+  }
+  if (j?.kind !== 'free') {
+    const made = yield* createWhole(path, id, HEADER + record, mode, claim);
+    if (made) return { kind: 'mine', ...made };
+    j = yield* judge(path, shared);
+  }
   if (j.kind !== 'free') return j;
   const r = yield* reclaim(path, j, record, id, mode, shared, claim);
   if (!r) return { kind: 'gone' };

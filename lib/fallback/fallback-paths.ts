@@ -39,7 +39,7 @@ import {
   stopHeartbeat,
 } from './fallback-heartbeat';
 import { type Step, ftruncate, pause, runSync, runUntilSleep, unlink } from './fallback-io';
-import { type Judgement, attempt, judge, nativesInside, statKey } from './fallback-judge';
+import { type Attempt, type Judgement, attempt, judge, nativesInside, statKey } from './fallback-judge';
 
 /**
  * Attempts that find the lock file gone (replaced or removed under their hands: ENOENT,
@@ -77,6 +77,7 @@ function* acquiring(
   const deadline = w.timeout === undefined ? undefined : Date.now() + w.timeout;
   const willWait = w.wait && w.timeout !== 0;
   let gone = 0; // attempts that found the file gone under their hands
+  let wasHeld = false; // the last attempt found it held: the next judges first
   // Each file this call puts at the lock path (or the claim path) is a wait of this
   // thread from just before the call that puts it there until the call ends: a waiting
   // lock() makes that call on the threadpool, and until it holds the lock (granted(),
@@ -95,7 +96,8 @@ function* acquiring(
   try {
     for (let n = 0; ; n++) {
       if (w.signal?.aborted) throw abortReason(w.signal);
-      const r = yield* attempt(path, id, record, o.mode, sharedFs, claim);
+      const r: Attempt = yield* attempt(path, id, record, o.mode, sharedFs, claim, wasHeld);
+      wasHeld = r.kind === 'held';
       if (r.kind === 'mine') {
         const held = newHeld(path, shared, id, r, o, sharedFs);
         if (r.oldFd === undefined) return granted(held, hooks);
