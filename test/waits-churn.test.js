@@ -52,16 +52,23 @@ test(
     // Memory outside the JS heap (RSS minus V8's heap, which grows to a plateau of about
     // 30 MB of young and old space it keeps after a GC) is back at its baseline: 10,000
     // cycles with 1,000 terminated workers ended 0.7 and 1.6 MB *below* it (native,
-    // fallback), so a leak of 1 kB per cycle (10 MB) fails the stress run. 400 cycles
-    // under CI load ended up to 4.8 MB above it (pages touched for the first time, the
-    // allocator): there the bound only catches leaks of tens of kB per cycle, such as
-    // a terminated worker's environment left behind.
+    // fallback; Node 20), so a leak of 1 kB per cycle (10 MB) fails the stress run. 400
+    // cycles under CI load ended up to 4.8 MB above it (pages touched for the first time,
+    // the allocator): there the bound only catches leaks of tens of kB per cycle, such as
+    // a terminated worker's environment left behind (10 to 14 MB each, 40 here).
+    // Node 22 and 24 keep pages of V8's young generation mapped after it shrinks: anonymous
+    // mappings outside every heap space grow by tens of MB and do not come back (Node 24,
+    // 100,000 fallback lockSync cycles: +35 to +173 MB from run to run, +59 MB after
+    // 400,000; malloc's peak stayed 8 MB and 20 kB leaked by heaptrack; 400 churn cycles
+    // +41 MB once in CI). There the bound is what a lost worker environment would exceed.
+    const nodeMajor = Number(process.versions.node.split('.')[0]);
+    const limit = nodeMajor >= 22 ? 64 : stress ? 8 : 16;
     const outside = (s) => Math.round((s.rssMB - s.heapMB) * 10) / 10;
-    t.diagnostic(`outside the JS heap: ${outside(r.baseline)} -> ${outside(r.after)} MB`);
+    t.diagnostic(`outside the JS heap: ${outside(r.baseline)} -> ${outside(r.after)} MB (bound +${limit})`);
     assert.ok(
-      outside(r.after) < outside(r.baseline) + (stress ? 8 : 16),
+      outside(r.after) < outside(r.baseline) + limit,
       `RSS outside the JS heap ${outside(r.baseline)} -> ${outside(r.after)} MB`,
     );
-    assert.ok(r.after.rssMB < r.baseline.rssMB + 64, `RSS ${r.baseline.rssMB} -> ${r.after.rssMB} MB`);
+    assert.ok(r.after.rssMB < r.baseline.rssMB + limit + 48, `RSS ${r.baseline.rssMB} -> ${r.after.rssMB} MB`);
   },
 );
