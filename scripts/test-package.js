@@ -51,7 +51,7 @@ try { binary = require('path').relative(process.cwd(), require('node-gyp-build')
   f.writeFileAtomicSync('data2.json', 'sync');
   console.log(JSON.stringify({ backend: f.backend, loadError: f.loadError ? f.loadError.message : null, binary, held,
     data: fs.readFileSync('data.json', 'utf8') + fs.readFileSync('data2.json', 'utf8'),
-    left: fs.readdirSync('.').filter((n) => n.endsWith('.lock') || n.includes('.tmp')) }));
+    kept: fs.existsSync('x.lock'), left: fs.readdirSync('.').filter((n) => n.includes('.tmp')) }));
 })().catch((e) => { console.error(e); process.exit(1); });`;
 const SMOKE_ESM = `
 import { backend, loadError, lock, writeFileAtomic } from 'fslock';
@@ -72,7 +72,10 @@ function smoke(dir) {
   const esm = sh(process.execPath, ['--input-type=module', '-e', SMOKE_ESM], { cwd: dir }).stdout.trim();
   assert.equal(cjs.held, true);
   assert.equal(cjs.data, '{"ok":true}sync');
-  assert.deepEqual(cjs.left, [], 'a lock or temp file was left behind');
+  assert.deepEqual(cjs.left, [], 'a temp file was left behind');
+  // Lock files stay with the native backend (keep defaults to true, as flock(1)'s and
+  // cargo's); the fallback removes its own.
+  assert.equal(cjs.kept, cjs.backend === 'native', `x.lock after release (${cjs.backend})`);
   assert.equal(fs.readFileSync(path.join(dir, 'esm.txt'), 'utf8'), 'esm');
   assert.equal(esm, `${cjs.backend} ${cjs.loadError ? 'loadError' : '-'}`, 'ESM and CJS entry points disagree');
   return cjs;
