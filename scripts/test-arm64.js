@@ -131,8 +131,10 @@ function main() {
 
     const target = path.join(work, 'atomic.json');
     await a.expect(`atomic ${target} {"arch":"arm64"}`, 'ok {"arch":"arm64"}');
-    assert.deepEqual(fs.readdirSync(work).sort(), ['atomic.json', 'data'], 'lock or temp files left behind');
-    console.log('ok 5 - writeFileAtomic in arm64; no lock or temp file left');
+    // The lock file stays, free (native: keep defaults to true, as flock(1)'s); no temp file.
+    assert.deepEqual(fs.readdirSync(work).sort(), ['atomic.json', 'data', 'shared.lock'], 'temp files left behind');
+    assert.equal(fs.readFileSync(path.join(work, 'shared.lock'), 'utf8'), '{"fslock":2}\n', 'the kept lock file');
+    console.log('ok 5 - writeFileAtomic in arm64; no temp file left, the lock file kept holding its header alone');
 
     for (const p of peers) p.child.stdin.write('exit\n');
     await Promise.all(peers.map((p) => (p.child.exitCode !== null ? null : new Promise((r) => p.child.on('exit', r)))));
