@@ -381,14 +381,14 @@ test('nfsd restarted while client A holds (v3, v4.2): the v3 holder keeps its lo
 });
 
 // v4.2 is its own (todo) test: client B got the lock after the grace period in 2 of 4
-// runs at load 20-30 and in both full CI runs of 2026-12-05. Client A (timeo=600)
-// notices the restart only when an RPC times out, 42-120 s after it (reproduced with
+// runs at load 20-30 and in both full CI runs of 2026-12-05. Client A notices the
+// restart late, most likely when an RPC times out (timeo=600): 42-120 s after it (with
 // flock(1) and Python's lockf alone, no fslock): its reclaim comes after the grace
 // period and is refused, and its kernel logs "lost N locks" later still (fslock's holder
 // is told then: ELOCKLOST). docs/shared-filesystems.md, the NFS table.
 test(
   'nfsd restarted while client A holds, v4.2: the holder keeps its lock through the grace period',
-  { todo: "client A's kernel notices the restart after the grace period (RPC timeout 60 s): its reclaim is refused" },
+  { todo: "client A's kernel notices the restart after the grace period (42-120 s): its reclaim is refused" },
   (t) => {
     if (skip) return t.skip(skip);
     assert.deepEqual(restart.v42, ['v4.2', 'ELOCKED', HOSTS[1], false, 'released']);
