@@ -56,11 +56,12 @@ test(
     // cycles under CI load ended up to 4.8 MB above it (pages touched for the first time,
     // the allocator): there the bound only catches leaks of tens of kB per cycle, such as
     // a terminated worker's environment left behind (10 to 14 MB each, 40 here).
-    // Node 22 and 24 keep pages of V8's young generation mapped after it shrinks: anonymous
-    // mappings outside every heap space grow by tens of MB and do not come back (Node 24,
+    // On Node 22 and 24, anonymous mappings outside every V8 heap space grow by tens of MB
+    // and do not come back, most likely young-generation pages V8 keeps (Node 24,
     // 100,000 fallback lockSync cycles: +35 to +173 MB from run to run, +59 MB after
     // 400,000; malloc's peak stayed 8 MB and 20 kB leaked by heaptrack; 400 churn cycles
-    // +41 MB once in CI). There the bound is what a lost worker environment would exceed.
+    // +41 MB once in CI; --max-semi-space-size=1 cut it to +17). There the bound is what a
+    // lost worker environment would exceed.
     const nodeMajor = Number(process.versions.node.split('.')[0]);
     const limit = nodeMajor >= 22 ? 64 : stress ? 8 : 16;
     const outside = (s) => Math.round((s.rssMB - s.heapMB) * 10) / 10;
