@@ -381,8 +381,8 @@ test('nfsd restarted while client A holds (v3, v4.2): the v3 holder keeps its lo
 });
 
 // v4.2 is its own (todo) test: client B got the lock after the grace period in 2 of 4
-// runs at load 20-30 and in both full CI runs of 2026-12-05. Client A notices the
-// restart late, most likely when an RPC times out (timeo=600): 42-120 s after it (with
+// runs at load 20-30 and in the full CI runs of 2026-12-05. Client A notices the
+// restart late, 42-120 s after it (why is not found; timeo=50 did not help) (with
 // flock(1) and Python's lockf alone, no fslock): its reclaim comes after the grace
 // period and is refused, and its kernel logs "lost N locks" later still (fslock's holder
 // is told then: ELOCKLOST). docs/shared-filesystems.md, the NFS table.
