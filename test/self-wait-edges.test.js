@@ -47,6 +47,33 @@ function victimAfter(dir, release) {
   return problems;
 }
 
+/**
+ * What a lockSync(file) of this thread answers ('granted' or its error code) in the turn
+ * right after node:fs's asynchronous `call` (link or rename, made by a waiting lock())
+ * put `target` in place. The real call runs; the wrapper only catches that turn.
+ */
+function lockSyncAfter(t, call, target, file) {
+  const real = fs[call];
+  t.after(() => (fs[call] = real));
+  return new Promise((resolve) => {
+    fs[call] = function (from, to, cb) {
+      return real.call(this, from, to, (err) => {
+        cb(err);
+        if (err || String(to) !== target) return;
+        fs[call] = real;
+        setImmediate(() => {
+          try {
+            fslock.lockSync(file, { timeout: 10_000 }).releaseSync();
+            resolve('granted');
+          } catch (e) {
+            resolve(e.code);
+          }
+        });
+      });
+    };
+  });
+}
+
 suite(`never waiting on yourself: the edges (${fslock.backend})`, () => {
   test('a reentrant lock() that settles after the last Lock of its hold was released holds nothing, and its release closes (native: truncates) a file of the user', async (t) => {
     const dir = tmpdir(t);
@@ -159,31 +186,12 @@ suite(`never waiting on yourself: the edges (${fslock.backend})`, () => {
       // A waiting lock() of the fallback polls on the threadpool: after its link(2) put
       // its record at the path, the temp's unlink ran as one more asynchronous call
       // before the grant, and a lockSync of this thread in between blocked on its own
-      // record until its timeout (the self-wait stress hung so). The real link runs;
-      // the wrapper only catches that turn.
+      // record until its timeout (the self-wait stress hung so).
       const file = path.join(tmpdir(t), 'g.lock');
       const other = spawnFixture(t, 'holder.js', [file, 'exclusive']);
       await other.next('granted');
       const waiting = fslock.lock(file);
-      const link = fs.link;
-      t.after(() => (fs.link = link));
-      const caught = new Promise((resolve) => {
-        fs.link = function (from, to, cb) {
-          return link.call(this, from, to, (err) => {
-            cb(err);
-            if (err || String(to) !== file) return;
-            fs.link = link;
-            setImmediate(() => {
-              try {
-                fslock.lockSync(file, { timeout: 10_000 }).releaseSync();
-                resolve('granted');
-              } catch (e) {
-                resolve(e.code);
-              }
-            });
-          });
-        };
-      });
+      const caught = lockSyncAfter(t, 'link', file, file);
       other.send({ type: 'release' });
       const got = await within(caught);
       (await within(waiting)).releaseSync();
@@ -207,25 +215,7 @@ suite(`never waiting on yourself: the edges (${fslock.backend})`, () => {
         const target = call === 'link' ? `${file}.reclaim` : file;
         const a = fslock.lockSync(file, { keep: true });
         const waiting = fslock.lock(file, { keep: true });
-        const real = fs[call];
-        t.after(() => (fs[call] = real));
-        const caught = new Promise((resolve) => {
-          fs[call] = function (from, to, cb) {
-            return real.call(this, from, to, (err) => {
-              cb(err);
-              if (err || String(to) !== target) return;
-              fs[call] = real;
-              setImmediate(() => {
-                try {
-                  fslock.lockSync(file, { timeout: 10_000 }).releaseSync();
-                  resolve('granted');
-                } catch (e) {
-                  resolve(e.code);
-                }
-              });
-            });
-          };
-        });
+        const caught = lockSyncAfter(t, call, target, file);
         a.releaseSync();
         const got = await within(caught);
         (await within(waiting)).releaseSync();
