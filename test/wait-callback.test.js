@@ -53,7 +53,12 @@ function stopped(pid) {
   if (!linux) return /^T/.test(spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).stdout);
   // The state follows the command's closing parenthesis: "pid (comm) T ...".
   return fs.readdirSync(`/proc/${pid}/task`).every((tid) => {
-    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      return true; // a thread that ended since the listing
+    }
     return 'Tt'.includes(stat[stat.lastIndexOf(')') + 2]);
   });
 }
