@@ -276,6 +276,9 @@ function closeProbe(e: Entry): void {
   // A check on the threadpool may still have this descriptor: closed when it is back,
   // so its number is not reused under it.
   if (busy) closeLater.push(fd);
+  // Asynchronously, also in a worker (unlike the fallback's closes, fallback-io.ts): the
+  // watch runs on shared filesystems, where close(2) can wait on a hung server. A worker
+  // terminated while such a close is queued leaves that probe descriptor open.
   else fs.close(fd, () => {});
 }
 
